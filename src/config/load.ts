@@ -1,0 +1,101 @@
+import { readFileSync } from 'node:fs';
+import { configSchema, type PetrelConfig } from './schema.js';
+import { ConfigError } from '../domain/errors.js';
+
+/**
+ * Environment variables and the config path each one sets. Explicit rather than derived
+ * from names so the list doubles as documentation (README, "Configuration").
+ */
+const envMap: ReadonlyArray<readonly [string, string, 'string' | 'int']> = [
+  ['PETREL_DATA_DIR', 'dataDir', 'string'],
+  ['PETREL_REDIS_URL', 'redis.url', 'string'],
+  ['PETREL_REDIS_KEY_PREFIX', 'redis.keyPrefix', 'string'],
+  ['PETREL_LOG_LEVEL', 'log.level', 'string'],
+  ['PETREL_DEVICE_KEY', 'auth.deviceKey', 'string'],
+  ['PETREL_GATEWAY_ID', 'gateway.id', 'string'],
+  ['PETREL_GATEWAY_HOST', 'gateway.host', 'string'],
+  ['PETREL_GATEWAY_PORT', 'gateway.port', 'int'],
+  ['PETREL_HTTP_HOST', 'http.host', 'string'],
+  ['PETREL_HTTP_PORT', 'http.port', 'int'],
+];
+
+export { envMap as configEnvironment };
+
+export interface LoadOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Path of a JSON config file; defaults to $PETREL_CONFIG when set. */
+  file?: string | undefined;
+  /** Applied last, over file and environment (tests, embedded use). */
+  overrides?: Record<string, unknown>;
+}
+
+/** File, then environment, then overrides; validated and deep-frozen. */
+export function loadConfig(options: LoadOptions = {}): PetrelConfig {
+  const env = options.env ?? process.env;
+  const raw: Record<string, unknown> = {};
+  const file = options.file ?? env['PETREL_CONFIG'];
+  if (file) {
+    try {
+      deepMerge(raw, JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>);
+    } catch (err) {
+      throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`);
+    }
+  }
+  for (const [name, path, kind] of envMap) {
+    const value = env[name];
+    if (value === undefined || value === '') continue;
+    if (kind === 'int' && !/^\d+$/.test(value)) throw new ConfigError(`${name} must be an integer, got "${value}"`);
+    setPath(raw, path, kind === 'int' ? Number(value) : value);
+  }
+  if (options.overrides) deepMerge(raw, options.overrides);
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new ConfigError(`invalid configuration: ${issues}`);
+  }
+  const config = parsed.data;
+  const hb = config.gateway.heartbeat;
+  if (!(hb.minSec <= hb.defaultSec && hb.defaultSec <= hb.maxSec)) {
+    throw new ConfigError('gateway.heartbeat must satisfy minSec <= defaultSec <= maxSec');
+  }
+  return deepFreeze(config);
+}
+
+function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
+  const parts = path.split('.');
+  let node = target;
+  for (const part of parts.slice(0, -1)) {
+    const next = node[part];
+    if (typeof next !== 'object' || next === null) node[part] = {};
+    node = node[part] as Record<string, unknown>;
+  }
+  node[parts[parts.length - 1]!] = value;
+}
+
+function deepMerge(target: Record<string, unknown>, source: Record<string, unknown>): void {
+  for (const [key, value] of Object.entries(source)) {
+    if (key === '__proto__' || key === 'constructor') continue;
+    const existing = target[key];
+    if (isPlainObject(value) && isPlainObject(existing)) {
+      deepMerge(existing, value);
+    } else if (isPlainObject(value)) {
+      const copy: Record<string, unknown> = {};
+      deepMerge(copy, value);
+      target[key] = copy;
+    } else {
+      target[key] = value;
+    }
+  }
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,65 @@
+import { z } from 'zod';
+
+/**
+ * Every setting of every tier, with its default. Parsed once at start (config/load.ts),
+ * deep-frozen and passed down; nothing reads process.env after that.
+ */
+export const configSchema = z.object({
+  /** Folder for local state in the all-in-one mode (.petrel/ by default). */
+  dataDir: z.string().default('.petrel'),
+  redis: z.object({
+    url: z.string().default('redis://127.0.0.1:6391'),
+    /** Prefix of every key we own; lets tests and several deployments share one Redis. */
+    keyPrefix: z.string().default('petrel:'),
+  }).prefault({}),
+  log: z.object({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  }).prefault({}),
+  auth: z.object({
+    /**
+     * Server key the device secrets are derived from (base64, >= 32 bytes). Required in
+     * production; the all-in-one mode generates one under dataDir on first start.
+     */
+    deviceKey: z.string().optional(),
+    /** Accepted distance between a HELLO's `ts` and server time. */
+    helloWindowMs: z.number().int().min(1000).max(3_600_000).default(120_000),
+  }).prefault({}),
+  codec: z.object({
+    maxFrame: z.number().int().min(1024).max(16 * 1024 * 1024).default(65536),
+    maxCollectionLength: z.number().int().min(16).default(4096),
+    maxDepth: z.number().int().min(4).max(64).default(16),
+  }).prefault({}),
+  gateway: z.object({
+    /** Stable id of this gateway process; generated when empty. */
+    id: z.string().default(''),
+    host: z.string().default('0.0.0.0'),
+    port: z.number().int().min(0).max(65535).default(5223),
+    tls: z.object({ certFile: z.string(), keyFile: z.string() }).nullable().default(null),
+    heartbeat: z.object({
+      defaultSec: z.number().int().min(5).default(240),
+      minSec: z.number().int().min(1).default(30),
+      maxSec: z.number().int().min(5).default(900),
+      /** Added to 1.5 × hb before a silent connection is dropped (4009). */
+      graceSec: z.number().int().min(0).default(10),
+    }).prefault({}),
+    authDeadlineMs: z.number().int().min(100).default(10_000),
+    /** Per-connection cap on bytes queued in the socket; beyond it: close 4005. */
+    sendBufferBytes: z.number().int().min(4096).default(256 * 1024),
+    /** How often liveness and auth deadlines are checked (one timer for all sockets). */
+    sweepIntervalMs: z.number().int().min(50).max(10_000).default(1000),
+    /** On drain, devices are told to come back after a random delay up to this. */
+    drainSpreadMs: z.number().int().min(0).default(30_000),
+    /** How long a drain waits for devices to leave before closing the rest. */
+    drainTimeoutMs: z.number().int().min(0).default(10_000),
+  }).prefault({}),
+  limits: z.object({
+    topicsPerDevice: z.number().int().min(1).default(200),
+  }).prefault({}),
+  http: z.object({
+    host: z.string().default('0.0.0.0'),
+    port: z.number().int().min(0).max(65535).default(8080),
+  }).prefault({}),
+});
+
+export type PetrelConfig = z.infer<typeof configSchema>;
+export type GatewayConfig = PetrelConfig['gateway'];

@@ -1,0 +1,20 @@
+/** A tenant: one mobile app, with the client key that ships inside it. */
+export interface App {
+  readonly id: string;
+  readonly name: string;
+  /** Shipped in the app binary; proves a REGISTER comes from this app's SDK, not a secret. */
+  readonly clientKey: string;
+  readonly status: 'active' | 'disabled';
+  readonly createdAt: number;
+}
+
+/** A registered device, as the store keeps it. The secret is not here (device-secret.ts). */
+export interface Device {
+  readonly id: string;
+  readonly appId: string;
+  /** Secret generation: bumped to invalidate the current secret. */
+  readonly gen: number;
+  readonly status: 'active' | 'invalid';
+  readonly pkg: string;
+  readonly createdAt: number;
+}

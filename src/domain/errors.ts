@@ -1,0 +1,43 @@
+/**
+ * The error catalog: every error Petrel reports to a device, an app server or an operator
+ * has one stable `code` here, with the HTTP status it maps to and, where a device session
+ * ends because of it, the BYE close code (docs/protocol.md). docs/errors.md lists the same
+ * table; test/domain/errors.test.ts keeps the two in step.
+ */
+export const errorCatalog = {
+  config_invalid: { status: 500, message: 'The service configuration is invalid.' },
+  internal: { status: 500, message: 'Internal error.' },
+  storage_unavailable: { status: 503, message: 'Storage is unavailable; nothing was stored. Retry later.' },
+  app_unknown: { status: 404, closeCode: 4010, message: 'The app does not exist or is disabled.' },
+  auth_failed: { status: 401, closeCode: 4001, message: 'Authentication failed.' },
+  hello_stale: { status: 401, closeCode: 4001, message: 'HELLO timestamp is outside the accepted window.' },
+  nonce_replayed: { status: 401, closeCode: 4001, message: 'HELLO nonce was already used.' },
+  topic_invalid: { status: 400, message: 'Topic names are 1-128 characters of letters, digits and _ - . ~ %.' },
+  topic_limit: { status: 409, message: 'The device is subscribed to the maximum number of topics.' },
+  rate_limited: { status: 429, closeCode: 4008, message: 'Too many requests.' },
+} as const satisfies Record<string, { status: number; closeCode?: number; message: string }>;
+
+export type ErrorCode = keyof typeof errorCatalog;
+
+export class PetrelError extends Error {
+  override readonly name: string = 'PetrelError';
+  readonly status: number;
+  readonly closeCode: number | undefined;
+  constructor(
+    readonly code: ErrorCode,
+    message?: string,
+    options?: { cause?: unknown },
+  ) {
+    const entry: { status: number; closeCode?: number; message: string } = errorCatalog[code];
+    super(message ?? entry.message, options);
+    this.status = entry.status;
+    this.closeCode = entry.closeCode;
+  }
+}
+
+export class ConfigError extends PetrelError {
+  override readonly name = 'ConfigError';
+  constructor(message: string) {
+    super('config_invalid', message);
+  }
+}

@@ -1,0 +1,270 @@
+import { randomInt } from 'node:crypto';
+import { PetrelError } from '../domain/errors.js';
+import { newSessionId } from '../domain/ids.js';
+import {
+  CloseCode, FrameType, ProtocolError, frameTypeName, parseClientFrame,
+  type ClientFrame, type FrameDecoder, type FrameSink, type HelloFrame, type RawFrame, type RegisterFrame, type ServerFrame,
+} from '../protocol/index.js';
+import type { GatewayContext } from './gateway-context.js';
+import type { Session } from './session-hooks.js';
+
+/**
+ * The part of a socket a connection uses. net.Socket and tls.TLSSocket satisfy it; unit
+ * tests pass a fake, so the state machine is tested without the network (STYLE.md,
+ * autopush's Session trait).
+ */
+export interface Transport {
+  write(data: Uint8Array): boolean;
+  end(): unknown;
+  end(data: Uint8Array): unknown;
+  destroy(): unknown;
+  readonly writableLength: number;
+}
+
+/** Connection states (docs/protocol.md, "A connection starts unauthenticated"). */
+export const ConnState = { UNAUTHENTICATED: 0, AUTHENTICATING: 1, AUTHENTICATED: 2, CLOSED: 3 } as const;
+type ConnState = (typeof ConnState)[keyof typeof ConnState];
+
+/**
+ * One device connection: the protocol state machine plus the few fields a session needs.
+ * Kept deliberately small (a gateway holds tens of thousands of idle ones): no timers or
+ * closures per connection; deadlines are numbers checked by the gateway's sweep.
+ */
+export class DeviceConnection implements FrameSink, Session {
+  state: ConnState = ConnState.UNAUTHENTICATED;
+  deviceId = '';
+  appId = '';
+  sessionId = '';
+  /** Granted heartbeat, seconds. */
+  heartbeatSec = 0;
+  cursors: Record<string, number> | undefined = undefined;
+  /**
+   * Gateway clock tick (GatewayContext.now()) after which the sweep acts: auth deadline
+   * before HELLO, liveness deadline after it, socket teardown deadline once closed.
+   */
+  deadline: number;
+  private readonly decoder: FrameDecoder;
+
+  constructor(
+    readonly transport: Transport,
+    private readonly ctx: GatewayContext,
+  ) {
+    this.decoder = ctx.codec.decoder();
+    this.deadline = ctx.now() + ctx.authDeadlineTicks;
+  }
+
+  get authenticated(): boolean {
+    return this.state === ConnState.AUTHENTICATED;
+  }
+
+  /** Bytes of a partially received frame (for memory accounting). */
+  get bufferedBytes(): number {
+    return this.decoder.bufferedBytes;
+  }
+
+  onData(chunk: Buffer): void {
+    if (this.state === ConnState.CLOSED) return;
+    try {
+      this.decoder.feed(chunk, this);
+    } catch (err) {
+      if (!(err instanceof ProtocolError)) throw err;
+      this.ctx.metrics.protocolErrors.labels(err.code).inc();
+      this.ctx.log.debug({ dev: this.deviceId || undefined, code: err.code, msg: err.message }, 'protocol error');
+      this.close(err.closeCode, err.code);
+    }
+  }
+
+  onFrame(raw: RawFrame): boolean {
+    if (this.state === ConnState.CLOSED) return false;
+    const frame = parseClientFrame(raw);
+    this.ctx.countIn(frame.t);
+    if (this.state === ConnState.AUTHENTICATED) {
+      // Any inbound frame proves liveness (docs/protocol.md, "Liveness").
+      this.deadline = this.ctx.now() + this.ctx.livenessTicks(this.heartbeatSec);
+      this.authenticatedFrame(frame);
+    } else {
+      this.unauthenticatedFrame(frame);
+    }
+    return !this.closed;
+  }
+
+  get closed(): boolean {
+    return this.state === ConnState.CLOSED;
+  }
+
+  private unauthenticatedFrame(frame: ClientFrame): void {
+    if (frame.t === FrameType.PING) {
+      this.send({ t: FrameType.PONG });
+    } else if (this.state === ConnState.UNAUTHENTICATED && frame.t === FrameType.HELLO) {
+      this.hello(frame);
+    } else if (this.state === ConnState.UNAUTHENTICATED && frame.t === FrameType.REGISTER) {
+      this.register(frame);
+    } else if (frame.t === FrameType.BYE) {
+      this.peerBye();
+    } else {
+      this.unexpected(frame.t);
+    }
+  }
+
+  private authenticatedFrame(frame: ClientFrame): void {
+    switch (frame.t) {
+      case FrameType.PING:
+        this.sendEncoded(this.ctx.pongFrame, FrameType.PONG);
+        return;
+      case FrameType.ACK:
+        if (frame.ids.length > 0) {
+          this.ctx.metrics.acksReceived.inc(frame.ids.length);
+          this.ctx.hooks.acked(this, frame.ids);
+        }
+        return;
+      case FrameType.OPENED:
+        this.ctx.hooks.opened(this, frame.id);
+        return;
+      case FrameType.SUB:
+      case FrameType.UNSUB:
+        this.subscribe(frame.rid, frame.topics, frame.t === FrameType.SUB);
+        return;
+      case FrameType.BYE:
+        this.peerBye();
+        return;
+      default:
+        this.unexpected(frame.t);
+    }
+  }
+
+  private unexpected(t: number): void {
+    this.ctx.metrics.protocolErrors.labels('frame_unexpected').inc();
+    this.close(CloseCode.PROTOCOL_ERROR, `frame ${frameTypeName(t)} not allowed now`);
+  }
+
+  private register(frame: RegisterFrame): void {
+    this.state = ConnState.AUTHENTICATING;
+    this.ctx.auth.register(frame).then(
+      (reg) => {
+        if (this.state === ConnState.CLOSED) return;
+        this.state = ConnState.UNAUTHENTICATED;
+        this.ctx.metrics.registrations.inc();
+        this.send({ t: FrameType.REGISTERED, dev: reg.deviceId, secret: reg.secret });
+      },
+      (err: unknown) => this.authFailed(err),
+    );
+  }
+
+  private hello(frame: HelloFrame): void {
+    this.state = ConnState.AUTHENTICATING;
+    const started = performance.now();
+    this.ctx.auth.hello(frame, Date.now()).then(
+      (device) => {
+        if (this.state === ConnState.CLOSED) return;
+        const hb = this.ctx.grantHeartbeat(frame.hb);
+        this.state = ConnState.AUTHENTICATED;
+        this.deviceId = device.id;
+        this.appId = device.appId;
+        this.sessionId = newSessionId();
+        this.heartbeatSec = hb;
+        this.cursors = frame.cur;
+        this.deadline = this.ctx.now() + this.ctx.livenessTicks(hb);
+        this.ctx.sessionStarted(this);
+        this.send({ t: FrameType.WELCOME, hb, sid: this.sessionId, now: Date.now() });
+        this.ctx.metrics.helloSeconds.observe((performance.now() - started) / 1000);
+        this.ctx.hooks.sessionOpened(this);
+      },
+      (err: unknown) => this.authFailed(err),
+    );
+  }
+
+  private authFailed(err: unknown): void {
+    if (this.state === ConnState.CLOSED) return;
+    const failure = err instanceof PetrelError ? err : new PetrelError('internal', undefined, { cause: err });
+    this.ctx.metrics.authFailures.labels(failure.code).inc();
+    if (failure.code === 'storage_unavailable') {
+      // Not the device's fault: ask it to come back soon, spread so the herd does not return at once.
+      this.ctx.log.warn({ err: String((failure.cause as Error | undefined)?.message ?? failure.message) }, 'auth storage unavailable');
+      this.close(CloseCode.RATE_LIMITED, 'storage unavailable', 1000 + randomInt(4000));
+    } else if (failure.closeCode !== undefined) {
+      this.ctx.log.debug({ code: failure.code, msg: failure.message }, 'device auth failed');
+      this.close(failure.closeCode, failure.code);
+    } else {
+      this.ctx.log.error({ err: failure }, 'device auth crashed');
+      this.close(CloseCode.PROTOCOL_ERROR, 'internal error');
+    }
+  }
+
+  private subscribe(rid: number | string, topics: string[], subscribe: boolean): void {
+    this.ctx.hooks.subscribe(this, topics, subscribe).then(
+      () => this.send({ t: FrameType.SUBACK, rid, ok: true }),
+      (err: unknown) => {
+        const code = err instanceof PetrelError ? err.code : 'internal';
+        if (!(err instanceof PetrelError)) this.ctx.log.error({ err }, 'subscribe failed');
+        this.send({ t: FrameType.SUBACK, rid, ok: false, err: code });
+      },
+    );
+  }
+
+  /** Encodes and sends a frame; false when the connection is closed or just got closed for being slow. */
+  send(frame: ServerFrame): boolean {
+    if (this.state === ConnState.CLOSED) return false;
+    return this.sendEncoded(this.ctx.codec.encode(frame), frame.t);
+  }
+
+  /**
+   * Sends already-encoded bytes (one encoding shared by a whole fan-out). Enforces the
+   * per-connection send buffer cap: a device that does not read is closed (4005) instead
+   * of letting its backlog grow in our memory.
+   */
+  sendEncoded(bytes: Uint8Array, t: number): boolean {
+    if (this.state === ConnState.CLOSED) return false;
+    if (this.transport.writableLength + bytes.length > this.ctx.sendBufferBytes) {
+      this.close(CloseCode.SLOW_CONSUMER, 'send buffer full');
+      return false;
+    }
+    this.transport.write(bytes);
+    this.ctx.countOut(t);
+    return true;
+  }
+
+  /** Sweep found the deadline passed. */
+  expire(): void {
+    if (this.state === ConnState.AUTHENTICATED) this.close(CloseCode.HEARTBEAT_TIMEOUT, 'no heartbeat');
+    else this.close(CloseCode.AUTH_TIMEOUT, 'no HELLO in time');
+  }
+
+  /**
+   * Ends the connection with BYE `code`. The socket is half-closed after the BYE flushes;
+   * the sweep destroys it if the peer never finishes the close. A slow consumer is reset
+   * at once: its BYE would sit behind the very backlog we are refusing to keep.
+   */
+  close(code: number, reason?: string, retryMs?: number): void {
+    if (this.state === ConnState.CLOSED) return;
+    this.state = ConnState.CLOSED;
+    this.ctx.metrics.close(code);
+    this.ctx.connectionClosed(this, code);
+    if (code === CloseCode.SLOW_CONSUMER) {
+      this.transport.destroy();
+      return;
+    }
+    const bye: ServerFrame = { t: FrameType.BYE, code };
+    if (reason !== undefined) bye.reason = reason;
+    if (retryMs !== undefined) bye.retry = retryMs;
+    this.transport.end(this.ctx.codec.encode(bye));
+    this.ctx.countOut(FrameType.BYE);
+  }
+
+  /** The device said BYE: it closes; we do not answer with one. */
+  private peerBye(): void {
+    if (this.state === ConnState.CLOSED) return;
+    this.state = ConnState.CLOSED;
+    this.ctx.connectionClosed(this, CloseCode.NORMAL);
+    this.transport.end();
+  }
+
+  /** The socket is gone (peer close, reset, or our own teardown finished). */
+  onTransportClosed(): void {
+    if (this.state !== ConnState.CLOSED) {
+      this.state = ConnState.CLOSED;
+      this.ctx.metrics.peerCloses.inc();
+      this.ctx.connectionClosed(this, CloseCode.NORMAL);
+    }
+    this.ctx.transportReleased(this);
+  }
+}

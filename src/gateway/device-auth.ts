@@ -1,0 +1,66 @@
+import type { Device } from '../domain/app.js';
+import { deriveDeviceSecret } from '../domain/device-secret.js';
+import { PetrelError } from '../domain/errors.js';
+import { ID_PATTERN } from '../domain/ids.js';
+import { helloSignatureMatches, MIN_NONCE_LENGTH, type HelloFrame, type RegisterFrame } from '../protocol/index.js';
+import { sameCredential } from '../store/app-store.js';
+import type { DeviceStore } from '../store/device-store.js';
+import type { AppCache } from './app-cache.js';
+
+export interface Registration {
+  deviceId: string;
+  secret: string;
+}
+
+/**
+ * REGISTER and HELLO checks (docs/protocol.md, frames 1 and 3). Failures are PetrelErrors
+ * whose catalog entry carries the close code; the reason code is what metrics count.
+ * Storage failures surface as `storage_unavailable` so the connection can be told to come
+ * back later instead of being told its credentials are bad.
+ */
+export class DeviceAuthenticator {
+  constructor(
+    private readonly apps: AppCache,
+    private readonly devices: DeviceStore,
+    private readonly deviceKey: Buffer,
+    private readonly helloWindowMs: number,
+  ) {}
+
+  async register(frame: RegisterFrame): Promise<Registration> {
+    const app = await this.storage(this.apps.get(frame.app));
+    if (!app || app.status !== 'active') throw new PetrelError('app_unknown');
+    if (!sameCredential(app.clientKey, frame.key)) throw new PetrelError('auth_failed', 'wrong app client key');
+    const device = await this.storage(this.devices.register(app.id, frame.pkg ?? ''));
+    return { deviceId: device.id, secret: deriveDeviceSecret(this.deviceKey, app.id, device.id, device.gen) };
+  }
+
+  async hello(frame: HelloFrame, now: number): Promise<Device> {
+    if (frame.v !== 1) throw new PetrelError('auth_failed', `protocol version ${frame.v} is not supported`);
+    if (frame.nonce.length < MIN_NONCE_LENGTH) throw new PetrelError('auth_failed', 'nonce too short');
+    if (Math.abs(now - frame.ts) > this.helloWindowMs) throw new PetrelError('hello_stale');
+    if (!ID_PATTERN.test(frame.dev)) throw new PetrelError('auth_failed', 'malformed device id');
+    const app = await this.storage(this.apps.get(frame.app));
+    if (!app || app.status !== 'active') throw new PetrelError('app_unknown');
+    const device = await this.storage(this.devices.get(frame.dev));
+    // Unknown device, another app's device and an invalidated device all look the same
+    // to the caller: authentication failed, re-register.
+    if (!device || device.appId !== app.id || device.status !== 'active') throw new PetrelError('auth_failed', 'unknown device');
+    const secret = deriveDeviceSecret(this.deviceKey, app.id, device.id, device.gen);
+    if (!helloSignatureMatches(secret, frame.app, frame.dev, frame.ts, frame.nonce, frame.sig)) {
+      throw new PetrelError('auth_failed', 'bad signature');
+    }
+    // Only a correctly signed HELLO may claim a nonce, so nobody can burn a device's nonces.
+    const fresh = await this.storage(this.devices.claimNonce(device.id, frame.nonce, 2 * this.helloWindowMs));
+    if (!fresh) throw new PetrelError('nonce_replayed');
+    return device;
+  }
+
+  private async storage<T>(p: Promise<T>): Promise<T> {
+    try {
+      return await p;
+    } catch (err) {
+      if (err instanceof PetrelError) throw err;
+      throw new PetrelError('storage_unavailable', undefined, { cause: err });
+    }
+  }
+}

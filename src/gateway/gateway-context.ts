@@ -1,0 +1,30 @@
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { WireCodec } from '../protocol/index.js';
+import type { DeviceConnection } from './connection.js';
+import type { DeviceAuthenticator } from './device-auth.js';
+import type { SessionHooks } from './session-hooks.js';
+
+/** What every connection shares: one object per gateway, so a connection carries one pointer to it. */
+export interface GatewayContext {
+  readonly codec: WireCodec;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  readonly auth: DeviceAuthenticator;
+  readonly hooks: SessionHooks;
+  readonly sendBufferBytes: number;
+  readonly authDeadlineTicks: number;
+  /** PONG is always the same bytes: encoded once. */
+  readonly pongFrame: Uint8Array;
+  /** Coarse monotonic clock in ticks of 100 ms; small integers stay unboxed in V8. */
+  now(): number;
+  livenessTicks(heartbeatSec: number): number;
+  grantHeartbeat(requestedSec: number | undefined): number;
+  countIn(t: number): void;
+  countOut(t: number): void;
+  sessionStarted(conn: DeviceConnection): void;
+  connectionClosed(conn: DeviceConnection, code: number): void;
+  transportReleased(conn: DeviceConnection): void;
+}
+
+export const TICK_MS = 100;

@@ -1,0 +1,281 @@
+import { randomInt } from 'node:crypto';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import tls from 'node:tls';
+import type { GatewayConfig } from '../config/schema.js';
+import { newSessionId } from '../domain/ids.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { CloseCode, FrameType, frameTypeName, type PushFrame, type WireCodec } from '../protocol/index.js';
+import { DeviceConnection } from './connection.js';
+import type { DeviceAuthenticator } from './device-auth.js';
+import { TICK_MS, type GatewayContext } from './gateway-context.js';
+import type { SessionHooks } from './session-hooks.js';
+
+export interface GatewayDeps {
+  config: GatewayConfig;
+  codec: WireCodec;
+  metrics: Metrics;
+  log: Logger;
+  auth: DeviceAuthenticator;
+  hooks: SessionHooks;
+}
+
+export interface GatewayStats {
+  id: string;
+  connections: number;
+  sessions: number;
+  closing: number;
+  draining: boolean;
+}
+
+type Counted = { inc(): void };
+
+const kConnection = Symbol('petrel.connection');
+type TaggedSocket = net.Socket & { [kConnection]?: DeviceConnection };
+
+// Socket listeners are shared functions (`this` is the socket), not closures per socket:
+// three fewer function objects for every idle connection.
+function onSocketData(this: TaggedSocket, chunk: Buffer): void {
+  this[kConnection]?.onData(chunk);
+}
+function onSocketClose(this: TaggedSocket): void {
+  this[kConnection]?.onTransportClosed();
+}
+function onSocketError(): void {
+  // 'close' follows every 'error'; resets from the network are normal for mobile devices.
+}
+
+/**
+ * The long-connection tier (docs/architecture.md): accepts device sockets, runs the
+ * protocol state machine per connection, keeps the device → connection index for this
+ * process, and checks every deadline with one coarse sweep instead of a timer per socket.
+ */
+export class GatewayServer implements GatewayContext {
+  readonly id: string;
+  readonly codec: WireCodec;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  readonly auth: DeviceAuthenticator;
+  readonly hooks: SessionHooks;
+  readonly sendBufferBytes: number;
+  readonly authDeadlineTicks: number;
+  readonly pongFrame: Uint8Array;
+
+  /** Live connections (not yet closed by either side). */
+  private readonly connections = new Set<DeviceConnection>();
+  /** Closed by us, socket not yet gone: torn down by the sweep if the peer lingers. */
+  private readonly closing = new Set<DeviceConnection>();
+  /** deviceId → its one authenticated connection on this gateway. */
+  private readonly sessions = new Map<string, DeviceConnection>();
+  private readonly server: net.Server;
+  private readonly config: GatewayConfig;
+  private readonly inCounters: Counted[] = [];
+  private readonly outCounters: Counted[] = [];
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private draining = false;
+
+  constructor(deps: GatewayDeps) {
+    this.config = deps.config;
+    this.id = deps.config.id || `gw-${newSessionId()}`;
+    this.codec = deps.codec;
+    this.metrics = deps.metrics;
+    this.log = deps.log.child({ gateway: this.id });
+    this.auth = deps.auth;
+    this.hooks = deps.hooks;
+    this.sendBufferBytes = deps.config.sendBufferBytes;
+    this.authDeadlineTicks = Math.ceil(deps.config.authDeadlineMs / TICK_MS);
+    this.pongFrame = this.codec.encode({ t: FrameType.PONG });
+    for (const [name, t] of Object.entries(FrameType)) {
+      this.inCounters[t] = this.metrics.framesIn[name as keyof typeof FrameType];
+      this.outCounters[t] = this.metrics.framesOut[name as keyof typeof FrameType];
+    }
+    const onConnection = (socket: net.Socket) => this.accept(socket);
+    const tlsConfig = deps.config.tls;
+    this.server = tlsConfig
+      ? tls.createServer({ cert: readFileSync(tlsConfig.certFile), key: readFileSync(tlsConfig.keyFile) }, onConnection)
+      : net.createServer(onConnection);
+    this.server.on('error', (err) => this.log.error({ err }, 'gateway server error'));
+    if (tlsConfig) this.server.on('tlsClientError', () => this.metrics.protocolErrors.labels('tls_handshake').inc());
+    this.metrics.connections.labels('authenticated').set(0);
+    this.metrics.connections.labels('unauthenticated').set(0);
+  }
+
+  /** Starts listening and the sweep; resolves to the bound port. */
+  async listen(): Promise<number> {
+    this.server.listen({ host: this.config.host, port: this.config.port, backlog: 4096 });
+    await once(this.server, 'listening');
+    this.sweepTimer = setInterval(() => this.sweep(), this.config.sweepIntervalMs);
+    this.sweepTimer.unref();
+    const port = (this.server.address() as net.AddressInfo).port;
+    this.log.info({ host: this.config.host, port, tls: Boolean(this.config.tls) }, 'gateway listening');
+    return port;
+  }
+
+  get port(): number {
+    return (this.server.address() as net.AddressInfo | null)?.port ?? 0;
+  }
+
+  private accept(socket: TaggedSocket): void {
+    this.metrics.accepts.inc();
+    if (this.draining) {
+      socket.destroy();
+      return;
+    }
+    const conn = new DeviceConnection(socket, this);
+    socket[kConnection] = conn;
+    socket.setNoDelay(true);
+    socket.on('data', onSocketData);
+    socket.on('error', onSocketError);
+    socket.on('close', onSocketClose);
+    this.connections.add(conn);
+  }
+
+  // ---- GatewayContext -------------------------------------------------------------
+
+  now(): number {
+    return Math.floor(performance.now() / TICK_MS);
+  }
+
+  livenessTicks(heartbeatSec: number): number {
+    // docs/protocol.md: drop after 1.5 × hb + grace without an inbound frame.
+    return Math.ceil(((1.5 * heartbeatSec + this.config.heartbeat.graceSec) * 1000) / TICK_MS);
+  }
+
+  grantHeartbeat(requestedSec: number | undefined): number {
+    const { defaultSec, minSec, maxSec } = this.config.heartbeat;
+    if (requestedSec === undefined || requestedSec <= 0) return defaultSec;
+    return Math.min(maxSec, Math.max(minSec, requestedSec));
+  }
+
+  countIn(t: number): void {
+    this.inCounters[t]?.inc();
+  }
+
+  countOut(t: number): void {
+    this.outCounters[t]?.inc();
+  }
+
+  sessionStarted(conn: DeviceConnection): void {
+    const previous = this.sessions.get(conn.deviceId);
+    this.sessions.set(conn.deviceId, conn);
+    if (previous && previous !== conn) {
+      // One session per device (docs/protocol.md): the newest wins.
+      this.metrics.sessionsReplaced.inc();
+      previous.close(CloseCode.REPLACED, 'replaced by a newer session');
+    }
+    this.metrics.sessions.inc();
+  }
+
+  connectionClosed(conn: DeviceConnection, code: number): void {
+    this.connections.delete(conn);
+    this.closing.add(conn);
+    conn.deadline = this.now() + Math.ceil(2000 / TICK_MS);
+    if (conn.deviceId && this.sessions.get(conn.deviceId) === conn) {
+      this.sessions.delete(conn.deviceId);
+    }
+    if (conn.sessionId) this.hooks.sessionClosed(conn, code);
+  }
+
+  transportReleased(conn: DeviceConnection): void {
+    this.closing.delete(conn);
+  }
+
+  // ---- operations -------------------------------------------------------------------
+
+  /**
+   * Hands a PUSH to a device connected here; false when it is not (then the caller keeps
+   * it for the next connect). The real send path (dispatch tier) batches these per gateway.
+   */
+  deliver(deviceId: string, push: PushFrame): boolean {
+    const conn = this.sessions.get(deviceId);
+    if (!conn) return false;
+    const sent = conn.sendEncoded(this.codec.encode(push), FrameType.PUSH);
+    if (sent) this.metrics.pushesSent.inc();
+    return sent;
+  }
+
+  /** Closes the device's session here, if any, with the given code. */
+  kick(deviceId: string, code: number = CloseCode.AUTH_FAILED, reason?: string): boolean {
+    const conn = this.sessions.get(deviceId);
+    if (!conn) return false;
+    conn.close(code, reason);
+    return true;
+  }
+
+  isConnected(deviceId: string): boolean {
+    return this.sessions.has(deviceId);
+  }
+
+  stats(): GatewayStats {
+    return { id: this.id, connections: this.connections.size, sessions: this.sessions.size, closing: this.closing.size, draining: this.draining };
+  }
+
+  /** One pass over every connection: auth deadlines, liveness, lingering closes. */
+  private sweep(): void {
+    const started = performance.now();
+    const now = this.now();
+    let unauthenticated = 0;
+    for (const conn of this.connections) {
+      if (conn.deadline < now) conn.expire();
+      else if (!conn.authenticated) unauthenticated++;
+    }
+    for (const conn of this.closing) {
+      if (conn.deadline < now) {
+        conn.transport.destroy();
+        this.closing.delete(conn);
+      }
+    }
+    this.metrics.connections.labels('authenticated').set(this.sessions.size);
+    this.metrics.connections.labels('unauthenticated').set(unauthenticated);
+    this.metrics.sweepSeconds.observe((performance.now() - started) / 1000);
+  }
+
+  /**
+   * Graceful shutdown (SIGTERM): stop accepting, tell every device to come back after a
+   * random delay within drainSpreadMs (BYE 4007 `retry`) so they reconnect elsewhere
+   * without a thundering herd, then wait for sockets to finish closing.
+   */
+  async drain(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    this.log.info({ connections: this.connections.size }, 'gateway draining');
+    const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const spread = this.config.drainSpreadMs;
+    for (const conn of [...this.connections]) {
+      conn.close(CloseCode.DRAINING, 'server draining', spread > 0 ? randomInt(spread + 1) : 0);
+    }
+    const deadline = Date.now() + this.config.drainTimeoutMs;
+    while (this.closing.size > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    for (const conn of this.closing) conn.transport.destroy();
+    this.closing.clear();
+    await stopped;
+    this.stopSweep();
+    this.log.info('gateway drained');
+  }
+
+  /** Immediate stop without BYEs (tests, fatal errors). */
+  async close(): Promise<void> {
+    this.draining = true;
+    this.stopSweep();
+    const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const conn of [...this.connections, ...this.closing]) conn.transport.destroy();
+    this.connections.clear();
+    this.closing.clear();
+    this.sessions.clear();
+    await stopped;
+  }
+
+  private stopSweep(): void {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = null;
+  }
+
+  /** For tests and logs: the frame type name table the counters use. */
+  static frameName(t: number): string {
+    return frameTypeName(t);
+  }
+}

@@ -1,0 +1,31 @@
+/**
+ * What the gateway reports about device sessions. The gateway knows sockets and frames;
+ * what an ACK or a SUB means for storage belongs to the tiers behind it (dispatch), which
+ * supply these hooks. Calls are synchronous notifications except `subscribe`, whose
+ * promise decides the SUBACK.
+ */
+export interface Session {
+  readonly deviceId: string;
+  readonly appId: string;
+  readonly sessionId: string;
+  /** Log cursors the device presented in HELLO (topic / broadcast catch-up). */
+  readonly cursors: Readonly<Record<string, number>> | undefined;
+}
+
+export interface SessionHooks {
+  sessionOpened(session: Session): void;
+  sessionClosed(session: Session, closeCode: number): void;
+  acked(session: Session, ids: readonly string[]): void;
+  opened(session: Session, messageId: string): void;
+  /** Resolves when (un)subscribed; rejects with a PetrelError whose code goes into SUBACK `err`. */
+  subscribe(session: Session, topics: readonly string[], subscribe: boolean): Promise<void>;
+}
+
+/** Hooks that accept everything and remember nothing (a gateway with no tier behind it). */
+export const noopSessionHooks: SessionHooks = {
+  sessionOpened() {},
+  sessionClosed() {},
+  acked() {},
+  opened() {},
+  subscribe: async () => {},
+};

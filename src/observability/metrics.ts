@@ -1,0 +1,46 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { closeCodeInfo, FrameType } from '../protocol/index.js';
+
+/**
+ * Every metric Petrel exports, created in one place against one Registry per process
+ * (no global default registry, so tests can build several tiers in one process).
+ * Hot paths use pre-bound label children: `metrics.framesIn.PING.inc()`, no label hashing.
+ */
+export function createMetrics(registry: Registry = new Registry(), options: { defaults?: boolean } = {}) {
+  if (options.defaults !== false) collectDefaultMetrics({ register: registry, prefix: 'petrel_' });
+  const registers = [registry];
+
+  const framesInCounter = new Counter({ name: 'petrel_gateway_frames_in_total', help: 'Frames received from devices, by frame type.', labelNames: ['type'], registers });
+  const framesOutCounter = new Counter({ name: 'petrel_gateway_frames_out_total', help: 'Frames sent to devices, by frame type.', labelNames: ['type'], registers });
+  const closesCounter = new Counter({ name: 'petrel_gateway_closes_total', help: 'Device connections closed by the gateway, by close code.', labelNames: ['code', 'reason'], registers });
+
+  const frameTypeNames = Object.keys(FrameType) as Array<keyof typeof FrameType>;
+  const perType = (c: Counter<'type'>) =>
+    Object.fromEntries(frameTypeNames.map((name) => [name, c.labels(name)])) as Record<keyof typeof FrameType, ReturnType<Counter<'type'>['labels']>>;
+
+  return {
+    registry,
+    accepts: new Counter({ name: 'petrel_gateway_accepts_total', help: 'TCP connections accepted.', registers }),
+    framesIn: perType(framesInCounter),
+    framesOut: perType(framesOutCounter),
+    /** Count a close: code label is the numeric code, reason its name in the protocol table. */
+    close(code: number): void {
+      const info = closeCodeInfo[code as keyof typeof closeCodeInfo];
+      closesCounter.labels(String(code), info ? info.label : 'unknown').inc();
+    },
+    peerCloses: new Counter({ name: 'petrel_gateway_peer_closes_total', help: 'Connections closed by the device or the network (no BYE from us).', registers }),
+    protocolErrors: new Counter({ name: 'petrel_gateway_protocol_errors_total', help: 'Protocol violations by devices, by stable error code.', labelNames: ['code'], registers }),
+    authFailures: new Counter({ name: 'petrel_gateway_auth_failures_total', help: 'Failed REGISTER/HELLO attempts, by reason.', labelNames: ['reason'], registers }),
+    registrations: new Counter({ name: 'petrel_gateway_registrations_total', help: 'Devices registered.', registers }),
+    sessions: new Counter({ name: 'petrel_gateway_sessions_total', help: 'Sessions authenticated (WELCOME sent).', registers }),
+    sessionsReplaced: new Counter({ name: 'petrel_gateway_sessions_replaced_total', help: 'Sessions closed because the device connected again (4006).', registers }),
+    helloSeconds: new Histogram({ name: 'petrel_gateway_hello_duration_seconds', help: 'HELLO received to WELCOME sent.', buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1], registers }),
+    sweepSeconds: new Histogram({ name: 'petrel_gateway_sweep_duration_seconds', help: 'Duration of one liveness sweep over all connections.', buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1], registers }),
+    pushesSent: new Counter({ name: 'petrel_gateway_pushes_sent_total', help: 'PUSH frames written to device sockets.', registers }),
+    acksReceived: new Counter({ name: 'petrel_gateway_acked_ids_total', help: 'Message ids acknowledged by devices.', registers }),
+    connections: new Gauge({ name: 'petrel_gateway_connections', help: 'Open device connections, by state.', labelNames: ['state'], registers }),
+    redisErrors: new Counter({ name: 'petrel_redis_errors_total', help: 'Redis commands that failed, by operation.', labelNames: ['op'], registers }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

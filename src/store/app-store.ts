@@ -1,0 +1,86 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { App } from '../domain/app.js';
+import { newAppId, newSecret } from '../domain/ids.js';
+import type { RedisKeys } from './keys.js';
+
+export interface CreatedApp {
+  app: App;
+  /** Returned once at creation; only its SHA-256 is stored. */
+  serverSecret: string;
+}
+
+/**
+ * Apps (tenants). Server secrets are bearer tokens of high entropy, so a fast SHA-256 at
+ * rest is enough: nobody can brute-force 256 random bits, and lookups stay cheap.
+ */
+export class AppStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: RedisKeys,
+  ) {}
+
+  async create(name: string, ids: { appId?: string; clientKey?: string } = {}): Promise<CreatedApp> {
+    const app: App = {
+      id: ids.appId ?? newAppId(),
+      name,
+      clientKey: ids.clientKey ?? newSecret().slice(0, 24),
+      status: 'active',
+      createdAt: Date.now(),
+    };
+    const serverSecret = newSecret();
+    await this.redis
+      .multi()
+      .hset(this.keys.app(app.id), {
+        name: app.name,
+        clientKey: app.clientKey,
+        status: app.status,
+        createdAt: app.createdAt,
+        serverSecretHash: hashSecret(serverSecret),
+      })
+      .sadd(this.keys.apps(), app.id)
+      .exec();
+    return { app, serverSecret };
+  }
+
+  async get(appId: string): Promise<App | null> {
+    const h = await this.redis.hgetall(this.keys.app(appId));
+    if (!h['clientKey']) return null;
+    return {
+      id: appId,
+      name: h['name'] ?? '',
+      clientKey: h['clientKey'],
+      status: h['status'] === 'disabled' ? 'disabled' : 'active',
+      createdAt: Number(h['createdAt'] ?? 0),
+    };
+  }
+
+  async setStatus(appId: string, status: App['status']): Promise<boolean> {
+    const key = this.keys.app(appId);
+    // HSET only if the app exists, so a typo does not create a half app.
+    const updated = await this.redis.eval(
+      "if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'status', ARGV[1]) return 1 end return 0",
+      1, key, status,
+    );
+    return updated === 1;
+  }
+
+  async verifyServerSecret(appId: string, presented: string): Promise<boolean> {
+    const stored = await this.redis.hget(this.keys.app(appId), 'serverSecretHash');
+    if (!stored) return false;
+    const a = Buffer.from(stored, 'hex');
+    const b = Buffer.from(hashSecret(presented), 'hex');
+    return a.length === b.length && timingSafeEqual(a, b);
+  }
+}
+
+export function hashSecret(secret: string): string {
+  return createHash('sha256').update(secret).digest('hex');
+}
+
+/** Constant-time string comparison for credentials that are not hashed (client keys). */
+export function sameCredential(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}

@@ -1,0 +1,28 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import type { Logger } from '../observability/logger.js';
+
+/**
+ * One ioredis connection per concern. Auto-pipelining batches the commands that many
+ * connections issue in the same tick (a HELLO storm) into one round trip.
+ * `maxRetriesPerRequest` is finite so callers fail fast (and answer "unavailable")
+ * while Redis is down instead of queueing work forever.
+ */
+export function createRedis(url: string, log: Logger, options: RedisOptions = {}): Redis {
+  const redis = new Redis(url, {
+    enableAutoPipelining: true,
+    maxRetriesPerRequest: 2,
+    connectTimeout: 5000,
+    retryStrategy: (attempt) => Math.min(100 * 2 ** attempt, 2000),
+    ...options,
+  });
+  let down = false;
+  redis.on('error', (err: Error) => {
+    if (!down) log.warn({ err: err.message }, 'redis connection error');
+    down = true;
+  });
+  redis.on('ready', () => {
+    if (down) log.info('redis connection restored');
+    down = false;
+  });
+  return redis;
+}

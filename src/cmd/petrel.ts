@@ -40,6 +40,10 @@ async function main(): Promise<void> {
     const port = await startHttp(rt);
     lines.push(`  http      http://${show(config.http.host)}:${port}   API, /healthz, /readyz, /metrics`);
   }
+  if (mode !== 'all' && mode !== 'api' && config.ops.port > 0) {
+    const port = await startHttp(rt, 'ops');
+    lines.push(`  ops       http://${show(config.ops.host)}:${port}   /healthz, /readyz, /metrics`);
+  }
   lines.push(`  redis     ${config.redis.url.replace(/\/\/[^@]*@/, '//***@')}`);
   if (mode === 'all') {
     const demo = await ensureDemoApp(rt);

@@ -16,7 +16,7 @@ import type { Runtime } from './runtime.js';
 export async function startGateway(rt: Runtime, deviceKey: Buffer, hooks?: SessionHooks): Promise<GatewayServer> {
   const { config } = rt;
   const auth = new DeviceAuthenticator(
-    new AppCache(new AppStore(rt.redis, rt.keys)),
+    new AppCache(new AppStore(rt.redis, rt.keys), config.gateway.appCacheMs),
     new DeviceStore(rt.redis, rt.keys),
     deviceKey,
     config.auth.helloWindowMs,
@@ -34,16 +34,20 @@ export async function startGateway(rt: Runtime, deviceKey: Buffer, hooks?: Sessi
   return gateway;
 }
 
-/** Starts the HTTP server (ops endpoints now; the app-server API mounts here). */
-export async function startHttp(rt: Runtime): Promise<number> {
+/**
+ * Starts an HTTP server: the app-server API on `config.http`, or only the ops endpoints on
+ * `config.ops` for tiers without the API (a gateway's /metrics).
+ */
+export async function startHttp(rt: Runtime, which: 'http' | 'ops' = 'http'): Promise<number> {
   const app = createHttpApp({
     registry: rt.metrics.registry,
     ready: async () => (await rt.redis.ping()) === 'PONG',
   });
-  const server = app.listen(rt.config.http.port, rt.config.http.host);
+  const { host, port: wanted } = rt.config[which];
+  const server = app.listen(wanted, host);
   await once(server, 'listening');
   const port = (server.address() as AddressInfo).port;
-  rt.log.info({ host: rt.config.http.host, port }, 'http listening');
+  rt.log.info({ host, port, which }, 'http listening');
   rt.onClose(
     () =>
       new Promise<void>((resolve) => {

@@ -16,6 +16,8 @@ const envMap: ReadonlyArray<readonly [string, string, 'string' | 'int']> = [
   ['PETREL_GATEWAY_HOST', 'gateway.host', 'string'],
   ['PETREL_GATEWAY_PORT', 'gateway.port', 'int'],
   ['PETREL_HTTP_HOST', 'http.host', 'string'],
+  ['PETREL_OPS_HOST', 'ops.host', 'string'],
+  ['PETREL_OPS_PORT', 'ops.port', 'int'],
   ['PETREL_HTTP_PORT', 'http.port', 'int'],
 ];
 

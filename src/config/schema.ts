@@ -42,6 +42,8 @@ export const configSchema = z.object({
       /** Added to 1.5 × hb before a silent connection is dropped (4009). */
       graceSec: z.number().int().min(0).default(10),
     }).prefault({}),
+    /** How long an app record is cached per gateway (disable takes effect within this). */
+    appCacheMs: z.number().int().min(0).default(5000),
     authDeadlineMs: z.number().int().min(100).default(10_000),
     /** Per-connection cap on bytes queued in the socket; beyond it: close 4005. */
     sendBufferBytes: z.number().int().min(4096).default(256 * 1024),
@@ -51,6 +53,11 @@ export const configSchema = z.object({
     drainSpreadMs: z.number().int().min(0).default(30_000),
     /** How long a drain waits for devices to leave before closing the rest. */
     drainTimeoutMs: z.number().int().min(0).default(10_000),
+  }).prefault({}),
+  /** Ops endpoint (/metrics, /healthz, /readyz) of processes without the HTTP API. 0 = off. */
+  ops: z.object({
+    host: z.string().default('127.0.0.1'),
+    port: z.number().int().min(0).max(65535).default(0),
   }).prefault({}),
   limits: z.object({
     topicsPerDevice: z.number().int().min(1).default(200),

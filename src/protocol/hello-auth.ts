@@ -9,10 +9,16 @@ export function signHello(secret: string, app: string, dev: string, ts: number, 
   return createHmac('sha256', secret).update(`${app}\n${dev}\n${ts}\n${nonce}`).digest('hex');
 }
 
-/** Constant-time comparison of a presented signature with the expected one. */
+/**
+ * Constant-time comparison of a presented signature with the expected one. The presented
+ * string is encoded as UTF-8, not latin1: latin1 keeps only the low byte of each UTF-16
+ * unit, so e.g. "\u0161" would have compared equal to "a" and a string that is not the
+ * lowercase hex signature could have matched. With UTF-8 every non-ASCII character
+ * lengthens the buffer, so only the exact 64-character ASCII string can match.
+ */
 export function helloSignatureMatches(secret: string, app: string, dev: string, ts: number, nonce: string, sig: string): boolean {
   const expected = Buffer.from(signHello(secret, app, dev, ts, nonce), 'latin1');
-  const presented = Buffer.from(sig, 'latin1');
+  const presented = Buffer.from(sig, 'utf8');
   return presented.length === expected.length && timingSafeEqual(presented, expected);
 }
 

@@ -108,10 +108,12 @@ export class MsgpackScanner {
         // Every item takes at least one byte: a header promising more items than bytes
         // left is a lie we can reject before reading on.
         if (items > end - pos) throw truncated();
+        // An empty collection is a nesting level too: count it against maxDepth even
+        // though it opens no level to track (the limit is "deepest nesting", docs/protocol.md).
+        if (depth >= maxDepth) {
+          throw new ProtocolError('body_too_deep', `nesting deeper than ${maxDepth}`);
+        }
         if (items > 0) {
-          if (depth >= maxDepth) {
-            throw new ProtocolError('body_too_deep', `nesting deeper than ${maxDepth}`);
-          }
           remaining[depth] = items;
           isMap[depth] = map ? 1 : 0;
           depth++;

@@ -1,0 +1,60 @@
+// `npm test`: install, typecheck, start a private test Redis, run node's test runner
+// over test/**/*.test.ts, stop Redis, and exit with the runner's status.
+
+import { mkdirSync, rmSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { ensureNpmDependencies, ensureRedisServer, runTsc } from './deps.mjs';
+import { say } from './log.mjs';
+import { holdInstanceLock, portFromEnv, statusOf } from './process.mjs';
+import { selectTestFiles } from './files.mjs';
+import { startPrivateRedis } from './redis.mjs';
+
+/**
+ * Arguments: path filters (`npm test -- test/protocol`) and node test-runner options
+ * written as `--name=value` (`npm test -- --test-name-pattern=codec`).
+ */
+export async function test(session, args) {
+  const stateDir = join(session.root, '.petrel');
+  mkdirSync(stateDir, { recursive: true });
+  holdInstanceLock(session, join(stateDir, 'test.pid'), '`npm test`');
+  await ensureNpmDependencies(session);
+  const redisBin = await ensureRedisServer(session);
+  const { files, nodeOptions } = selectTestFiles(session.root, args);
+
+  await runTsc(session, ['-p', 'tsconfig.json', '--noEmit'], 'typechecking (tsc -p tsconfig.json --noEmit)');
+
+  const redis = await startPrivateRedis(session, {
+    bin: redisBin,
+    // 0: a free port, so a test run never collides with `npm start` or another clone.
+    port: portFromEnv('PETREL_TEST_REDIS_PORT', 0),
+    dir: join(stateDir, 'test-redis'),
+    wipe: true,
+    portEnv: 'PETREL_TEST_REDIS_PORT',
+  });
+  // Scratch space for tests (extra Redis servers, files), wiped each run so that a
+  // crashed run leaves nothing behind for long.
+  const tmpDir = join(stateDir, 'test-tmp');
+  rmSync(tmpDir, { recursive: true, force: true });
+  mkdirSync(tmpDir, { recursive: true });
+
+  const shown = files.length === 1 ? files[0] : `${files.length} test files`;
+  say(`running ${shown} (node --test, concurrency 2)…`);
+  const result = await session.run(
+    process.execPath,
+    ['--import', 'tsx', '--test', '--test-concurrency=2', ...nodeOptions, ...files],
+    {
+      env: {
+        ...process.env,
+        PETREL_TEST_REDIS_URL: redis.url,
+        PETREL_TEST_REDIS_BIN: redisBin,
+        PETREL_TEST_TMPDIR: tmpDir,
+      },
+    },
+  );
+  const status = statusOf(result);
+  if (redis.child.exitCode !== null || redis.child.signalCode !== null) {
+    say(`the test Redis exited during the run; see ${relative(session.root, redis.logFile)}`);
+    return status || 1;
+  }
+  return status;
+}

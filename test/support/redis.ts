@@ -1,0 +1,67 @@
+// Tests against the real Redis that `npm test` starts (scripts/lib/test.mjs). Every
+// test works under its own random key prefix and deletes it afterwards, so test files
+// can share one server while running concurrently.
+//
+//   const redis = createTestRedis();
+//   const prefix = uniquePrefix('inbox');
+//   after(async () => { await cleanupPrefix(redis, prefix); redis.disconnect(); });
+
+import { randomBytes } from 'node:crypto';
+import { Redis, type RedisOptions } from 'ioredis';
+
+/** URL of the test Redis started by `npm test`. */
+export function testRedisUrl(): string {
+  const url = process.env['PETREL_TEST_REDIS_URL'];
+  if (url === undefined || url === '') {
+    throw new Error(
+      'PETREL_TEST_REDIS_URL is not set: run the tests with `npm test` (e.g. `npm test -- test/store`), ' +
+        'which starts a private Redis, or set PETREL_TEST_REDIS_URL to a Redis you can flush',
+    );
+  }
+  return url;
+}
+
+/**
+ * A key prefix no other test uses: `t:<name>:<random>:`. `name` says whose keys these
+ * are when looking at a Redis left behind by a failed run.
+ */
+export function uniquePrefix(name: string): string {
+  return `t:${name}:${randomBytes(6).toString('hex')}:`;
+}
+
+/**
+ * A client for the test Redis. It fails a command after a few reconnect attempts
+ * instead of queueing it forever, so a dead server fails the test rather than hanging
+ * it. Close it with `disconnect()` (or `quit()`) when the test is done.
+ */
+export function createTestRedis(options: RedisOptions = {}): Redis {
+  return new Redis(testRedisUrl(), {
+    maxRetriesPerRequest: 3,
+    connectTimeout: 5_000,
+    ...options,
+  });
+}
+
+/** Escapes `*`, `?`, `[`, `]` and `\` so SCAN MATCH treats them literally. */
+function globLiteral(text: string): string {
+  return text.replace(/[*?[\]\\]/g, (char) => `\\${char}`);
+}
+
+/** Deletes every key that starts with `prefix`; returns how many were deleted. */
+export async function cleanupPrefix(redis: Redis, prefix: string): Promise<number> {
+  if (redis.options.keyPrefix) {
+    // SCAN returns full key names, which UNLINK would prefix a second time.
+    throw new Error('cleanupPrefix needs a client without the keyPrefix option');
+  }
+  if (prefix === '') throw new Error('cleanupPrefix refuses an empty prefix (it would delete every key)');
+  const pattern = `${globLiteral(prefix)}*`;
+  let cursor = '0';
+  let deleted = 0;
+  do {
+    // Buffers, so keys that are not valid UTF-8 are deleted too.
+    const [next, keys] = await redis.scanBuffer(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    cursor = next.toString();
+    if (keys.length > 0) deleted += await redis.unlink(...keys);
+  } while (cursor !== '0');
+  return deleted;
+}

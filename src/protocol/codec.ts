@@ -29,7 +29,11 @@ export class WireCodec {
     this.scanner = new MsgpackScanner(this.limits);
   }
 
-  /** Encodes one frame, length prefix included, ready for socket.write. */
+  /**
+   * Encodes one frame, length prefix included, ready for socket.write. The output is
+   * scanned with the same limits a peer's decoder applies, so we never send a frame the
+   * other side must reject (a too-deep `data` would otherwise be redelivered forever).
+   */
   encode(frame: Frame | RawFrame): Buffer {
     // Reserve the 4 header bytes inside msgpackr's own output buffer: saves a copy.
     const out = this.packr.pack(frame, RESERVE_START_SPACE | FRAME_HEADER_BYTES);
@@ -37,6 +41,7 @@ export class WireCodec {
     if (bodyLength > this.limits.maxFrame) {
       throw new ProtocolError('frame_too_large', `encoded frame of ${bodyLength} bytes exceeds ${this.limits.maxFrame}`);
     }
+    this.scanner.scan(out.subarray(FRAME_HEADER_BYTES));
     out.writeUInt32BE(bodyLength, 0);
     return out;
   }
@@ -79,31 +84,38 @@ export class FrameDecoder {
   /** Header bytes read so far (0..3) and their value. */
   private headerBytes = 0;
   private headerValue = 0;
-  /** Body being assembled across chunks, sized exactly from the validated header. */
+  /**
+   * Body being assembled across chunks. Its capacity grows with the bytes that actually
+   * arrive (doubling, up to the announced length), so a peer that announces 64 KiB and
+   * sends one byte costs us a small buffer, not the announced size.
+   */
   private body: Buffer | null = null;
+  private bodyLength = 0;
   private bodyFilled = 0;
 
   constructor(private readonly codec: WireCodec) {}
 
   /** True when no partial frame is buffered. */
   get idle(): boolean {
-    return this.headerBytes === 0 && this.body === null;
+    return this.headerBytes === 0 && this.bodyLength === 0;
   }
 
   /** Bytes of a partial frame held in memory. */
   get bufferedBytes(): number {
-    return this.body === null ? this.headerBytes : FRAME_HEADER_BYTES + this.bodyFilled;
+    return this.bodyLength === 0 ? this.headerBytes : FRAME_HEADER_BYTES + this.bodyFilled;
   }
 
   /**
    * Feeds one chunk. Frames complete in it are passed to `sink` in order; the first
    * violation throws a ProtocolError after the frames before it were delivered.
+   * Frames decoded in place may hold binary values that alias `chunk`: callers must not
+   * reuse chunk memory while they keep such values (net sockets allocate fresh chunks).
    */
   feed(chunk: Uint8Array, sink: FrameSink): void {
     const length = chunk.length;
     let pos = 0;
     while (pos < length) {
-      if (this.body === null) {
+      if (this.bodyLength === 0) {
         let n: number;
         if (this.headerBytes === 0 && length - pos >= FRAME_HEADER_BYTES) {
           n = ((chunk[pos]! << 24) >>> 0) + ((chunk[pos + 1]! << 16) | (chunk[pos + 2]! << 8) | chunk[pos + 3]!);
@@ -126,20 +138,35 @@ export class FrameDecoder {
           if (sink.onFrame(frame) === false) return;
           continue;
         }
-        this.body = Buffer.allocUnsafe(n);
+        // Inside a body from here on; its buffer is allocated when bytes arrive.
+        this.bodyLength = n;
         this.bodyFilled = 0;
+        continue;
       }
-      const body = this.body;
-      const take = Math.min(body.length - this.bodyFilled, length - pos);
-      body.set(chunk.subarray(pos, pos + take), this.bodyFilled);
+      const take = Math.min(this.bodyLength - this.bodyFilled, length - pos);
+      const needed = this.bodyFilled + take;
+      if (this.body === null) this.body = Buffer.allocUnsafe(Math.min(this.bodyLength, Math.max(INITIAL_BODY_CAPACITY, take)));
+      else if (needed > this.body.length) this.grow(needed);
+      this.body.set(chunk.subarray(pos, pos + take), this.bodyFilled);
       this.bodyFilled += take;
       pos += take;
-      if (this.bodyFilled === body.length) {
+      if (this.bodyFilled === this.bodyLength) {
+        const body = this.body; // capacity never exceeds bodyLength, so it is exactly full
         this.body = null;
         this.bodyFilled = 0;
+        this.bodyLength = 0;
         if (sink.onFrame(this.codec.decodeBody(body)) === false) return;
       }
     }
+  }
+
+  private grow(needed: number): void {
+    const old = this.body!;
+    let capacity = old.length * 2;
+    while (capacity < needed) capacity *= 2;
+    const grown = Buffer.allocUnsafe(Math.min(capacity, this.bodyLength));
+    grown.set(old.subarray(0, this.bodyFilled));
+    this.body = grown;
   }
 
   private checkLength(n: number): void {
@@ -149,3 +176,6 @@ export class FrameDecoder {
     }
   }
 }
+
+/** First allocation for a body split across chunks; doubled as more bytes arrive. */
+const INITIAL_BODY_CAPACITY = 1024;

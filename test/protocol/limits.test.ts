@@ -77,16 +77,21 @@ describe('length prefix', () => {
     });
   }
 
-  test('the allocation spy works: a valid partial frame allocates exactly the announced size once', (t) => {
+  test('a partial frame costs what has arrived, not what the header announced', (t) => {
     const alloc = t.mock.method(Buffer, 'allocUnsafe');
     const decoder = codec.decoder();
     decoder.feed(header(65536), { onFrame: () => assert.fail() });
     assert.equal(decoder.bufferedBytes, 4);
     assert.equal(decoder.idle, false);
-    assert.deepStrictEqual(alloc.mock.calls.map((c) => c.arguments[0]), [65536]);
-    decoder.feed(Buffer.alloc(1000, 0), { onFrame: () => assert.fail() });
+    assert.equal(alloc.mock.callCount(), 0, 'nothing allocated before a body byte arrives');
+    decoder.feed(Buffer.alloc(1), { onFrame: () => assert.fail() });
+    assert.deepStrictEqual(alloc.mock.calls.map((c) => c.arguments[0]), [1024], 'a small first buffer for one byte of a 64 KiB body');
+    decoder.feed(Buffer.alloc(999, 0), { onFrame: () => assert.fail() });
     assert.equal(decoder.bufferedBytes, 1004);
-    assert.equal(alloc.mock.callCount(), 1, 'no reallocation while the body fills');
+    assert.equal(alloc.mock.callCount(), 1, 'no reallocation while the body fits');
+    decoder.feed(Buffer.alloc(3000, 0), { onFrame: () => assert.fail() });
+    assert.deepStrictEqual(alloc.mock.calls.map((c) => c.arguments[0]), [1024, 4096], 'capacity doubles to fit what arrived');
+    assert.equal(decoder.bufferedBytes, 4004);
   });
 
   test('a custom maxFrame moves the threshold exactly', () => {

@@ -1,0 +1,125 @@
+/**
+ * Idle connection cost (issue #2): one gateway process, N authenticated idle devices held
+ * by several client processes. Reports RSS and heap per connection, authenticated connects
+ * per second, and the gateway CPU spent while every device heartbeats every 30 s.
+ * The floor — a bare node:net server holding the same number of sockets — is measured in
+ * the same run so the ratio does not depend on the machine's mood.
+ *
+ * Env: BENCH_DEVICES (19000), BENCH_CLIENT_PROCS (4), BENCH_HB_WINDOW_S (60),
+ *      BENCH_CONCURRENCY (per client process, 256).
+ */
+import { cpuSeconds, rssBytes, sleep } from './lib/proc.js';
+import { provisionTenant } from './lib/provision.js';
+import { report } from './lib/results.js';
+import { moduleCommand, scrape, startPetrel, waitForPort } from './lib/service-process.js';
+import { Swarm } from './lib/swarm.js';
+import { spawn } from 'node:child_process';
+
+const devicesWanted = Number(process.env['BENCH_DEVICES'] ?? 19_000);
+const clientProcs = Number(process.env['BENCH_CLIENT_PROCS'] ?? 4);
+const hbWindowSec = Number(process.env['BENCH_HB_WINDOW_S'] ?? 60);
+const concurrency = Number(process.env['BENCH_CONCURRENCY'] ?? 256);
+const HEARTBEAT_SEC = 30;
+const GATEWAY_PORT = 15223;
+const OPS_PORT = 15290;
+const FLOOR_PORT = 15224;
+
+async function measureFloor(count: number): Promise<{ perConnBytes: number }> {
+  const { file, execArgv } = moduleCommand('bench/peers/bare-tcp-server');
+  const child = spawn(process.execPath, [...execArgv, file], { env: { ...process.env, PORT: String(FLOOR_PORT) }, stdio: 'inherit' });
+  await waitForPort(FLOOR_PORT, child);
+  await sleep(1000);
+  const before = rssBytes(child.pid!);
+  const swarm = await Swarm.start(clientProcs);
+  const result = await swarm.connect({ mode: 'tcp', port: FLOOR_PORT, concurrency, heartbeatSec: HEARTBEAT_SEC }, [], count);
+  await sleep(5000);
+  const after = rssBytes(child.pid!);
+  await swarm.stop();
+  child.kill('SIGTERM');
+  await new Promise((r) => child.once('exit', r));
+  return { perConnBytes: (after - before) / result.connected };
+}
+
+async function main(): Promise<void> {
+  process.stdout.write(`idle-connections: provisioning ${devicesWanted} devices…\n`);
+  const tenant = await provisionTenant('idle', devicesWanted);
+
+  process.stdout.write('idle-connections: measuring the bare node:net floor…\n');
+  const floor = await measureFloor(devicesWanted);
+
+  process.stdout.write('idle-connections: starting the gateway…\n');
+  const gateway = await startPetrel('gateway', {
+    PETREL_REDIS_URL: process.env['PETREL_BENCH_REDIS_URL']!,
+    PETREL_REDIS_KEY_PREFIX: tenant.keys.prefix,
+    PETREL_DEVICE_KEY: tenant.deviceKey.toString('base64'),
+    PETREL_GATEWAY_HOST: '127.0.0.1',
+    PETREL_GATEWAY_PORT: String(GATEWAY_PORT),
+    PETREL_OPS_PORT: String(OPS_PORT),
+  }, GATEWAY_PORT);
+  const metricsUrl = `http://127.0.0.1:${OPS_PORT}/metrics`;
+  await sleep(2000);
+  const rss0 = rssBytes(gateway.pid);
+  const heap0 = await scrape(metricsUrl, 'petrel_nodejs_heap_size_used_bytes');
+
+  const swarm = await Swarm.start(clientProcs);
+  process.stdout.write(`idle-connections: connecting ${devicesWanted} devices from ${clientProcs} processes…\n`);
+  const connect = await swarm.connect({ mode: 'sdk', port: GATEWAY_PORT, concurrency, heartbeatSec: HEARTBEAT_SEC }, tenant.devices);
+  const sessions = await scrape(metricsUrl, 'petrel_gateway_sessions_total');
+  await sleep(5000);
+  const rss1 = rssBytes(gateway.pid);
+  const heap1 = await scrape(metricsUrl, 'petrel_nodejs_heap_size_used_bytes');
+
+  process.stdout.write(`idle-connections: heartbeat window ${hbWindowSec} s…\n`);
+  const cpu0 = cpuSeconds(gateway.pid);
+  const pings0 = await scrape(metricsUrl, 'petrel_gateway_frames_in_total{type="PING"}');
+  await sleep(hbWindowSec * 1000);
+  const cpu1 = cpuSeconds(gateway.pid);
+  const pings1 = await scrape(metricsUrl, 'petrel_gateway_frames_in_total{type="PING"}');
+  const open = await scrape(metricsUrl, 'petrel_gateway_connections{state="authenticated"}');
+
+  await swarm.stop();
+  await gateway.stop();
+  await tenant.cleanup();
+
+  const perConn = (rss1 - rss0) / connect.connected;
+  const heapPerConn = (heap1 - heap0) / connect.connected;
+  const hbCpuPercent = ((cpu1 - cpu0) / hbWindowSec) * 100;
+  const pings = pings1 - pings0;
+  report(
+    'idle-connections',
+    {
+      devices: devicesWanted,
+      connected: connect.connected,
+      failed: connect.failed,
+      sessionsAuthenticated: sessions,
+      stillConnectedAfterWindow: open,
+      rssPerConnectionBytes: Math.round(perConn),
+      heapPerConnectionBytes: Math.round(heapPerConn),
+      floorRssPerConnectionBytes: Math.round(floor.perConnBytes),
+      ratioToFloor: Number((perConn / floor.perConnBytes).toFixed(2)),
+      gatewayRssBytes: rss1,
+      connectsPerSecond: Math.round(connect.perSecond),
+      connectSeconds: Number(connect.seconds.toFixed(2)),
+      heartbeatSec: HEARTBEAT_SEC,
+      heartbeatWindowSec: hbWindowSec,
+      pingsInWindow: pings,
+      gatewayCpuPercentOfOneCore: Number(hbCpuPercent.toFixed(2)),
+      cpuMicrosPerPing: pings > 0 ? Number((((cpu1 - cpu0) * 1e6) / pings).toFixed(1)) : null,
+      clientProcesses: clientProcs,
+    },
+    [
+      ['authenticated idle devices', `${connect.connected}`],
+      ['RSS per connection', `${(perConn / 1024).toFixed(2)} KB`, '≤ 2.5 KB'],
+      ['heap per connection', `${(heapPerConn / 1024).toFixed(2)} KB`],
+      ['bare node:net floor', `${(floor.perConnBytes / 1024).toFixed(2)} KB`],
+      ['ratio to floor', `${(perConn / floor.perConnBytes).toFixed(2)}×`],
+      ['authenticated connects/s', `${Math.round(connect.perSecond)}`, '≥ 5,000'],
+      [`heartbeat CPU (hb ${HEARTBEAT_SEC} s)`, `${hbCpuPercent.toFixed(2)} % of a core`, '< 2 %'],
+    ],
+  );
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`idle-connections failed: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,110 @@
+/**
+ * A client process holding thousands of devices for benchmarks (one process can hold
+ * ~19,900 sockets here, so big runs fork several). Driven over IPC by the bench script:
+ *   parent → {cmd:'connect', ...SwarmPlan}   worker → {ev:'connected', ...SwarmReport}
+ *   parent → {cmd:'stop'}                    worker exits
+ * Modes: 'sdk' runs real PetrelClients (HELLO, heartbeats, ACKs); 'tcp' opens bare sockets
+ * (the floor a node:net server pays per idle socket).
+ */
+import net from 'node:net';
+import { MemoryStore, PetrelClient } from '../../sdk-client/src/index.js';
+import { WireCodec } from '../../src/protocol/index.js';
+
+export interface SwarmDevice {
+  appId: string;
+  dev: string;
+  secret: string;
+}
+
+export interface SwarmPlan {
+  mode: 'sdk' | 'tcp';
+  port: number;
+  devices: SwarmDevice[];
+  /** Bare-socket mode needs only a count. */
+  count: number;
+  localAddress: string;
+  /** Handshakes in flight at once. */
+  concurrency: number;
+  heartbeatSec: number;
+}
+
+export interface SwarmReport {
+  connected: number;
+  failed: number;
+  startedAt: number;
+  doneAt: number;
+}
+
+const held: Array<{ close(): unknown }> = [];
+
+async function run(plan: SwarmPlan): Promise<SwarmReport> {
+  const startedAt = Date.now();
+  const total = plan.mode === 'sdk' ? plan.devices.length : plan.count;
+  const codec = new WireCodec();
+  let next = 0;
+  let connected = 0;
+  let failed = 0;
+  await new Promise<void>((resolve) => {
+    let inFlight = 0;
+    const launch = () => {
+      while (inFlight < plan.concurrency && next < total) {
+        const i = next++;
+        inFlight++;
+        const done = (ok: boolean) => {
+          inFlight--;
+          if (ok) connected++;
+          else failed++;
+          if (connected + failed === total) resolve();
+          else launch();
+        };
+        if (plan.mode === 'tcp') openSocket(plan, done);
+        else openDevice(plan, plan.devices[i]!, codec, done);
+      }
+    };
+    if (total === 0) resolve();
+    else launch();
+  });
+  return { connected, failed, startedAt, doneAt: Date.now() };
+}
+
+function openSocket(plan: SwarmPlan, done: (ok: boolean) => void): void {
+  const socket = net.connect({ host: '127.0.0.1', port: plan.port, localAddress: plan.localAddress });
+  socket.once('connect', () => done(true));
+  socket.once('error', () => done(false));
+  socket.on('data', () => {});
+  held.push({ close: () => socket.destroy() });
+}
+
+function openDevice(plan: SwarmPlan, device: SwarmDevice, codec: WireCodec, done: (ok: boolean) => void): void {
+  const client = new PetrelClient({
+    host: '127.0.0.1',
+    port: plan.port,
+    appId: device.appId,
+    clientKey: 'unused-devices-are-preregistered',
+    store: new MemoryStore({ appId: device.appId, dev: device.dev, secret: device.secret, cursors: {}, seen: [] }),
+    heartbeatSec: plan.heartbeatSec,
+    localAddress: plan.localAddress,
+    codec,
+    backoff: { baseMs: 500, capMs: 5000 },
+  });
+  let settled = false;
+  const settle = (ok: boolean) => {
+    if (settled) return;
+    settled = true;
+    done(ok);
+  };
+  client.on('connected', () => settle(true));
+  client.on('stopped', () => settle(false));
+  client.start().catch(() => settle(false));
+  held.push({ close: () => client.close() });
+}
+
+process.on('message', (msg: { cmd: 'connect'; plan: SwarmPlan } | { cmd: 'stop' }) => {
+  if (msg.cmd === 'connect') {
+    run(msg.plan).then((report) => process.send!({ ev: 'connected', ...report }));
+  } else {
+    for (const h of held) h.close();
+    setTimeout(() => process.exit(0), 200).unref();
+  }
+});
+process.send!({ ev: 'ready' });

@@ -1,0 +1,67 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { moduleCommand } from './service-process.js';
+import type { SwarmDevice, SwarmPlan, SwarmReport } from './device-swarm.js';
+
+export interface SwarmResult {
+  connected: number;
+  failed: number;
+  /** From the first handshake started to the last one finished, across all workers. */
+  seconds: number;
+  perSecond: number;
+}
+
+/** Several client processes (open-file cap: ~19,900 sockets each) spread over source IPs. */
+export class Swarm {
+  private constructor(private readonly workers: ChildProcess[]) {}
+
+  static async start(processes: number): Promise<Swarm> {
+    const { file, execArgv } = moduleCommand('bench/lib/device-swarm');
+    const workers = await Promise.all(
+      Array.from({ length: processes }, () => {
+        const child = fork(file, [], { execArgv: [...execArgv, '--max-old-space-size=4096'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+        return new Promise<ChildProcess>((resolve, reject) => {
+          child.once('message', () => resolve(child));
+          child.once('exit', (code) => reject(new Error(`swarm worker exited with ${code}`)));
+        });
+      }),
+    );
+    return new Swarm(workers);
+  }
+
+  /** Splits devices (or a bare socket count) over the workers; resolves when all are done. */
+  async connect(base: Omit<SwarmPlan, 'devices' | 'count' | 'localAddress'>, devices: SwarmDevice[], count = devices.length): Promise<SwarmResult> {
+    const n = this.workers.length;
+    const reports = await Promise.all(
+      this.workers.map((worker, i) => {
+        const plan: SwarmPlan = {
+          ...base,
+          devices: devices.filter((_, j) => j % n === i),
+          count: Math.floor(count / n) + (i < count % n ? 1 : 0),
+          localAddress: `127.0.0.${2 + i}`,
+        };
+        return new Promise<SwarmReport>((resolve) => {
+          worker.once('message', (m: SwarmReport) => resolve(m));
+          worker.send({ cmd: 'connect', plan });
+        });
+      }),
+    );
+    const connected = reports.reduce((s, r) => s + r.connected, 0);
+    const failed = reports.reduce((s, r) => s + r.failed, 0);
+    const seconds = (Math.max(...reports.map((r) => r.doneAt)) - Math.min(...reports.map((r) => r.startedAt))) / 1000;
+    return { connected, failed, seconds, perSecond: connected / seconds };
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(
+      this.workers.map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            if (w.exitCode !== null) return resolve();
+            w.once('exit', () => resolve());
+            w.send({ cmd: 'stop' });
+            setTimeout(() => w.kill('SIGKILL'), 10_000).unref();
+          }),
+      ),
+    );
+  }
+}

@@ -52,10 +52,10 @@ async function main(): Promise<void> {
     PETREL_REDIS_URL: process.env['PETREL_BENCH_REDIS_URL']!,
     PETREL_REDIS_KEY_PREFIX: tenant.keys.prefix,
     PETREL_DEVICE_KEY: tenant.deviceKey.toString('base64'),
-    PETREL_GATEWAY_HOST: '127.0.0.1',
+    PETREL_GATEWAY_HOST: '0.0.0.0',
     PETREL_GATEWAY_PORT: String(GATEWAY_PORT),
     PETREL_OPS_PORT: String(OPS_PORT),
-  }, GATEWAY_PORT);
+  }, GATEWAY_PORT, (process.env['BENCH_GATEWAY_NODE_ARGS'] ?? '').split(' ').filter(Boolean));
   const metricsUrl = `http://127.0.0.1:${OPS_PORT}/metrics`;
   await sleep(2000);
   const rss0 = rssBytes(gateway.pid);
@@ -63,7 +63,11 @@ async function main(): Promise<void> {
 
   const swarm = await Swarm.start(clientProcs);
   process.stdout.write(`idle-connections: connecting ${devicesWanted} devices from ${clientProcs} processes…\n`);
+  const gwCpuBeforeConnect = cpuSeconds(gateway.pid);
+  const swarmCpuBeforeConnect = swarm.cpuSeconds();
   const connect = await swarm.connect({ mode: 'sdk', port: GATEWAY_PORT, concurrency, heartbeatSec: HEARTBEAT_SEC }, tenant.devices);
+  const gatewayConnectCpu = cpuSeconds(gateway.pid) - gwCpuBeforeConnect;
+  const swarmConnectCpu = swarm.cpuSeconds() - swarmCpuBeforeConnect;
   const sessions = await scrape(metricsUrl, 'petrel_gateway_sessions_total');
   await sleep(5000);
   const rss1 = rssBytes(gateway.pid);
@@ -100,6 +104,8 @@ async function main(): Promise<void> {
       gatewayRssBytes: rss1,
       connectsPerSecond: Math.round(connect.perSecond),
       connectSeconds: Number(connect.seconds.toFixed(2)),
+      gatewayCpuMicrosPerConnect: Math.round((gatewayConnectCpu * 1e6) / connect.connected),
+      clientCpuMicrosPerConnect: Math.round((swarmConnectCpu * 1e6) / connect.connected),
       heartbeatSec: HEARTBEAT_SEC,
       heartbeatWindowSec: hbWindowSec,
       pingsInWindow: pings,
@@ -114,6 +120,8 @@ async function main(): Promise<void> {
       ['bare node:net floor', `${(floor.perConnBytes / 1024).toFixed(2)} KB`],
       ['ratio to floor', `${(perConn / floor.perConnBytes).toFixed(2)}×`],
       ['authenticated connects/s', `${Math.round(connect.perSecond)}`, '≥ 5,000'],
+      ['gateway CPU per connect', `${Math.round((gatewayConnectCpu * 1e6) / connect.connected)} µs`],
+      ['client CPU per connect', `${Math.round((swarmConnectCpu * 1e6) / connect.connected)} µs`],
       [`heartbeat CPU (hb ${HEARTBEAT_SEC} s)`, `${hbCpuPercent.toFixed(2)} % of a core`, '< 2 %'],
     ],
   );

@@ -4,7 +4,8 @@
  *   parent → {cmd:'connect', ...SwarmPlan}   worker → {ev:'connected', ...SwarmReport}
  *   parent → {cmd:'stop'}                    worker exits
  * Modes: 'sdk' runs real PetrelClients (HELLO, heartbeats, ACKs); 'tcp' opens bare sockets
- * (the floor a node:net server pays per idle socket).
+ * (the floor a node:net server pays per idle socket after a
+ * handshake-sized exchange).
  */
 import net from 'node:net';
 import { MemoryStore, PetrelClient } from '../../sdk-client/src/index.js';
@@ -22,7 +23,14 @@ export interface SwarmPlan {
   devices: SwarmDevice[];
   /** Bare-socket mode needs only a count. */
   count: number;
-  localAddress: string;
+  /**
+   * Gateway address to dial. Runs spread over 127.0.0.2… destinations rather than source
+   * addresses: binding a source address makes the kernel search for a free port on every
+   * connect (measured here: 2.3 ms of CPU per connect), while connect() alone picks one
+   * through its hashed allocator (0.2 ms), and the 4-tuple only has to be unique per
+   * destination.
+   */
+  host: string;
   /** Handshakes in flight at once. */
   concurrency: number;
   heartbeatSec: number;
@@ -36,6 +44,7 @@ export interface SwarmReport {
 }
 
 const held: Array<{ close(): unknown }> = [];
+const HANDSHAKE_BYTES = Buffer.alloc(100, 1);
 
 async function run(plan: SwarmPlan): Promise<SwarmReport> {
   const startedAt = Date.now();
@@ -68,8 +77,10 @@ async function run(plan: SwarmPlan): Promise<SwarmReport> {
 }
 
 function openSocket(plan: SwarmPlan, done: (ok: boolean) => void): void {
-  const socket = net.connect({ host: '127.0.0.1', port: plan.port, localAddress: plan.localAddress });
-  socket.once('connect', () => done(true));
+  // The same exchange as a HELLO/WELCOME handshake (about 100 bytes up, 60 down), so the
+  // floor socket has been read from and written to like an authenticated one.
+  const socket = net.connect({ host: plan.host, port: plan.port }, () => socket.write(HANDSHAKE_BYTES));
+  socket.once('data', () => done(true));
   socket.once('error', () => done(false));
   socket.on('data', () => {});
   held.push({ close: () => socket.destroy() });
@@ -77,13 +88,12 @@ function openSocket(plan: SwarmPlan, done: (ok: boolean) => void): void {
 
 function openDevice(plan: SwarmPlan, device: SwarmDevice, codec: WireCodec, done: (ok: boolean) => void): void {
   const client = new PetrelClient({
-    host: '127.0.0.1',
+    host: plan.host,
     port: plan.port,
     appId: device.appId,
     clientKey: 'unused-devices-are-preregistered',
     store: new MemoryStore({ appId: device.appId, dev: device.dev, secret: device.secret, cursors: {}, seen: [] }),
     heartbeatSec: plan.heartbeatSec,
-    localAddress: plan.localAddress,
     codec,
     backoff: { baseMs: 500, capMs: 5000 },
   });

@@ -1,4 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import { cpuSeconds } from './proc.js';
 import { moduleCommand } from './service-process.js';
 import type { SwarmDevice, SwarmPlan, SwarmReport } from './device-swarm.js';
 
@@ -10,7 +11,7 @@ export interface SwarmResult {
   perSecond: number;
 }
 
-/** Several client processes (open-file cap: ~19,900 sockets each) spread over source IPs. */
+/** Several client processes (open-file cap: ~19,900 sockets each), each dialling its own loopback address. */
 export class Swarm {
   private constructor(private readonly workers: ChildProcess[]) {}
 
@@ -29,7 +30,7 @@ export class Swarm {
   }
 
   /** Splits devices (or a bare socket count) over the workers; resolves when all are done. */
-  async connect(base: Omit<SwarmPlan, 'devices' | 'count' | 'localAddress'>, devices: SwarmDevice[], count = devices.length): Promise<SwarmResult> {
+  async connect(base: Omit<SwarmPlan, 'devices' | 'count' | 'host'>, devices: SwarmDevice[], count = devices.length): Promise<SwarmResult> {
     const n = this.workers.length;
     const reports = await Promise.all(
       this.workers.map((worker, i) => {
@@ -37,7 +38,7 @@ export class Swarm {
           ...base,
           devices: devices.filter((_, j) => j % n === i),
           count: Math.floor(count / n) + (i < count % n ? 1 : 0),
-          localAddress: `127.0.0.${2 + i}`,
+          host: `127.0.0.${2 + i}`,
         };
         return new Promise<SwarmReport>((resolve) => {
           worker.once('message', (m: SwarmReport) => resolve(m));
@@ -49,6 +50,11 @@ export class Swarm {
     const failed = reports.reduce((s, r) => s + r.failed, 0);
     const seconds = (Math.max(...reports.map((r) => r.doneAt)) - Math.min(...reports.map((r) => r.startedAt))) / 1000;
     return { connected, failed, seconds, perSecond: connected / seconds };
+  }
+
+  /** CPU seconds used so far by all client processes together. */
+  cpuSeconds(): number {
+    return this.workers.reduce((sum, w) => sum + cpuSeconds(w.pid!), 0);
   }
 
   async stop(): Promise<void> {

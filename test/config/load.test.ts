@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { loadConfig } from '../../src/config/load.js';
+import { ConfigError } from '../../src/domain/errors.js';
+
+describe('config', () => {
+  it('has documented defaults', () => {
+    const c = loadConfig({ env: {} });
+    assert.equal(c.gateway.port, 5223);
+    assert.equal(c.http.port, 8080);
+    assert.equal(c.gateway.heartbeat.defaultSec, 240);
+    assert.equal(c.gateway.authDeadlineMs, 10_000);
+    assert.equal(c.codec.maxFrame, 65536);
+  });
+
+  it('applies file, then environment, then overrides', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'petrel-config-'));
+    const file = join(dir, 'petrel.json');
+    writeFileSync(file, JSON.stringify({ gateway: { port: 1111, heartbeat: { defaultSec: 60 } }, http: { port: 2222 } }));
+    const c = loadConfig({ file, env: { PETREL_HTTP_PORT: '3333', PETREL_LOG_LEVEL: 'debug' }, overrides: { log: { level: 'warn' } } });
+    assert.equal(c.gateway.port, 1111, 'from file');
+    assert.equal(c.gateway.heartbeat.defaultSec, 60, 'nested from file');
+    assert.equal(c.gateway.heartbeat.minSec, 30, 'defaults fill the rest of a nested object');
+    assert.equal(c.http.port, 3333, 'environment beats file');
+    assert.equal(c.log.level, 'warn', 'overrides beat environment');
+  });
+
+  it('is deeply frozen', () => {
+    const c = loadConfig({ env: {} });
+    assert.ok(Object.isFrozen(c) && Object.isFrozen(c.gateway) && Object.isFrozen(c.gateway.heartbeat));
+  });
+
+  for (const [what, options] of [
+    ['a non-numeric port', { env: { PETREL_GATEWAY_PORT: 'abc' } }],
+    ['a port out of range', { env: { PETREL_GATEWAY_PORT: '70000' } }],
+    ['an unknown log level', { env: { PETREL_LOG_LEVEL: 'loud' } }],
+    ['heartbeat bounds out of order', { env: {}, overrides: { gateway: { heartbeat: { minSec: 100, defaultSec: 50 } } } }],
+    ['a missing config file', { env: {}, file: '/nonexistent/petrel.json' }],
+  ] as const) {
+    it(`rejects ${what} with a ConfigError naming the problem`, () => {
+      assert.throws(() => loadConfig(options), (err: unknown) => err instanceof ConfigError && err.code === 'config_invalid' && err.message.length > 10);
+    });
+  }
+});

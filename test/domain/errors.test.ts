@@ -7,7 +7,7 @@ import { closeCodeInfo } from '../../src/protocol/index.js';
 describe('error catalog', () => {
   const doc = readFileSync(new URL('../../docs/errors.md', import.meta.url), 'utf8');
   const rows = new Map(
-    [...doc.matchAll(/^\| `([a-z_]+)` \| (\d{3}) \| (\d{4})? \|/gm)].map((m) => [m[1]!, { status: Number(m[2]), closeCode: m[3] ? Number(m[3]) : undefined }]),
+    [...doc.matchAll(/^\| `([a-z_]+)` \| (\d{3}) \| (\d{4})? ?\|/gm)].map((m) => [m[1]!, { status: Number(m[2]), closeCode: m[3] ? Number(m[3]) : undefined }]),
   );
 
   it('docs/errors.md lists exactly the codes of the catalog, with the same status and close code', () => {

@@ -1,6 +1,5 @@
 import { randomInt } from 'node:crypto';
 import { PetrelError } from '../domain/errors.js';
-import { newSessionId } from '../domain/ids.js';
 import {
   CloseCode, FrameType, ProtocolError, frameTypeName, parseClientFrame,
   type ClientFrame, type FrameDecoder, type FrameSink, type HelloFrame, type RawFrame, type RegisterFrame, type ServerFrame,
@@ -34,7 +33,8 @@ export class DeviceConnection implements FrameSink, Session {
   state: ConnState = ConnState.UNAUTHENTICATED;
   deviceId = '';
   appId = '';
-  sessionId = '';
+  /** 0 until authenticated; the session id string is derived on demand. */
+  sessionNo = 0;
   /** Granted heartbeat, seconds. */
   heartbeatSec = 0;
   cursors: Record<string, number> | undefined = undefined;
@@ -51,6 +51,10 @@ export class DeviceConnection implements FrameSink, Session {
   ) {
     this.decoder = ctx.codec.decoder();
     this.deadline = ctx.now() + ctx.authDeadlineTicks;
+  }
+
+  get sessionId(): string {
+    return this.sessionNo === 0 ? '' : this.ctx.sessionIdOf(this.sessionNo);
   }
 
   get authenticated(): boolean {
@@ -160,7 +164,7 @@ export class DeviceConnection implements FrameSink, Session {
         this.state = ConnState.AUTHENTICATED;
         this.deviceId = device.id;
         this.appId = device.appId;
-        this.sessionId = newSessionId();
+        this.sessionNo = this.ctx.nextSessionNo();
         this.heartbeatSec = hb;
         this.cursors = frame.cur;
         this.deadline = this.ctx.now() + this.ctx.livenessTicks(hb);

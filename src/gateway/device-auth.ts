@@ -1,7 +1,7 @@
 import type { Device } from '../domain/app.js';
 import { deriveDeviceSecret } from '../domain/device-secret.js';
 import { PetrelError } from '../domain/errors.js';
-import { ID_PATTERN } from '../domain/ids.js';
+import { ID_PATTERN, ownString } from '../domain/ids.js';
 import { helloSignatureMatches, MIN_NONCE_LENGTH, type HelloFrame, type RegisterFrame } from '../protocol/index.js';
 import { sameCredential } from '../store/app-store.js';
 import type { DeviceStore } from '../store/device-store.js';
@@ -34,25 +34,27 @@ export class DeviceAuthenticator {
     return { deviceId: device.id, secret: deriveDeviceSecret(this.deviceKey, app.id, device.id, device.gen) };
   }
 
-  async hello(frame: HelloFrame, now: number): Promise<Device> {
+  async hello(frame: HelloFrame, now: number): Promise<Pick<Device, 'id' | 'appId' | 'gen'>> {
     if (frame.v !== 1) throw new PetrelError('auth_failed', `protocol version ${frame.v} is not supported`);
     if (frame.nonce.length < MIN_NONCE_LENGTH) throw new PetrelError('auth_failed', 'nonce too short');
     if (Math.abs(now - frame.ts) > this.helloWindowMs) throw new PetrelError('hello_stale');
     if (!ID_PATTERN.test(frame.dev)) throw new PetrelError('auth_failed', 'malformed device id');
     const app = await this.storage(this.apps.get(frame.app));
     if (!app || app.status !== 'active') throw new PetrelError('app_unknown');
-    const device = await this.storage(this.devices.get(frame.dev));
+    // One round trip: the device record, and the nonce claimed (TTL twice the window, so
+    // a nonce cannot expire while a HELLO carrying it is still fresh).
+    const record = await this.storage(this.devices.helloRecord(frame.dev, frame.nonce, 2 * this.helloWindowMs));
     // Unknown device, another app's device and an invalidated device all look the same
     // to the caller: authentication failed, re-register.
-    if (!device || device.appId !== app.id || device.status !== 'active') throw new PetrelError('auth_failed', 'unknown device');
-    const secret = deriveDeviceSecret(this.deviceKey, app.id, device.id, device.gen);
+    if (!record || record.appId !== app.id || record.status !== 'active') throw new PetrelError('auth_failed', 'unknown device');
+    const secret = deriveDeviceSecret(this.deviceKey, app.id, frame.dev, record.gen);
     if (!helloSignatureMatches(secret, frame.app, frame.dev, frame.ts, frame.nonce, frame.sig)) {
       throw new PetrelError('auth_failed', 'bad signature');
     }
-    // Only a correctly signed HELLO may claim a nonce, so nobody can burn a device's nonces.
-    const fresh = await this.storage(this.devices.claimNonce(device.id, frame.nonce, 2 * this.helloWindowMs));
-    if (!fresh) throw new PetrelError('nonce_replayed');
-    return device;
+    if (!record.nonceFresh) throw new PetrelError('nonce_replayed');
+    // What the session keeps for its lifetime: a flat copy of the id (not a slice of the
+    // decoded HELLO) and the app id string shared by every session of the app.
+    return { id: ownString(frame.dev), appId: app.id, gen: record.gen };
   }
 
   private async storage<T>(p: Promise<T>): Promise<T> {

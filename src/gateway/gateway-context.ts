@@ -18,6 +18,10 @@ export interface GatewayContext {
   readonly pongFrame: Uint8Array;
   /** Coarse monotonic clock in ticks of 100 ms; small integers stay unboxed in V8. */
   now(): number;
+  /** A new session number (a small integer: no string kept per idle connection). */
+  nextSessionNo(): number;
+  /** The wire session id (WELCOME `sid`) of a session number: unique across gateways and restarts. */
+  sessionIdOf(sessionNo: number): string;
   livenessTicks(heartbeatSec: number): number;
   grantHeartbeat(requestedSec: number | undefined): number;
   countIn(t: number): void;

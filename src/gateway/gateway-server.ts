@@ -74,6 +74,9 @@ export class GatewayServer implements GatewayContext {
   private readonly inCounters: Counted[] = [];
   private readonly outCounters: Counted[] = [];
   private sweepTimer: NodeJS.Timeout | null = null;
+  /** Random per process start, so session ids never repeat across restarts or gateways. */
+  private readonly sessionPrefix = `${newSessionId()}.`;
+  private sessionCounter = 0;
   private draining = false;
 
   constructor(deps: GatewayDeps) {
@@ -94,8 +97,8 @@ export class GatewayServer implements GatewayContext {
     const onConnection = (socket: net.Socket) => this.accept(socket);
     const tlsConfig = deps.config.tls;
     this.server = tlsConfig
-      ? tls.createServer({ cert: readFileSync(tlsConfig.certFile), key: readFileSync(tlsConfig.keyFile) }, onConnection)
-      : net.createServer(onConnection);
+      ? tls.createServer({ cert: readFileSync(tlsConfig.certFile), key: readFileSync(tlsConfig.keyFile), noDelay: true }, onConnection)
+      : net.createServer({ noDelay: true }, onConnection);
     this.server.on('error', (err) => this.log.error({ err }, 'gateway server error'));
     if (tlsConfig) this.server.on('tlsClientError', () => this.metrics.protocolErrors.labels('tls_handshake').inc());
     this.metrics.connections.labels('authenticated').set(0);
@@ -124,8 +127,8 @@ export class GatewayServer implements GatewayContext {
       return;
     }
     const conn = new DeviceConnection(socket, this);
+    // TCP_NODELAY is set by the server (noDelay option): PONGs and PUSHes go out at once.
     socket[kConnection] = conn;
-    socket.setNoDelay(true);
     socket.on('data', onSocketData);
     socket.on('error', onSocketError);
     socket.on('close', onSocketClose);
@@ -136,6 +139,14 @@ export class GatewayServer implements GatewayContext {
 
   now(): number {
     return Math.floor(performance.now() / TICK_MS);
+  }
+
+  nextSessionNo(): number {
+    return ++this.sessionCounter;
+  }
+
+  sessionIdOf(sessionNo: number): string {
+    return this.sessionPrefix + sessionNo.toString(36);
   }
 
   livenessTicks(heartbeatSec: number): number {
@@ -175,7 +186,7 @@ export class GatewayServer implements GatewayContext {
     if (conn.deviceId && this.sessions.get(conn.deviceId) === conn) {
       this.sessions.delete(conn.deviceId);
     }
-    if (conn.sessionId) this.hooks.sessionClosed(conn, code);
+    if (conn.sessionNo !== 0) this.hooks.sessionClosed(conn, code);
   }
 
   transportReleased(conn: DeviceConnection): void {

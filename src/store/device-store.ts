@@ -2,13 +2,42 @@ import type { Redis } from 'ioredis';
 import type { Device } from '../domain/app.js';
 import { newDeviceId } from '../domain/ids.js';
 import type { RedisKeys } from './keys.js';
+import { RedisScript } from './redis-script.js';
+import { TurnPipeline } from './turn-pipeline.js';
+
+/**
+ * hello_2 — what a HELLO needs from storage, in one round trip.
+ * KEYS[1] device hash, KEYS[2] nonce key (same {device} slot)
+ * ARGV[1] nonce TTL ms
+ * Returns {app, gen, status, fresh} where fresh is 1 if the nonce was not seen before,
+ * or nil when the device does not exist (then no nonce is recorded).
+ */
+const HELLO_2 = new RedisScript('hello_2', 2, `
+local d = redis.call('HMGET', KEYS[1], 'app', 'gen', 'status')
+if not d[1] then return nil end
+local fresh = redis.call('SET', KEYS[2], '1', 'PX', ARGV[1], 'NX') and 1 or 0
+return {d[1], d[2], d[3] or 'active', fresh}
+`);
+
+export interface HelloRecord {
+  appId: string;
+  gen: number;
+  status: Device['status'];
+  /** False when this nonce was already used by the device within the TTL (a replay). */
+  nonceFresh: boolean;
+}
 
 /** Registered devices and the HELLO nonce replay cache. */
 export class DeviceStore {
+  /** HELLO lookups of one event-loop turn go to Redis together (a reconnect storm's hot path). */
+  private readonly helloLookups: TurnPipeline;
+
   constructor(
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
-  ) {}
+  ) {
+    this.helloLookups = new TurnPipeline(redis);
+  }
 
   async register(appId: string, pkg: string): Promise<Device> {
     const device: Device = { id: newDeviceId(), appId, gen: 1, status: 'active', pkg, createdAt: Date.now() };
@@ -36,11 +65,13 @@ export class DeviceStore {
   }
 
   /**
-   * Records a HELLO nonce; false when it was seen within `ttlMs` (a replay). The TTL is
-   * twice the timestamp window, so a nonce cannot expire while its HELLO is still fresh.
+   * The device record a HELLO is checked against, and the nonce claimed, in one round
+   * trip. Nonces are random per HELLO, so claiming one before the signature is checked
+   * lets nobody burn a nonce the real device will use. Null for an unknown device.
    */
-  async claimNonce(deviceId: string, nonce: string, ttlMs: number): Promise<boolean> {
-    const ok = await this.redis.set(this.keys.helloNonce(deviceId, nonce), '1', 'PX', ttlMs, 'NX');
-    return ok === 'OK';
+  async helloRecord(deviceId: string, nonce: string, nonceTtlMs: number): Promise<HelloRecord | null> {
+    const r = (await this.helloLookups.run(HELLO_2, [this.keys.device(deviceId), this.keys.helloNonce(deviceId, nonce)], [nonceTtlMs])) as [string, string, string, number] | null;
+    if (!r) return null;
+    return { appId: r[0], gen: Number(r[1]), status: r[2] === 'invalid' ? 'invalid' : 'active', nonceFresh: r[3] === 1 };
   }
 }

@@ -1,0 +1,57 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Redis } from 'ioredis';
+import { RedisScript } from '../../src/store/redis-script.js';
+import { TurnPipeline } from '../../src/store/turn-pipeline.js';
+import { cleanupPrefix, createTestRedis, uniquePrefix } from '../support/redis.js';
+
+const INCR_1 = new RedisScript('incr_1', 1, `
+-- KEYS[1] counter; ARGV[1] step. Returns the new value.
+return redis.call('INCRBY', KEYS[1], ARGV[1])`);
+const FAIL_0 = new RedisScript('fail_0', 0, `return redis.error_reply('ERR scripted failure')`);
+
+describe('TurnPipeline', () => {
+  let redis: Redis;
+  const prefix = uniquePrefix('turn');
+  before(() => {
+    redis = createTestRedis();
+  });
+  after(async () => {
+    await cleanupPrefix(redis, prefix);
+    await redis.quit();
+  });
+
+  it('sends the calls of one turn as one pipeline and resolves each with its own result', async () => {
+    const batch = new TurnPipeline(redis);
+    await redis.script('LOAD', INCR_1.lua); // measure batching, not the first NOSCRIPT
+    const sent: number[] = [];
+    const original = redis.pipeline.bind(redis);
+    redis.pipeline = ((...a: Parameters<Redis['pipeline']>) => {
+      sent.push(1);
+      return original(...a);
+    }) as Redis['pipeline'];
+    try {
+      const results = await Promise.all([1, 2, 3, 4].map((step) => batch.run(INCR_1, [`${prefix}c`], [step])));
+      assert.deepEqual(results, [1, 3, 6, 10]);
+      assert.equal(sent.length, 1, 'one pipeline for the turn');
+    } finally {
+      redis.pipeline = original;
+    }
+  });
+
+  it('recovers when Redis lost its scripts (NOSCRIPT): loads once, retries', async () => {
+    const batch = new TurnPipeline(redis);
+    await batch.run(INCR_1, [`${prefix}d`], [1]);
+    await redis.script('FLUSH');
+    const results = await Promise.all([batch.run(INCR_1, [`${prefix}d`], [1]), batch.run(INCR_1, [`${prefix}d`], [1])]);
+    assert.deepEqual(results.sort(), [2, 3]);
+  });
+
+  it('fails only the call whose script failed', async () => {
+    const batch = new TurnPipeline(redis);
+    const [ok, failed] = await Promise.allSettled([batch.run(INCR_1, [`${prefix}e`], [5]), batch.run(FAIL_0, [], [])]);
+    assert.deepEqual(ok, { status: 'fulfilled', value: 5 });
+    assert.equal(failed.status, 'rejected');
+    assert.match(String((failed as PromiseRejectedResult).reason), /scripted failure/);
+  });
+});

@@ -45,6 +45,7 @@ export interface SwarmReport {
 
 const held: Array<{ close(): unknown }> = [];
 const HANDSHAKE_BYTES = Buffer.alloc(100, 1);
+const PING_BYTES = Buffer.alloc(8, 5);
 
 async function run(plan: SwarmPlan): Promise<SwarmReport> {
   const startedAt = Date.now();
@@ -79,11 +80,21 @@ async function run(plan: SwarmPlan): Promise<SwarmReport> {
 function openSocket(plan: SwarmPlan, done: (ok: boolean) => void): void {
   // The same exchange as a HELLO/WELCOME handshake (about 100 bytes up, 60 down), so the
   // floor socket has been read from and written to like an authenticated one.
+  // Then a PING-sized write every heartbeat, answered by the server, like a device.
   const socket = net.connect({ host: plan.host, port: plan.port }, () => socket.write(HANDSHAKE_BYTES));
-  socket.once('data', () => done(true));
+  let timer: NodeJS.Timeout | undefined;
+  socket.once('data', () => {
+    done(true);
+    timer = setInterval(() => socket.write(PING_BYTES), plan.heartbeatSec * 1000);
+  });
   socket.once('error', () => done(false));
   socket.on('data', () => {});
-  held.push({ close: () => socket.destroy() });
+  held.push({
+    close: () => {
+      clearInterval(timer);
+      socket.destroy();
+    },
+  });
 }
 
 function openDevice(plan: SwarmPlan, device: SwarmDevice, codec: WireCodec, done: (ok: boolean) => void): void {

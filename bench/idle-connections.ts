@@ -27,29 +27,67 @@ const GATEWAY_PORT = 15223;
 const OPS_PORT = 15290;
 const FLOOR_PORT = 15224;
 
-/** RSS per socket of a bare node:net server, right after the burst and after a full GC. */
-async function measureFloor(count: number): Promise<{ burstBytes: number; steadyBytes: number; heartbeatCpuPercent: number }> {
+interface MemoryFigures {
+  /** (RSS after all − RSS after half) / second half, both after a full GC: marginal cost. */
+  marginalBytes: number;
+  /** (RSS after all − RSS before) / all, after a full GC: includes fixed heap growth. */
+  averageBytes: number;
+  /** Like averageBytes but right after the burst, before any forced GC. */
+  burstBytes: number;
+}
+
+/**
+ * Connects `count` sockets in two halves and reads RSS after each (after a GC through
+ * `collect`): the second half's increment is the marginal cost of a connection, free of
+ * fixed costs such as V8's young generation growing to its maximum during the first burst.
+ */
+async function measureMemory(pid: number, collect: () => Promise<unknown>, connectHalf: (half: 0 | 1) => Promise<number>): Promise<MemoryFigures & { connected: number; seconds: number }> {
+  await collect();
+  await sleep(500);
+  const before = rssBytes(pid);
+  const t0 = Date.now();
+  const first = await connectHalf(0);
+  const firstSeconds = (Date.now() - t0) / 1000;
+  await sleep(3000);
+  await collect();
+  await sleep(500);
+  const half = rssBytes(pid);
+  const t1 = Date.now();
+  const second = await connectHalf(1);
+  const secondSeconds = (Date.now() - t1) / 1000;
+  await sleep(5000);
+  const burst = rssBytes(pid);
+  await collect();
+  await sleep(1000);
+  const all = rssBytes(pid);
+  const connected = first + second;
+  return {
+    connected,
+    seconds: firstSeconds + secondSeconds,
+    marginalBytes: (all - half) / second,
+    averageBytes: (all - before) / connected,
+    burstBytes: (burst - before) / connected,
+  };
+}
+
+/** The same figures for a bare node:net server, plus its CPU while every socket heartbeats once. */
+async function measureFloor(count: number): Promise<MemoryFigures & { heartbeatCpuPercent: number }> {
   const { file, execArgv } = moduleCommand('bench/peers/bare-tcp-server');
   const child = spawn(process.execPath, ['--expose-gc', ...execArgv, file], { env: { ...process.env, PORT: String(FLOOR_PORT) }, stdio: 'inherit' });
   await waitForPort(FLOOR_PORT, child);
-  const collect = () => fetch(`http://127.0.0.1:${FLOOR_PORT + 1}/`, { method: 'POST' });
   await sleep(1000);
-  await collect();
-  const before = rssBytes(child.pid!);
   const swarm = await Swarm.start(clientProcs);
-  const result = await swarm.connect({ mode: 'tcp', port: FLOOR_PORT, concurrency, heartbeatSec: HEARTBEAT_SEC }, [], count);
-  await sleep(5000);
-  const burst = rssBytes(child.pid!);
-  await collect();
-  await sleep(1000);
-  const steady = rssBytes(child.pid!);
+  const half = Math.floor(count / 2);
+  const memory = await measureMemory(child.pid!, () => fetch(`http://127.0.0.1:${FLOOR_PORT + 1}/`, { method: 'POST' }), async (h) =>
+    (await swarm.connect({ mode: 'tcp', port: FLOOR_PORT, concurrency, heartbeatSec: HEARTBEAT_SEC }, [], h === 0 ? half : count - half)).connected,
+  );
   const cpu0 = cpuSeconds(child.pid!);
   await sleep(hbWindowSec * 1000);
   const heartbeatCpuPercent = ((cpuSeconds(child.pid!) - cpu0) / hbWindowSec) * 100;
   await swarm.stop();
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
-  return { burstBytes: (burst - before) / result.connected, steadyBytes: (steady - before) / result.connected, heartbeatCpuPercent };
+  return { ...memory, heartbeatCpuPercent };
 }
 
 async function main(): Promise<void> {
@@ -69,24 +107,25 @@ async function main(): Promise<void> {
     PETREL_OPS_PORT: String(OPS_PORT),
   }, GATEWAY_PORT, ['--expose-gc', ...(process.env['BENCH_GATEWAY_NODE_ARGS'] ?? '').split(' ').filter(Boolean)]);
   const metricsUrl = `http://127.0.0.1:${OPS_PORT}/metrics`;
-  const collect = async () => (await (await fetch(`http://127.0.0.1:${OPS_PORT}/debug/gc`, { method: 'POST' })).json()) as { heapUsed: number };
+  const collect = () => fetch(`http://127.0.0.1:${OPS_PORT}/debug/gc`, { method: 'POST' });
   await sleep(2000);
-  const heap0 = (await collect()).heapUsed;
-  const rss0 = rssBytes(gateway.pid);
 
   const swarm = await Swarm.start(clientProcs);
   process.stdout.write(`idle-connections: connecting ${devicesWanted} devices from ${clientProcs} processes…\n`);
-  const gwCpuBeforeConnect = cpuSeconds(gateway.pid);
-  const swarmCpuBeforeConnect = swarm.cpuSeconds();
-  const connect = await swarm.connect({ mode: 'sdk', port: GATEWAY_PORT, concurrency, heartbeatSec: HEARTBEAT_SEC }, tenant.devices);
-  const gatewayConnectCpu = cpuSeconds(gateway.pid) - gwCpuBeforeConnect;
-  const swarmConnectCpu = swarm.cpuSeconds() - swarmCpuBeforeConnect;
+  const half = Math.floor(tenant.devices.length / 2);
+  let gatewayConnectCpu = 0;
+  let swarmConnectCpu = 0;
+  const memory = await measureMemory(gateway.pid, collect, async (h) => {
+    const gw0 = cpuSeconds(gateway.pid);
+    const sw0 = swarm.cpuSeconds();
+    const devices = h === 0 ? tenant.devices.slice(0, half) : tenant.devices.slice(half);
+    const result = await swarm.connect({ mode: 'sdk', port: GATEWAY_PORT, concurrency, heartbeatSec: HEARTBEAT_SEC }, devices);
+    gatewayConnectCpu += cpuSeconds(gateway.pid) - gw0;
+    swarmConnectCpu += swarm.cpuSeconds() - sw0;
+    return result.connected;
+  });
+  const connect = { connected: memory.connected, failed: devicesWanted - memory.connected, perSecond: memory.connected / memory.seconds, seconds: memory.seconds };
   const sessions = await scrape(metricsUrl, 'petrel_gateway_sessions_total');
-  await sleep(5000);
-  const rssBurst = rssBytes(gateway.pid);
-  const heap1 = (await collect()).heapUsed;
-  await sleep(1000);
-  const rss1 = rssBytes(gateway.pid);
 
   process.stdout.write(`idle-connections: heartbeat window ${hbWindowSec} s…\n`);
   const cpu0 = cpuSeconds(gateway.pid);
@@ -100,9 +139,6 @@ async function main(): Promise<void> {
   await gateway.stop();
   await tenant.cleanup();
 
-  const perConn = (rss1 - rss0) / connect.connected;
-  const perConnBurst = (rssBurst - rss0) / connect.connected;
-  const heapPerConn = (heap1 - heap0) / connect.connected;
   const hbCpuPercent = ((cpu1 - cpu0) / hbWindowSec) * 100;
   const pings = pings1 - pings0;
   report(
@@ -113,13 +149,14 @@ async function main(): Promise<void> {
       failed: connect.failed,
       sessionsAuthenticated: sessions,
       stillConnectedAfterWindow: open,
-      rssPerConnectionBytes: Math.round(perConn),
-      heapPerConnectionBytes: Math.round(heapPerConn),
-      floorRssPerConnectionBytes: Math.round(floor.steadyBytes),
-      ratioToFloor: Number((perConn / floor.steadyBytes).toFixed(2)),
-      rssPerConnectionAfterBurstBytes: Math.round(perConnBurst),
+      rssPerConnectionBytes: Math.round(memory.marginalBytes),
+      floorRssPerConnectionBytes: Math.round(floor.marginalBytes),
+      ratioToFloor: Number((memory.marginalBytes / floor.marginalBytes).toFixed(2)),
+      rssAveragePerConnectionBytes: Math.round(memory.averageBytes),
+      floorRssAveragePerConnectionBytes: Math.round(floor.averageBytes),
+      rssPerConnectionAfterBurstBytes: Math.round(memory.burstBytes),
       floorRssPerConnectionAfterBurstBytes: Math.round(floor.burstBytes),
-      gatewayRssBytes: rss1,
+      gatewayRssBytes: rssBytes(gateway.pid),
       connectsPerSecond: Math.round(connect.perSecond),
       connectSeconds: Number(connect.seconds.toFixed(2)),
       gatewayCpuMicrosPerConnect: Math.round((gatewayConnectCpu * 1e6) / connect.connected),
@@ -135,12 +172,13 @@ async function main(): Promise<void> {
     },
     [
       ['authenticated idle devices', `${connect.connected}`],
-      ['RSS per connection (after GC)', `${(perConn / 1024).toFixed(2)} KB`, '≤ 2.5 KB'],
-      ['  bare node:net floor (after GC)', `${(floor.steadyBytes / 1024).toFixed(2)} KB`],
-      ['  ratio to floor', `${(perConn / floor.steadyBytes).toFixed(2)}×`],
-      ['RSS per connection (right after burst)', `${(perConnBurst / 1024).toFixed(2)} KB`],
-      ['  bare floor (right after burst)', `${(floor.burstBytes / 1024).toFixed(2)} KB`],
-      ['live heap per connection', `${(heapPerConn / 1024).toFixed(2)} KB`],
+      ['RSS per connection (marginal, after GC)', `${(memory.marginalBytes / 1024).toFixed(2)} KB`, '≤ 2.5 KB'],
+      ['  bare node:net floor, same method', `${(floor.marginalBytes / 1024).toFixed(2)} KB`],
+      ['  ratio to floor', `${(memory.marginalBytes / floor.marginalBytes).toFixed(2)}×`],
+      ['RSS per connection (average, after GC)', `${(memory.averageBytes / 1024).toFixed(2)} KB`],
+      ['  bare floor, same method', `${(floor.averageBytes / 1024).toFixed(2)} KB`],
+      ['RSS per connection (average, right after burst)', `${(memory.burstBytes / 1024).toFixed(2)} KB`],
+      ['  bare floor, same method', `${(floor.burstBytes / 1024).toFixed(2)} KB`],
       ['authenticated connects/s', `${Math.round(connect.perSecond)}`, '≥ 5,000'],
       ['gateway CPU per connect', `${Math.round((gatewayConnectCpu * 1e6) / connect.connected)} µs`],
       ['client CPU per connect', `${Math.round((swarmConnectCpu * 1e6) / connect.connected)} µs`],

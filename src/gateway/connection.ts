@@ -61,9 +61,9 @@ export class DeviceConnection implements FrameSink, Session {
     return this.state === ConnState.AUTHENTICATED;
   }
 
-  /** Bytes of a partially received frame (for memory accounting). */
-  get bufferedBytes(): number {
-    return this.decoder.bufferedBytes;
+  /** Memory held for a partially received frame. */
+  get retainedBytes(): number {
+    return this.decoder.retainedBytes;
   }
 
   onData(chunk: Buffer): void {

@@ -28,6 +28,8 @@ export interface GatewayStats {
   sessions: number;
   closing: number;
   draining: boolean;
+  /** Memory held for partially received frames, all connections together. */
+  partialFrameBytes: number;
 }
 
 type Counted = { inc(): void };
@@ -220,7 +222,9 @@ export class GatewayServer implements GatewayContext {
   }
 
   stats(): GatewayStats {
-    return { id: this.id, connections: this.connections.size, sessions: this.sessions.size, closing: this.closing.size, draining: this.draining };
+    let partialFrameBytes = 0;
+    for (const conn of this.connections) partialFrameBytes += conn.retainedBytes;
+    return { id: this.id, connections: this.connections.size, sessions: this.sessions.size, closing: this.closing.size, draining: this.draining, partialFrameBytes };
   }
 
   /** One pass over every connection: auth deadlines, liveness, lingering closes. */

@@ -105,6 +105,11 @@ export class FrameDecoder {
     return this.bodyLength === 0 ? this.headerBytes : FRAME_HEADER_BYTES + this.bodyFilled;
   }
 
+  /** Bytes of memory this decoder holds for a partial frame (buffer capacity). */
+  get retainedBytes(): number {
+    return this.body === null ? 0 : this.body.length;
+  }
+
   /**
    * Feeds one chunk. Frames complete in it are passed to `sink` in order; the first
    * violation throws a ProtocolError after the frames before it were delivered.

@@ -99,14 +99,15 @@ describe('gateway: bad input gets its close code and harms no one else', () => {
   });
 
   it('keeps memory bounded under many half-sent maximum frames', async () => {
-    // 200 connections each announce a 64 KiB frame and send 1 byte of it. The gateway
-    // may hold at most maxFrame per connection; it must not grow past that, and all of
-    // them are closed at the auth deadline.
+    // 200 connections each announce a 64 KiB frame and send 1 byte of it. What they cost
+    // is what they sent (a 1 KiB first buffer each), not the 12.5 MiB they announced.
     const devices = await Promise.all(Array.from({ length: 200 }, () => RawDevice.connect(gw.port)));
     for (const d of devices) d.sendBytes(Buffer.concat([header(65536), Buffer.from([0x80])]));
-    await new Promise((r) => setTimeout(r, 200));
+    const deadline = Date.now() + 3000;
+    while (gw.gateway.stats().partialFrameBytes < 200 * 1024 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     const stats = gw.gateway.stats();
     assert.ok(stats.connections >= 200);
+    assert.equal(stats.partialFrameBytes, 200 * 1024, 'one 1 KiB buffer per half-sent frame');
     bystander.send({ t: FrameType.PING });
     await bystander.nextOf(FrameType.PONG);
     for (const d of devices) d.destroy();

@@ -43,15 +43,38 @@ export class PetrelClient extends TypedEmitter<ClientEvents> {
     this.ledger = new DeliveryLedger(this.config.store, this.config.appId, this.config.dedupCapacity);
     this.requests = new SubscriptionRequests(this.config.requestTimeoutMs);
     this.backoff = new Backoff(this.config.backoff);
-    this.sessionContext = {
-      config: this.config,
-      ledger: this.ledger,
-      requests: this.requests,
-      emit: (event, payload) => this.emit(event, payload),
-      onReady: (session, welcome) => this.onSessionReady(session, welcome),
-      onEnd: (session, end) => this.onSessionEnd(session, end),
-    };
+    this.sessionContext = new PetrelClient.ClientSessionContext(this);
   }
+
+  /**
+   * The SessionContext of one client. A class nested here, so that it may call the client's
+   * private handlers: one small object per client where an object of arrow functions would
+   * be three closures and their scope (benchmark processes hold thousands of clients, and
+   * tsx additionally wraps each named arrow function in a defineProperty call).
+   */
+  private static readonly ClientSessionContext = class implements SessionContext {
+    readonly config: ClientConfig;
+    readonly ledger: DeliveryLedger;
+    readonly requests: SubscriptionRequests;
+
+    constructor(private readonly client: PetrelClient) {
+      this.config = client.config;
+      this.ledger = client.ledger;
+      this.requests = client.requests;
+    }
+
+    emit<K extends keyof ClientEvents>(event: K, payload: ClientEvents[K]): void {
+      this.client.emit(event, payload);
+    }
+
+    onReady(session: DeviceSession, welcome: WelcomeFrame): void {
+      this.client.onSessionReady(session, welcome);
+    }
+
+    onEnd(session: DeviceSession, end: SessionEnd): void {
+      this.client.onSessionEnd(session, end);
+    }
+  };
 
   get status(): ClientStatus {
     return this.state;
@@ -163,12 +186,12 @@ export class PetrelClient extends TypedEmitter<ClientEvents> {
   private onSessionReady(session: DeviceSession, welcome: WelcomeFrame): void {
     if (this.session !== session) return;
     this.state = 'connected';
-    this.requests.attach((frame) => {
-      session.send(frame);
-    });
-    const opens = this.queuedOpens;
-    this.queuedOpens = [];
-    for (const id of opens) session.send({ t: FrameType.OPENED, id });
+    this.requests.attach(session);
+    if (this.queuedOpens.length > 0) {
+      const opens = this.queuedOpens;
+      this.queuedOpens = [];
+      for (const id of opens) session.send({ t: FrameType.OPENED, id });
+    }
     const deviceId = this.ledger.credentials?.dev ?? '';
     this.emit('connected', { sid: welcome.sid, hb: welcome.hb, deviceId });
   }

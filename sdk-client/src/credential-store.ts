@@ -41,17 +41,17 @@ export class MemoryStore implements DeviceStore {
   private state: DeviceState | null;
 
   constructor(initial: DeviceState | null = null) {
-    this.state = initial === null ? null : structuredClone(initial);
+    this.state = initial === null ? null : copyDeviceState(initial);
   }
 
   async load(): Promise<DeviceState | null> {
     // Copies both ways: the client must not alias the stored object, or "saved" would
     // change without a save.
-    return this.state === null ? null : structuredClone(this.state);
+    return this.state === null ? null : copyDeviceState(this.state);
   }
 
   async save(state: DeviceState): Promise<void> {
-    this.state = structuredClone(state);
+    this.state = copyDeviceState(state);
   }
 
   async clear(): Promise<void> {
@@ -139,6 +139,24 @@ export function parseDeviceState(value: unknown, where = 'device state'): Device
     seen = v['seen'] as string[];
   }
   return { appId: v['appId'] as string, dev: v['dev'] as string, secret: v['secret'] as string, cursors, seen };
+}
+
+/**
+ * A copy sharing nothing mutable with `state`. DeviceState is strings, one flat map of
+ * numbers and one array of strings, so two shallow copies do what structuredClone did at
+ * a fraction of the cost (a benchmark process builds ~5,000 MemoryStores, each copying on
+ * construction and on load).
+ */
+function copyDeviceState(state: DeviceState): DeviceState {
+  return {
+    appId: state.appId,
+    dev: state.dev,
+    secret: state.secret,
+    // Spread defines own properties, so even a "__proto__" key is copied as data. The
+    // fallbacks tolerate a hand-built state without cursors/seen, as the client does.
+    cursors: { ...state.cursors },
+    seen: (state.seen ?? []).slice(),
+  };
 }
 
 function isNotFound(err: unknown): boolean {

@@ -8,9 +8,12 @@ export const DEFAULT_DEDUP_CAPACITY = 2_000;
  *
  * An id evicted here and redelivered later is shown to the app again, so the capacity must
  * exceed what the gateway can redeliver (its per-device inbox bound).
+ *
+ * The Set is created by the first id: most devices of a benchmark process (thousands per
+ * process) never receive one, and an empty Set still costs its hash table.
  */
 export class SeenMessageIds {
-  private readonly ids = new Set<string>();
+  private ids: Set<string> | null = null;
 
   constructor(readonly capacity: number = DEFAULT_DEDUP_CAPACITY) {
     if (!Number.isSafeInteger(capacity) || capacity < 1) throw new RangeError('dedup capacity must be a positive integer');
@@ -24,11 +27,11 @@ export class SeenMessageIds {
   }
 
   get size(): number {
-    return this.ids.size;
+    return this.ids === null ? 0 : this.ids.size;
   }
 
   has(id: string): boolean {
-    return this.ids.has(id);
+    return this.ids !== null && this.ids.has(id);
   }
 
   /**
@@ -36,21 +39,22 @@ export class SeenMessageIds {
    * so eviction follows first sight, not last redelivery.
    */
   add(id: string): boolean {
-    if (this.ids.has(id)) return false;
-    this.ids.add(id);
-    if (this.ids.size > this.capacity) {
-      const oldest = this.ids.values().next();
-      if (oldest.done !== true) this.ids.delete(oldest.value);
+    const ids = (this.ids ??= new Set<string>());
+    if (ids.has(id)) return false;
+    ids.add(id);
+    if (ids.size > this.capacity) {
+      const oldest = ids.values().next();
+      if (oldest.done !== true) ids.delete(oldest.value);
     }
     return true;
   }
 
   clear(): void {
-    this.ids.clear();
+    this.ids = null;
   }
 
   /** Oldest first: the order `from` expects. */
   toArray(): string[] {
-    return [...this.ids];
+    return this.ids === null ? [] : [...this.ids];
   }
 }

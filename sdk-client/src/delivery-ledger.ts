@@ -20,7 +20,8 @@ export interface DeviceCredentials {
 export class DeliveryLedger {
   private creds: DeviceCredentials | null = null;
   private seen: SeenMessageIds;
-  private readonly cursors = new Map<string, number>();
+  /** Log name -> highest seq; null until the first cursor (no hash table for idle devices). */
+  private cursors: Map<string, number> | null = null;
   private version = 0;
   private savedVersion = 0;
   private saving: Promise<void> | null = null;
@@ -48,8 +49,8 @@ export class DeliveryLedger {
     if (state === null || state.appId !== this.appId) return;
     this.creds = { dev: state.dev, secret: state.secret };
     this.seen = SeenMessageIds.from(state.seen ?? [], this.dedupCapacity);
-    this.cursors.clear();
-    for (const [log, seq] of Object.entries(state.cursors ?? {})) this.cursors.set(log, seq);
+    this.cursors = null;
+    for (const [log, seq] of Object.entries(state.cursors ?? {})) (this.cursors ??= new Map<string, number>()).set(log, seq);
   }
 
   /**
@@ -59,7 +60,7 @@ export class DeliveryLedger {
   async adoptCredentials(dev: string, secret: string): Promise<void> {
     this.creds = { dev, secret };
     this.seen.clear();
-    this.cursors.clear();
+    this.cursors = null;
     this.version++;
     await this.flush();
   }
@@ -71,7 +72,7 @@ export class DeliveryLedger {
     await this.saving?.catch(() => undefined);
     this.creds = null;
     this.seen.clear();
-    this.cursors.clear();
+    this.cursors = null;
     this.savedVersion = ++this.version;
     try {
       await this.store.clear?.();
@@ -88,9 +89,10 @@ export class DeliveryLedger {
     const fresh = this.seen.add(id);
     // "__proto__" cannot travel back in HELLO `cur` (the codec rejects the key).
     if (log !== undefined && seq !== undefined && log !== '__proto__') {
-      const current = this.cursors.get(log);
+      const cursors = (this.cursors ??= new Map<string, number>());
+      const current = cursors.get(log);
       if (current === undefined || seq > current) {
-        this.cursors.set(log, seq);
+        cursors.set(log, seq);
         this.version++;
         return fresh;
       }
@@ -101,7 +103,7 @@ export class DeliveryLedger {
 
   /** HELLO `cur`: undefined when there is nothing to send, so the field is omitted. */
   cursorMap(): Record<string, number> | undefined {
-    if (this.cursors.size === 0) return undefined;
+    if (this.cursors === null || this.cursors.size === 0) return undefined;
     return Object.fromEntries(this.cursors);
   }
 
@@ -138,7 +140,7 @@ export class DeliveryLedger {
       appId: this.appId,
       dev: this.creds.dev,
       secret: this.creds.secret,
-      cursors: Object.fromEntries(this.cursors),
+      cursors: this.cursors === null ? {} : Object.fromEntries(this.cursors),
       seen: this.seen.toArray(),
     };
     try {

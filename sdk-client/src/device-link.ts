@@ -17,6 +17,10 @@ import type { ClientConfig } from './options.js';
 /** How long a link that saw a protocol violation waits for the gateway to close. */
 const PROTOCOL_CLOSE_GRACE_MS = 1_000;
 
+/** Where a socket keeps its link, so that all sockets share one set of listener functions. */
+const LINK = Symbol('petrel.deviceLink');
+type LinkedSocket = Socket & { [LINK]: DeviceLink };
+
 /** How a link ended, as far as the socket knows. */
 export interface LinkEnd {
   /** Socket or protocol error that ended the link, if any. */
@@ -46,13 +50,19 @@ export interface FrameTransport {
  * The only socket-aware part of the SDK: one TCP/TLS connection, framed with the shared
  * WireCodec. Unknown frame types are dropped here (docs/protocol.md: the SDK ignores unknown
  * `t`); a malformed frame ends the link with BYE 4003, as the server would.
+ *
+ * Connecting is the hot path of a process that opens thousands of links, and on a VM
+ * every syscall counts: the link makes exactly one of its own (TCP_NODELAY, once
+ * connected) and allocates no per-link closures (listeners are shared, see LINK).
  */
 export class DeviceLink implements FrameTransport, FrameSink {
-  private readonly socket: Socket;
+  private readonly socket: LinkedSocket;
   private readonly decoder: FrameDecoder;
   private error: Error | undefined;
   private closing = false;
   private ended = false;
+  /** end()'s deadline for the peer to close. */
+  private graceTimer: NodeJS.Timeout | null = null;
 
   constructor(
     config: ClientConfig,
@@ -60,24 +70,25 @@ export class DeviceLink implements FrameTransport, FrameSink {
     private readonly handler: LinkHandler,
   ) {
     this.decoder = codec.decoder();
-    const target = {
-      host: config.host,
-      port: config.port,
-      ...(config.localAddress !== undefined ? { localAddress: config.localAddress } : {}),
-    };
+    const target: { host: string; port: number; localAddress?: string } = { host: config.host, port: config.port };
+    if (config.localAddress !== undefined) target.localAddress = config.localAddress;
+    let socket: Socket;
     if (config.tls === null) {
-      this.socket = connectTcp(target, this.onConnected);
+      socket = connectTcp(target);
+      socket.on('connect', DeviceLink.onSocketConnect);
     } else {
       // SNI is the host we dial unless the caller set servername; RFC 6066 forbids IP
       // addresses as SNI names, so none is sent for those.
       const sni = isIP(config.host) === 0 ? { servername: config.host } : {};
-      this.socket = connectTls({ ...sni, ...config.tls, ...target }, this.onConnected);
+      socket = connectTls({ ...sni, ...config.tls, ...target });
+      socket.on('secureConnect', DeviceLink.onSocketConnect);
     }
-    // Frames are already batched by the SDK (ACKs) or tiny and latency-bound (PING).
-    this.socket.setNoDelay(true);
-    this.socket.on('data', this.onData);
-    this.socket.on('error', this.onError);
-    this.socket.on('close', this.onClose);
+    // Typed as LinkedSocket only once LINK is set, before any listener can run.
+    (socket as LinkedSocket)[LINK] = this;
+    this.socket = socket as LinkedSocket;
+    socket.on('data', DeviceLink.onSocketData);
+    socket.on('error', DeviceLink.onSocketError);
+    socket.on('close', DeviceLink.onSocketClose);
   }
 
   send(frame: ClientFrame): boolean {
@@ -90,9 +101,9 @@ export class DeviceLink implements FrameTransport, FrameSink {
     if (this.closing) return;
     this.closing = true;
     this.socket.end();
-    const timer = setTimeout(() => this.socket.destroy(), graceMs);
-    timer.unref();
-    this.socket.once('close', () => clearTimeout(timer));
+    if (this.ended) return;
+    this.graceTimer = setTimeout(destroySocket, graceMs, this.socket);
+    this.graceTimer.unref();
   }
 
   destroy(error?: Error): void {
@@ -113,11 +124,29 @@ export class DeviceLink implements FrameTransport, FrameSink {
     return !this.closing;
   }
 
-  private readonly onConnected = (): void => {
-    this.handler.onOpen();
-  };
+  // Socket listeners: `this` is the socket (EventEmitter calls listeners on the emitter).
 
-  private readonly onData = (chunk: Buffer): void => {
+  private static onSocketConnect(this: LinkedSocket): void {
+    // Frames are already batched by the SDK (ACKs) or tiny and latency-bound (PING).
+    // Set now rather than before connecting: Node applies a pre-connect setting twice
+    // (when the socket is created and again once connected), two setsockopt calls.
+    this.setNoDelay(true);
+    this[LINK].handler.onOpen();
+  }
+
+  private static onSocketData(this: LinkedSocket, chunk: Buffer): void {
+    this[LINK].onData(chunk);
+  }
+
+  private static onSocketError(this: LinkedSocket, err: Error): void {
+    this[LINK].error ??= err;
+  }
+
+  private static onSocketClose(this: LinkedSocket): void {
+    this[LINK].onClose();
+  }
+
+  private onData(chunk: Buffer): void {
     if (this.closing) return;
     try {
       this.decoder.feed(chunk, this);
@@ -125,7 +154,7 @@ export class DeviceLink implements FrameTransport, FrameSink {
       if (!(err instanceof ProtocolError)) throw err;
       this.protocolViolation(err);
     }
-  };
+  }
 
   private protocolViolation(err: ProtocolError): void {
     this.error ??= err;
@@ -135,13 +164,15 @@ export class DeviceLink implements FrameTransport, FrameSink {
     this.end(PROTOCOL_CLOSE_GRACE_MS);
   }
 
-  private readonly onError = (err: Error): void => {
-    this.error ??= err;
-  };
-
-  private readonly onClose = (): void => {
+  private onClose(): void {
+    if (this.graceTimer !== null) clearTimeout(this.graceTimer);
+    this.graceTimer = null;
     if (this.ended) return;
     this.ended = true;
     this.handler.onEnd(this.error === undefined ? {} : { error: this.error });
-  };
+  }
+}
+
+function destroySocket(socket: Socket): void {
+  socket.destroy();
 }

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import {
   CloseCode,
   FrameType,
@@ -12,11 +11,12 @@ import {
   type WelcomeFrame,
 } from '../../src/protocol/index.js';
 import { AckBatcher } from './ack-batcher.js';
-import { Heartbeat } from './connection-loop/heartbeat.js';
+import { Heartbeat, type HeartbeatOwner } from './connection-loop/heartbeat.js';
 import type { DeliveryLedger } from './delivery-ledger.js';
 import type { FrameTransport, LinkEnd, LinkHandler } from './device-link.js';
 import { PetrelError, isPetrelError } from './errors.js';
 import type { ClientEvents } from './events.js';
+import { helloNonce } from './nonce.js';
 import type { ClientConfig } from './options.js';
 import { toPushMessage } from './push-message.js';
 import type { SubscriptionRequests } from './subscription-requests.js';
@@ -48,36 +48,48 @@ export interface SessionContext {
 /** connecting -> [registering -> registered (saving credentials)] -> authenticating -> ready -> ended */
 type Phase = 'connecting' | 'registering' | 'registered' | 'authenticating' | 'ready' | 'ended';
 
-/** Random chars per HELLO nonce: 16 bytes = 22 base64url chars (protocol minimum is 16). */
-const NONCE_BYTES = 16;
+const PING: ClientFrame = Object.freeze({ t: FrameType.PING });
 
 /**
  * One connection's conversation with the gateway (docs/protocol.md): REGISTER if the device
  * has no credentials, HELLO, then PUSH/ACK, PING, SUB/SUBACK until someone says BYE. It
  * writes through a FrameTransport and never touches a socket, so its rules read apart from
  * I/O; reconnecting is the client's business.
+ *
+ * A process may connect thousands of these back to back, so the connect path allocates
+ * little: one timer for the connect deadline and then the heartbeat, no closures of its
+ * own, and the ACK batcher only once a PUSH arrives.
  */
-export class DeviceSession implements LinkHandler {
+export class DeviceSession implements LinkHandler, HeartbeatOwner {
   private phase: Phase = 'connecting';
   private transport: FrameTransport | null = null;
-  private connectTimer: NodeJS.Timeout | null = null;
-  private heartbeat: Heartbeat | null = null;
+  private readonly heartbeat = new Heartbeat(this);
+  /** Created by the first PUSH. */
   private acks: AckBatcher | null = null;
   private bye: { code: number; reason?: string; retry?: number } | null = null;
   private reason: string | undefined;
   private authenticatedAt: number | null = null;
   private closedByClient = false;
-  private resolveEnded!: () => void;
-  /** Settles when the link has closed and the client was told. */
-  readonly ended = new Promise<void>((resolve) => (this.resolveEnded = resolve));
+  /** Created on demand by close(); most sessions end without anyone waiting for it. */
+  private endedSignal: { promise: Promise<void>; resolve: () => void } | null = null;
 
   constructor(private readonly ctx: SessionContext) {}
+
+  /** Settles when the link has closed and the client was told. */
+  get ended(): Promise<void> {
+    if (this.endedSignal === null) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.endedSignal = { promise, resolve };
+      if (this.phase === 'ended') resolve();
+    }
+    return this.endedSignal.promise;
+  }
 
   /** Binds the transport and starts the deadline for reaching WELCOME. */
   start(transport: FrameTransport): void {
     this.transport = transport;
-    this.connectTimer = setTimeout(() => this.abort('connect_timeout'), this.ctx.config.connectTimeoutMs);
-    this.connectTimer.unref();
+    this.heartbeat.startDeadline(this.ctx.config.connectTimeoutMs);
   }
 
   /** Sends on an authenticated connection; false if there is none. */
@@ -121,8 +133,9 @@ export class DeviceSession implements LinkHandler {
   }
 
   onFrame(frame: ServerFrame): void {
-    // Any inbound frame counts as liveness (docs/protocol.md, "Liveness").
-    this.heartbeat?.touch();
+    // Any inbound frame counts as liveness (docs/protocol.md, "Liveness"); before WELCOME
+    // this is a no-op, so nothing but WELCOME lifts the connect deadline.
+    this.heartbeat.touch();
     switch (frame.t) {
       case FrameType.REGISTERED:
         if (this.phase === 'registering') void this.onRegistered(frame);
@@ -172,7 +185,17 @@ export class DeviceSession implements LinkHandler {
       authenticatedAt: this.authenticatedAt,
       closedByClient: this.closedByClient,
     });
-    this.resolveEnded();
+    this.endedSignal?.resolve();
+  }
+
+  /** HeartbeatOwner: time for a PING. */
+  onPingDue(): void {
+    this.transport?.send(PING);
+  }
+
+  /** HeartbeatOwner: WELCOME did not come in time, or the authenticated link went silent. */
+  onDeadline(): void {
+    this.abort(this.phase === 'ready' ? 'heartbeat_timeout' : 'connect_timeout');
   }
 
   private async onRegistered(frame: RegisteredFrame): Promise<void> {
@@ -196,7 +219,7 @@ export class DeviceSession implements LinkHandler {
     this.phase = 'authenticating';
     const { appId, heartbeatSec, sdkVersion } = this.ctx.config;
     const ts = Date.now();
-    const nonce = randomBytes(NONCE_BYTES).toString('base64url');
+    const nonce = helloNonce();
     const cur = this.ctx.ledger.cursorMap();
     const hello: HelloFrame = {
       t: FrameType.HELLO,
@@ -206,10 +229,11 @@ export class DeviceSession implements LinkHandler {
       ts,
       nonce,
       sig: signHello(creds.secret, appId, creds.dev, ts, nonce),
-      ...(heartbeatSec !== undefined ? { hb: heartbeatSec } : {}),
-      ...(cur !== undefined ? { cur } : {}),
-      sdk: sdkVersion,
     };
+    // Optional fields set in place (not spread): same wire bytes, no object copies.
+    if (heartbeatSec !== undefined) hello.hb = heartbeatSec;
+    if (cur !== undefined) hello.cur = cur;
+    hello.sdk = sdkVersion;
     this.write(hello);
   }
 
@@ -230,18 +254,26 @@ export class DeviceSession implements LinkHandler {
   private onWelcome(welcome: WelcomeFrame): void {
     this.phase = 'ready';
     this.authenticatedAt = Date.now();
-    if (this.connectTimer !== null) clearTimeout(this.connectTimer);
-    this.connectTimer = null;
-    const { config, ledger } = this.ctx;
     const hbMs = Math.max(1, welcome.hb) * 1000;
     // Dead after 1.5 x hb + grace of silence: the same rule the gateway applies to us.
-    this.heartbeat = new Heartbeat(
-      hbMs,
-      1.5 * hbMs + config.deadLinkGraceMs,
-      () => this.transport?.send({ t: FrameType.PING }),
-      () => this.abort('heartbeat_timeout'),
-    );
-    this.heartbeat.start();
+    // The connect deadline's timer carries on as the heartbeat's.
+    this.heartbeat.start(hbMs, 1.5 * hbMs + this.ctx.config.deadLinkGraceMs);
+    this.ctx.onReady(this, welcome);
+  }
+
+  private onPush(push: PushFrame): void {
+    // No ACK path before WELCOME; the gateway only pushes to authenticated sessions.
+    if (this.phase !== 'ready') return;
+    const acks = this.acks ?? this.createAckBatcher();
+    // Recorded before the app sees it, so a close() from inside a listener still persists it.
+    const fresh = this.ctx.ledger.recordPush(push.id, push.log, push.seq);
+    if (fresh) this.ctx.emit(push.n !== undefined ? 'notification' : 'message', toPushMessage(push));
+    // Duplicates are ACKed too: the gateway keeps redelivering until it hears an ACK.
+    acks.add(push.id);
+  }
+
+  private createAckBatcher(): AckBatcher {
+    const { config, ledger } = this.ctx;
     this.acks = new AckBatcher(
       config.ackDelayMs,
       config.ackMaxBatch,
@@ -249,17 +281,7 @@ export class DeviceSession implements LinkHandler {
       (ids) => this.transport?.send({ t: FrameType.ACK, ids }),
       (err) => this.reportError(err),
     );
-    this.ctx.onReady(this, welcome);
-  }
-
-  private onPush(push: PushFrame): void {
-    // No ACK path before WELCOME; the gateway only pushes to authenticated sessions.
-    if (this.acks === null) return;
-    // Recorded before the app sees it, so a close() from inside a listener still persists it.
-    const fresh = this.ctx.ledger.recordPush(push.id, push.log, push.seq);
-    if (fresh) this.ctx.emit(push.n !== undefined ? 'notification' : 'message', toPushMessage(push));
-    // Duplicates are ACKed too: the gateway keeps redelivering until it hears an ACK.
-    this.acks.add(push.id);
+    return this.acks;
   }
 
   private abort(reason: string): void {
@@ -268,9 +290,7 @@ export class DeviceSession implements LinkHandler {
   }
 
   private stopTimers(): void {
-    if (this.connectTimer !== null) clearTimeout(this.connectTimer);
-    this.connectTimer = null;
-    this.heartbeat?.stop();
+    this.heartbeat.stop();
   }
 
   private reportError(err: unknown): void {

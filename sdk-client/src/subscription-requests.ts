@@ -4,6 +4,12 @@ import { PetrelError } from './errors.js';
 type RequestFrame = SubFrame | UnsubFrame;
 type RequestKind = RequestFrame['t'];
 
+/** Where requests go while connected: the authenticated session. */
+export interface RequestSender {
+  /** Writes the frame; may throw if it cannot be encoded. The result is not used. */
+  send(frame: RequestFrame): unknown;
+}
+
 interface PendingRequest {
   readonly kind: RequestKind;
   readonly topics: string[];
@@ -27,7 +33,7 @@ interface PendingRequest {
 export class SubscriptionRequests {
   private readonly pending: PendingRequest[] = [];
   private nextRid = 1;
-  private send: ((frame: RequestFrame) => void) | null = null;
+  private sender: RequestSender | null = null;
 
   constructor(private readonly timeoutMs: number) {}
 
@@ -43,20 +49,21 @@ export class SubscriptionRequests {
       }, this.timeoutMs);
       const request: PendingRequest = { kind, topics: [...topics], resolve, reject, timer, rid: null };
       this.pending.push(request);
-      if (this.send !== null) this.transmit(request, this.send);
+      if (this.sender !== null) this.transmit(request, this.sender);
     });
   }
 
   /** A connection is authenticated: rids restart at 1 and everything waiting is sent. */
-  attach(send: (frame: RequestFrame) => void): void {
-    this.send = send;
+  attach(sender: RequestSender): void {
+    this.sender = sender;
     this.nextRid = 1;
-    for (const request of this.pending.slice()) this.transmit(request, send);
+    if (this.pending.length === 0) return;
+    for (const request of this.pending.slice()) this.transmit(request, sender);
   }
 
   /** The connection ended: in-flight requests go back to waiting, in their original order. */
   detach(): void {
-    this.send = null;
+    this.sender = null;
     for (const request of this.pending) request.rid = null;
   }
 
@@ -85,11 +92,11 @@ export class SubscriptionRequests {
     }
   }
 
-  private transmit(request: PendingRequest, send: (frame: RequestFrame) => void): void {
+  private transmit(request: PendingRequest, sender: RequestSender): void {
     const rid = this.nextRid++;
     request.rid = rid;
     try {
-      send({ t: request.kind, rid, topics: request.topics });
+      sender.send({ t: request.kind, rid, topics: request.topics });
     } catch (err) {
       // The only synchronous failure is an encoding one (frame over maxFrame): retrying
       // cannot help, so the caller learns now.

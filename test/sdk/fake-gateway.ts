@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
 import {
   CloseCode,
   FrameType,
@@ -72,10 +73,11 @@ export class FakeGateway {
 
   private constructor(private readonly server: Server) {}
 
-  static async start(): Promise<FakeGateway> {
-    const server = createServer();
+  /** Plain TCP, or TLS when `tls` (cert, key...) is given. */
+  static async start(options: { tls?: TlsOptions } = {}): Promise<FakeGateway> {
+    const server = options.tls === undefined ? createServer() : createTlsServer(options.tls);
     const gateway = new FakeGateway(server);
-    server.on('connection', (socket) => gateway.accept(socket));
+    server.on(options.tls === undefined ? 'connection' : 'secureConnection', (socket: Socket) => gateway.accept(socket));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     return gateway;
   }

@@ -80,4 +80,13 @@ describe('MemoryStore', () => {
     await store.clear();
     assert.equal(await store.load(), null);
   });
+
+  it('copies the initial state too, cursors and seen included', async () => {
+    const initial = structuredClone(state);
+    const store = new MemoryStore(initial);
+    initial.cursors['added'] = 1;
+    initial.seen.push('added');
+    initial.dev = 'changed';
+    assert.deepEqual(await store.load(), state);
+  });
 });

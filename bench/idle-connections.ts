@@ -71,7 +71,7 @@ async function measureMemory(pid: number, collect: () => Promise<unknown>, conne
 }
 
 /** The same figures for a bare node:net server, plus its CPU while every socket heartbeats once. */
-async function measureFloor(count: number): Promise<MemoryFigures & { heartbeatCpuPercent: number }> {
+async function measureFloor(count: number, connectsPerSecond: number): Promise<MemoryFigures & { heartbeatCpuPercent: number }> {
   const { file, execArgv } = moduleCommand('bench/peers/bare-tcp-server');
   const child = spawn(process.execPath, ['--expose-gc', ...execArgv, file], { env: { ...process.env, PORT: String(FLOOR_PORT) }, stdio: 'inherit' });
   await waitForPort(FLOOR_PORT, child);
@@ -79,7 +79,7 @@ async function measureFloor(count: number): Promise<MemoryFigures & { heartbeatC
   const swarm = await Swarm.start(clientProcs);
   const half = Math.floor(count / 2);
   const memory = await measureMemory(child.pid!, () => fetch(`http://127.0.0.1:${FLOOR_PORT + 1}/`, { method: 'POST' }), async (h) =>
-    (await swarm.connect({ mode: 'tcp', port: FLOOR_PORT, concurrency, heartbeatSec: HEARTBEAT_SEC }, [], h === 0 ? half : count - half)).connected,
+    (await swarm.connect({ mode: 'tcp', port: FLOOR_PORT, concurrency, heartbeatSec: HEARTBEAT_SEC, ratePerSecond: connectsPerSecond / clientProcs }, [], h === 0 ? half : count - half)).connected,
   );
   const cpu0 = cpuSeconds(child.pid!);
   await sleep(hbWindowSec * 1000);
@@ -93,9 +93,6 @@ async function measureFloor(count: number): Promise<MemoryFigures & { heartbeatC
 async function main(): Promise<void> {
   process.stdout.write(`idle-connections: provisioning ${devicesWanted} devices…\n`);
   const tenant = await provisionTenant('idle', devicesWanted);
-
-  process.stdout.write('idle-connections: measuring the bare node:net floor…\n');
-  const floor = await measureFloor(devicesWanted);
 
   process.stdout.write('idle-connections: starting the gateway…\n');
   const gateway = await startPetrel('gateway', {
@@ -135,9 +132,15 @@ async function main(): Promise<void> {
   const pings1 = await scrape(metricsUrl, 'petrel_gateway_frames_in_total{type="PING"}');
   const open = await scrape(metricsUrl, 'petrel_gateway_connections{state="authenticated"}');
 
+  const gatewayRss = rssBytes(gateway.pid);
   await swarm.stop();
   await gateway.stop();
   await tenant.cleanup();
+
+  // The floor connects at the gateway fleet's measured pace, so its heartbeats arrive with
+  // the same bunching (bunched pings are cheaper per ping: fewer event-loop wake-ups).
+  process.stdout.write('idle-connections: measuring the bare node:net floor at the same pace…\n');
+  const floor = await measureFloor(devicesWanted, connect.perSecond);
 
   const hbCpuPercent = ((cpu1 - cpu0) / hbWindowSec) * 100;
   const pings = pings1 - pings0;
@@ -156,7 +159,7 @@ async function main(): Promise<void> {
       floorRssAveragePerConnectionBytes: Math.round(floor.averageBytes),
       rssPerConnectionAfterBurstBytes: Math.round(memory.burstBytes),
       floorRssPerConnectionAfterBurstBytes: Math.round(floor.burstBytes),
-      gatewayRssBytes: rssBytes(gateway.pid),
+      gatewayRssBytes: gatewayRss,
       connectsPerSecond: Math.round(connect.perSecond),
       connectSeconds: Number(connect.seconds.toFixed(2)),
       gatewayCpuMicrosPerConnect: Math.round((gatewayConnectCpu * 1e6) / connect.connected),

@@ -33,6 +33,12 @@ export interface SwarmPlan {
   host: string;
   /** Handshakes in flight at once. */
   concurrency: number;
+  /**
+   * Optional pace (connects per second, this process): heartbeats start at connect, so a
+   * fleet connected at the same pace pings with the same bunching; used to give the floor
+   * the gateway fleet's timing.
+   */
+  ratePerSecond?: number;
   heartbeatSec: number;
 }
 
@@ -56,8 +62,16 @@ async function run(plan: SwarmPlan): Promise<SwarmReport> {
   let failed = 0;
   await new Promise<void>((resolve) => {
     let inFlight = 0;
+    let paceTimer: NodeJS.Timeout | null = null;
     const launch = () => {
       while (inFlight < plan.concurrency && next < total) {
+        if (plan.ratePerSecond && next >= ((Date.now() - startedAt) / 1000) * plan.ratePerSecond) {
+          paceTimer ??= setTimeout(() => {
+            paceTimer = null;
+            launch();
+          }, 2);
+          return;
+        }
         const i = next++;
         inFlight++;
         const done = (ok: boolean) => {

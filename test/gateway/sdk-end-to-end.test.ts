@@ -4,6 +4,7 @@ import { MemoryStore, PetrelClient, type PushMessage } from '../../sdk-client/sr
 import type { Session, SessionHooks } from '../../src/gateway/session-hooks.js';
 import { CloseCode, FrameType } from '../../src/protocol/index.js';
 import { startTestGateway, type TestGateway } from '../support/gateway-fixture.js';
+import { waitFor as until } from '../support/wait.js';
 
 class AckLog implements SessionHooks {
   readonly ackedIds: string[] = [];
@@ -16,14 +17,6 @@ class AckLog implements SessionHooks {
   opened(): void {}
   async subscribe(_s: Session, topics: readonly string[], subscribe: boolean): Promise<void> {
     if (subscribe) this.subscribed.push(...topics);
-  }
-}
-
-async function until(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
   }
 }
 

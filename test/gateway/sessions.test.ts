@@ -5,6 +5,7 @@ import { PetrelError } from '../../src/domain/errors.js';
 import { CloseCode, FrameType } from '../../src/protocol/index.js';
 import { startTestGateway, type TestGateway } from '../support/gateway-fixture.js';
 import { RawDevice } from '../support/raw-device.js';
+import { waitFor } from '../support/wait.js';
 
 /** Hooks that record what the gateway reports, so tests can assert on it. */
 class RecordingHooks implements SessionHooks {
@@ -24,14 +25,6 @@ class RecordingHooks implements SessionHooks {
   }
   async subscribe(_s: Session, topics: readonly string[]): Promise<void> {
     if (topics.includes('forbidden')) throw new PetrelError('topic_invalid');
-  }
-}
-
-async function waitFor(check: () => boolean, what: string, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
   }
 }
 

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { FrameType, type ClientFrame, type NotificationFields, type PushFrame, type RawFrame, type ServerFrame } from '../../src/protocol/index.js';
+import { splitAt } from './helpers.js';
 
 /**
  * fast-check arbitraries for frames whose every field value is valid, so a frame must
@@ -109,15 +110,7 @@ export const anyFrame: fc.Arbitrary<RawFrame> = fc.oneof(
 /** Sorted distinct split offsets inside a buffer of `length` bytes, as chunks. */
 export function chunked(bytes: Buffer, cuts: readonly number[]): Buffer[] {
   if (bytes.length < 2) return [bytes];
-  const offsets = [...new Set(cuts.map((c) => 1 + (c % (bytes.length - 1))))].sort((a, b) => a - b);
-  const chunks: Buffer[] = [];
-  let from = 0;
-  for (const at of offsets) {
-    chunks.push(bytes.subarray(from, at));
-    from = at;
-  }
-  chunks.push(bytes.subarray(from));
-  return chunks;
+  return splitAt(bytes, [...new Set(cuts.map((c) => 1 + (c % (bytes.length - 1))))].sort((a, b) => a - b));
 }
 
 /** Cut points for `chunked`: none, a few, or many (down to one byte per chunk). */

@@ -1,5 +1,6 @@
 import { MemoryStore, PetrelClient, type ClientEvents, type DeviceState, type PetrelClientOptions } from '../../sdk-client/src/index.js';
-import type { FakeGateway } from './fake-gateway.js';
+import { afterEach, beforeEach } from 'node:test';
+import { FakeGateway } from './fake-gateway.js';
 
 /** A client with test-sized timings against `gateway`; closed by closeAll(). */
 export function makeClient(gateway: FakeGateway, options: Partial<PetrelClientOptions> = {}): PetrelClient {
@@ -77,4 +78,30 @@ export class SlowStore extends MemoryStore {
     await super.clear();
     this.durable = null;
   }
+}
+
+/**
+ * Starts a FakeGateway before each test of the enclosing describe and, after each, closes
+ * every client made by makeClient and then the gateway. Tests use `fake.gw`, and may
+ * replace it (a test that stops the gateway starts another for the teardown).
+ */
+export function useFakeGateway(): { gw: FakeGateway } {
+  let current: FakeGateway | null = null;
+  beforeEach(async () => {
+    current = await FakeGateway.start();
+  });
+  afterEach(async () => {
+    await closeAll();
+    await current?.close();
+    current = null;
+  });
+  return {
+    get gw(): FakeGateway {
+      if (!current) throw new Error('the fake gateway exists only while a test runs');
+      return current;
+    },
+    set gw(gateway: FakeGateway) {
+      current = gateway;
+    },
+  };
 }

@@ -1,36 +1,29 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { FrameType } from '../../src/protocol/index.js';
 import { NONCE_BYTES, NoncePool, helloNonce } from '../../sdk-client/src/nonce.js';
 import { selfSignedCert } from '../support/tls-cert.js';
-import { closeAll, makeClient, next, SlowStore } from './client-fixture.js';
+import { closeAll, makeClient, next, SlowStore, useFakeGateway } from './client-fixture.js';
 import { FakeGateway } from './fake-gateway.js';
 
 // The connect path is tuned for processes that connect thousands of devices (see
 // DeviceLink, DeviceSession, Heartbeat); these pin what that tuning must not lose.
 
 describe('connecting with stored credentials', () => {
-  let gw: FakeGateway;
-  beforeEach(async () => {
-    gw = await FakeGateway.start();
-  });
-  afterEach(async () => {
-    await closeAll();
-    await gw.close();
-  });
+  const fake = useFakeGateway();
 
   it('saves nothing on connect or on a close with nothing new, and sends one HELLO without cur', async () => {
-    gw.devices.set('dev-stored', 'secret-stored');
+    fake.gw.devices.set('dev-stored', 'secret-stored');
     const store = new SlowStore(0, { appId: 'app-test', dev: 'dev-stored', secret: 'secret-stored', cursors: {}, seen: [] });
-    const client = makeClient(gw, { store });
+    const client = makeClient(fake.gw, { store });
     await client.start();
     const connected = await next(client, 'connected');
     assert.equal(connected.deviceId, 'dev-stored');
     assert.equal(store.saves, 0, 'state unchanged, so no save before HELLO');
-    const conn = gw.connections[0]!;
+    const conn = fake.gw.connections[0]!;
     assert.deepEqual(conn.frames.map((f) => f.t), [FrameType.HELLO]);
-    const hello = gw.framesOf(FrameType.HELLO)[0]!;
+    const hello = fake.gw.framesOf(FrameType.HELLO)[0]!;
     assert.equal(hello.cur, undefined, 'no cursors: the field is omitted');
     await client.close();
     assert.equal(store.saves, 0);

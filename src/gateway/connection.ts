@@ -184,7 +184,7 @@ export class DeviceConnection implements FrameSink, Session {
     if (failure.code === 'storage_unavailable') {
       // Not the device's fault: ask it to come back soon, spread so the herd does not return at once.
       this.ctx.log.warn({ err: String((failure.cause as Error | undefined)?.message ?? failure.message) }, 'auth storage unavailable');
-      this.close(CloseCode.RATE_LIMITED, 'storage unavailable', 1000 + randomInt(4000));
+      this.close(CloseCode.RATE_LIMITED, failure.code, 1000 + randomInt(4000));
     } else if (failure.closeCode !== undefined) {
       this.ctx.log.debug({ code: failure.code, msg: failure.message }, 'device auth failed');
       this.close(failure.closeCode, failure.code);

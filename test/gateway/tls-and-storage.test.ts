@@ -39,6 +39,7 @@ describe('gateway: storage outage', () => {
       dev.send(dev.helloFrame(creds));
       const bye = await Promise.race([dev.closed, new Promise<null>((r) => setTimeout(() => r(null), 8000))]);
       assert.equal(bye?.code, CloseCode.RATE_LIMITED);
+      assert.equal(bye.reason, 'storage_unavailable');
       assert.ok(bye.retry !== undefined && bye.retry >= 1000 && bye.retry <= 5000);
       assert.ok((await gw.metric('petrel_gateway_auth_failures_total', { reason: 'storage_unavailable' })) >= 1);
       await redis.restart();

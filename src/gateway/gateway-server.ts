@@ -7,7 +7,7 @@ import type { GatewayConfig } from '../config/schema.js';
 import { newSessionId } from '../domain/ids.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { CloseCode, FrameType, frameTypeName, type PushFrame, type WireCodec } from '../protocol/index.js';
+import { CloseCode, FrameType, type PushFrame, type WireCodec } from '../protocol/index.js';
 import { DeviceConnection } from './connection.js';
 import type { DeviceAuthenticator } from './device-auth.js';
 import { TICK_MS, type GatewayContext } from './gateway-context.js';
@@ -287,10 +287,5 @@ export class GatewayServer implements GatewayContext {
   private stopSweep(): void {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
-  }
-
-  /** For tests and logs: the frame type name table the counters use. */
-  static frameName(t: number): string {
-    return frameTypeName(t);
   }
 }

@@ -20,12 +20,3 @@ export interface SessionHooks {
   /** Resolves when (un)subscribed; rejects with a PetrelError whose code goes into SUBACK `err`. */
   subscribe(session: Session, topics: readonly string[], subscribe: boolean): Promise<void>;
 }
-
-/** Hooks that accept everything and remember nothing (a gateway with no tier behind it). */
-export const noopSessionHooks: SessionHooks = {
-  sessionOpened() {},
-  sessionClosed() {},
-  acked() {},
-  opened() {},
-  subscribe: async () => {},
-};

@@ -39,7 +39,6 @@ export function createMetrics(registry: Registry = new Registry(), options: { de
     pushesSent: new Counter({ name: 'petrel_gateway_pushes_sent_total', help: 'PUSH frames written to device sockets.', registers }),
     acksReceived: new Counter({ name: 'petrel_gateway_acked_ids_total', help: 'Message ids acknowledged by devices.', registers }),
     connections: new Gauge({ name: 'petrel_gateway_connections', help: 'Open device connections, by state.', labelNames: ['state'], registers }),
-    redisErrors: new Counter({ name: 'petrel_redis_errors_total', help: 'Redis commands that failed, by operation.', labelNames: ['op'], registers }),
   };
 }
 

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { loadConfig } from '../../src/config/load.js';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { configEnvironment, loadConfig } from '../../src/config/load.js';
 import { ConfigError } from '../../src/domain/errors.js';
 
 describe('config', () => {
@@ -44,4 +44,9 @@ describe('config', () => {
       assert.throws(() => loadConfig(options), (err: unknown) => err instanceof ConfigError && err.code === 'config_invalid' && err.message.length > 10);
     });
   }
+
+  it('README documents every environment variable the loader reads', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    for (const [name] of configEnvironment) assert.ok(readme.includes(`\`${name}\``), `${name} missing from README`);
+  });
 });

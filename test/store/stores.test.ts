@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Redis } from 'ioredis';
+import { AppStore } from '../../src/store/app-store.js';
+import { DeviceStore } from '../../src/store/device-store.js';
+import { RedisKeys } from '../../src/store/keys.js';
+import { cleanupPrefix, createTestRedis, uniquePrefix } from '../support/redis.js';
+
+describe('app and device stores', () => {
+  let redis: Redis;
+  let keys: RedisKeys;
+  before(() => {
+    redis = createTestRedis();
+    keys = new RedisKeys(uniquePrefix('stores'));
+  });
+  after(async () => {
+    await cleanupPrefix(redis, keys.prefix);
+    await redis.quit();
+  });
+
+  it('keeps only a hash of the server secret and verifies it', async () => {
+    const apps = new AppStore(redis, keys);
+    const { app, serverSecret } = await apps.create('shop');
+    assert.equal(await apps.verifyServerSecret(app.id, serverSecret), true);
+    assert.equal(await apps.verifyServerSecret(app.id, serverSecret + 'x'), false);
+    assert.equal(await apps.verifyServerSecret('no-such-app', serverSecret), false);
+    const stored = await redis.hgetall(keys.app(app.id));
+    assert.ok(!JSON.stringify(stored).includes(serverSecret), 'the secret itself is not stored');
+  });
+
+  it('disables an existing app and refuses to create a half app for an unknown id', async () => {
+    const apps = new AppStore(redis, keys);
+    const { app } = await apps.create('to disable');
+    assert.equal(await apps.setStatus(app.id, 'disabled'), true);
+    assert.equal((await apps.get(app.id))?.status, 'disabled');
+    assert.equal(await apps.setStatus('typo-app', 'disabled'), false);
+    assert.equal(await apps.get('typo-app'), null);
+  });
+
+  it('registers devices with unguessable ids and reads them back', async () => {
+    const devices = new DeviceStore(redis, keys);
+    const a = await devices.register('app1', 'com.example');
+    const b = await devices.register('app1', 'com.example');
+    assert.notEqual(a.id, b.id);
+    assert.equal(Buffer.from(a.id, 'base64url').length, 16, '128 random bits');
+    assert.deepEqual(await devices.get(a.id), a);
+    assert.equal(await devices.get('unknown'), null);
+  });
+
+  it('helloRecord claims a nonce once and knows nothing of unknown devices', async () => {
+    const devices = new DeviceStore(redis, keys);
+    const d = await devices.register('app1', '');
+    assert.deepEqual(await devices.helloRecord(d.id, 'nonce-aaaaaaaaaaaa', 60_000), { appId: 'app1', gen: 1, status: 'active', nonceFresh: true });
+    assert.equal((await devices.helloRecord(d.id, 'nonce-aaaaaaaaaaaa', 60_000))?.nonceFresh, false);
+    assert.equal(await devices.helloRecord('unknown', 'nonce-bbbbbbbbbbbb', 60_000), null);
+    assert.equal(await redis.exists(keys.helloNonce('unknown', 'nonce-bbbbbbbbbbbb')), 0, 'no nonce recorded for an unknown device');
+  });
+});

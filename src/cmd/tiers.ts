@@ -17,7 +17,7 @@ export async function startGateway(rt: Runtime, deviceKey: Buffer, hooks?: Sessi
   const { config } = rt;
   const auth = new DeviceAuthenticator(
     new AppCache(new AppStore(rt.redis, rt.keys), config.gateway.appCacheMs),
-    new DeviceStore(rt.redis, rt.keys),
+    new DeviceStore(rt.redis, rt.keys, config.gateway.helloBatchMs),
     deviceKey,
     config.auth.helloWindowMs,
   );

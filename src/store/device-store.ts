@@ -32,11 +32,13 @@ export class DeviceStore {
   /** HELLO lookups of one event-loop turn go to Redis together (a reconnect storm's hot path). */
   private readonly helloLookups: TurnPipeline;
 
+  /** `helloBatchMs`: how long a HELLO lookup may wait to share a Redis round trip with others. */
   constructor(
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
+    helloBatchMs = 0,
   ) {
-    this.helloLookups = new TurnPipeline(redis);
+    this.helloLookups = new TurnPipeline(redis, helloBatchMs);
   }
 
   async register(appId: string, pkg: string): Promise<Device> {

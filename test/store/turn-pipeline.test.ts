@@ -39,6 +39,34 @@ describe('TurnPipeline', () => {
     }
   });
 
+  it('with a window, batches calls from several turns; a full batch goes at once', async () => {
+    await redis.script('LOAD', INCR_1.lua);
+    const sent: number[] = [];
+    const original = redis.pipeline.bind(redis);
+    redis.pipeline = ((...a: Parameters<Redis['pipeline']>) => {
+      sent.push(1);
+      return original(...a);
+    }) as Redis['pipeline'];
+    try {
+      const windowed = new TurnPipeline(redis, 30);
+      const first = windowed.run(INCR_1, [`${prefix}w`], [1]);
+      await new Promise((r) => setImmediate(r)); // a later turn, inside the window
+      const second = windowed.run(INCR_1, [`${prefix}w`], [1]);
+      assert.deepEqual(await Promise.all([first, second]), [1, 2]);
+      assert.equal(sent.length, 1, 'one pipeline for both turns');
+
+      sent.length = 0;
+      const capped = new TurnPipeline(redis, 1000, 2);
+      const started = Date.now();
+      const results = await Promise.all([1, 1].map((step) => capped.run(INCR_1, [`${prefix}w`], [step])));
+      assert.deepEqual(results, [3, 4]);
+      assert.equal(sent.length, 1);
+      assert.ok(Date.now() - started < 500, 'a full batch does not wait for the window');
+    } finally {
+      redis.pipeline = original;
+    }
+  });
+
   it('recovers when Redis lost its scripts (NOSCRIPT): loads once, retries', async () => {
     const batch = new TurnPipeline(redis);
     await batch.run(INCR_1, [`${prefix}d`], [1]);

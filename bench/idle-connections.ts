@@ -8,9 +8,9 @@
  * the same run so the ratio does not depend on the machine's mood.
  *
  * Env: BENCH_DEVICES (19000), BENCH_CLIENT_PROCS (4), BENCH_HB_WINDOW_S (30 = one heartbeat period, per side),
- *      BENCH_CONCURRENCY (per client process, 256).
+ *      BENCH_CONCURRENCY (per client process, 256), BENCH_RUNS (3: figures are medians).
  */
-import { cpuSeconds, rssBytes, sleep } from './lib/proc.js';
+import { cpuSeconds, median, rssBytes, sleep } from './lib/proc.js';
 import { provisionTenant } from './lib/provision.js';
 import { report } from './lib/results.js';
 import { moduleCommand, scrape, startPetrel, waitForPort } from './lib/service-process.js';
@@ -22,52 +22,70 @@ const clientProcs = Number(process.env['BENCH_CLIENT_PROCS'] ?? 4);
 // One heartbeat period: every device PINGs exactly once in it, whatever its phase.
 const hbWindowSec = Number(process.env['BENCH_HB_WINDOW_S'] ?? 30);
 const concurrency = Number(process.env['BENCH_CONCURRENCY'] ?? 256);
+/** Whole measurements to repeat; every reported figure is the median over them. */
+const runs = Number(process.env['BENCH_RUNS'] ?? 3);
 const HEARTBEAT_SEC = 30;
 const GATEWAY_PORT = 15223;
 const OPS_PORT = 15290;
 const FLOOR_PORT = 15224;
 
 interface MemoryFigures {
-  /** (RSS after all − RSS after half) / second half, both after a full GC: marginal cost. */
+  /** Least-squares slope of RSS (after GC) over the fleet's four quarters: marginal cost. */
   marginalBytes: number;
   /** (RSS after all − RSS before) / all, after a full GC: includes fixed heap growth. */
   averageBytes: number;
-  /** Like averageBytes but right after the burst, before any forced GC. */
+  /** Like averageBytes but right after the last burst, before any forced GC. */
   burstBytes: number;
 }
 
 /**
- * Connects `count` sockets in two halves and reads RSS after each (after a GC through
- * `collect`): the second half's increment is the marginal cost of a connection, free of
- * fixed costs such as V8's young generation growing to its maximum during the first burst.
+ * Connects the fleet in four quarters and reads RSS after each (after a GC through
+ * `collect`). The slope over those four points is the marginal cost of a connection: free
+ * of fixed costs such as V8's young generation growing to its maximum during the first
+ * burst (they sit in the intercept), and steadier than a difference of two readings when
+ * a GC happens to hand pages back to the system.
  */
-async function measureMemory(pid: number, collect: () => Promise<unknown>, connectHalf: (half: 0 | 1) => Promise<number>): Promise<MemoryFigures & { connected: number; seconds: number }> {
-  await collect();
-  await sleep(500);
-  const before = rssBytes(pid);
-  const t0 = Date.now();
-  const first = await connectHalf(0);
-  const firstSeconds = (Date.now() - t0) / 1000;
-  await sleep(3000);
-  await collect();
-  await sleep(500);
-  const half = rssBytes(pid);
-  const t1 = Date.now();
-  const second = await connectHalf(1);
-  const secondSeconds = (Date.now() - t1) / 1000;
-  await sleep(5000);
-  const burst = rssBytes(pid);
-  await collect();
-  await sleep(1000);
-  const all = rssBytes(pid);
-  const connected = first + second;
+async function measureMemory(pid: number, collect: () => Promise<unknown>, connectQuarter: (quarter: number) => Promise<number>): Promise<MemoryFigures & { connected: number; seconds: number }> {
+  const settled = async () => {
+    await collect();
+    await sleep(500);
+    return rssBytes(pid);
+  };
+  const before = await settled();
+  const points: Array<[number, number]> = [];
+  let connected = 0;
+  let seconds = 0;
+  let burst = before;
+  for (let q = 0; q < 4; q++) {
+    const t = Date.now();
+    connected += await connectQuarter(q);
+    seconds += (Date.now() - t) / 1000;
+    await sleep(2000);
+    burst = rssBytes(pid);
+    points.push([connected, await settled()]);
+  }
   return {
     connected,
-    seconds: firstSeconds + secondSeconds,
-    marginalBytes: (all - half) / second,
-    averageBytes: (all - before) / connected,
+    seconds,
+    marginalBytes: slope(points),
+    averageBytes: (points[3]![1] - before) / connected,
     burstBytes: (burst - before) / connected,
   };
+}
+
+function slope(points: ReadonlyArray<readonly [number, number]>): number {
+  const n = points.length;
+  const mx = points.reduce((a, [x]) => a + x, 0) / n;
+  const my = points.reduce((a, [, y]) => a + y, 0) / n;
+  const sxy = points.reduce((a, [x, y]) => a + (x - mx) * (y - my), 0);
+  const sxx = points.reduce((a, [x]) => a + (x - mx) ** 2, 0);
+  return sxy / sxx;
+}
+
+/** Splits `count` into four near-equal quarters; `quarter(items, q)` is the q-th slice. */
+function quarter<T>(items: readonly T[], q: number): T[] {
+  const size = Math.ceil(items.length / 4);
+  return items.slice(q * size, (q + 1) * size);
 }
 
 /** The same figures for a bare node:net server, plus its CPU while every socket heartbeats once. */
@@ -77,9 +95,9 @@ async function measureFloor(count: number, connectsPerSecond: number): Promise<M
   await waitForPort(FLOOR_PORT, child);
   await sleep(1000);
   const swarm = await Swarm.start(clientProcs);
-  const half = Math.floor(count / 2);
-  const memory = await measureMemory(child.pid!, () => fetch(`http://127.0.0.1:${FLOOR_PORT + 1}/`, { method: 'POST' }), async (h) =>
-    (await swarm.connect({ mode: 'tcp', port: FLOOR_PORT, concurrency, heartbeatSec: HEARTBEAT_SEC, ratePerSecond: connectsPerSecond / clientProcs }, [], h === 0 ? half : count - half)).connected,
+  const sizes = quarter(Array.from({ length: count }), 0).length;
+  const memory = await measureMemory(child.pid!, () => fetch(`http://127.0.0.1:${FLOOR_PORT + 1}/`, { method: 'POST' }), async (q) =>
+    (await swarm.connect({ mode: 'tcp', port: FLOOR_PORT, concurrency, heartbeatSec: HEARTBEAT_SEC, ratePerSecond: connectsPerSecond / clientProcs }, [], Math.max(0, Math.min(sizes, count - q * sizes)))).connected,
   );
   const cpu0 = cpuSeconds(child.pid!);
   await sleep(hbWindowSec * 1000);
@@ -90,7 +108,7 @@ async function measureFloor(count: number, connectsPerSecond: number): Promise<M
   return { ...memory, heartbeatCpuPercent };
 }
 
-async function main(): Promise<void> {
+async function runOnce() {
   process.stdout.write(`idle-connections: provisioning ${devicesWanted} devices…\n`);
   const tenant = await provisionTenant('idle', devicesWanted);
 
@@ -109,13 +127,12 @@ async function main(): Promise<void> {
 
   const swarm = await Swarm.start(clientProcs);
   process.stdout.write(`idle-connections: connecting ${devicesWanted} devices from ${clientProcs} processes…\n`);
-  const half = Math.floor(tenant.devices.length / 2);
   let gatewayConnectCpu = 0;
   let swarmConnectCpu = 0;
-  const memory = await measureMemory(gateway.pid, collect, async (h) => {
+  const memory = await measureMemory(gateway.pid, collect, async (q) => {
     const gw0 = cpuSeconds(gateway.pid);
     const sw0 = swarm.cpuSeconds();
-    const devices = h === 0 ? tenant.devices.slice(0, half) : tenant.devices.slice(half);
+    const devices = quarter(tenant.devices, q);
     const result = await swarm.connect({ mode: 'sdk', port: GATEWAY_PORT, concurrency, heartbeatSec: HEARTBEAT_SEC }, devices);
     gatewayConnectCpu += cpuSeconds(gateway.pid) - gw0;
     swarmConnectCpu += swarm.cpuSeconds() - sw0;
@@ -144,56 +161,68 @@ async function main(): Promise<void> {
 
   const hbCpuPercent = ((cpu1 - cpu0) / hbWindowSec) * 100;
   const pings = pings1 - pings0;
-  report(
-    'idle-connections',
-    {
-      devices: devicesWanted,
-      connected: connect.connected,
-      failed: connect.failed,
-      sessionsAuthenticated: sessions,
-      stillConnectedAfterWindow: open,
-      rssPerConnectionBytes: Math.round(memory.marginalBytes),
-      floorRssPerConnectionBytes: Math.round(floor.marginalBytes),
-      ratioToFloor: Number((memory.marginalBytes / floor.marginalBytes).toFixed(2)),
-      rssAveragePerConnectionBytes: Math.round(memory.averageBytes),
-      floorRssAveragePerConnectionBytes: Math.round(floor.averageBytes),
-      rssPerConnectionAfterBurstBytes: Math.round(memory.burstBytes),
-      floorRssPerConnectionAfterBurstBytes: Math.round(floor.burstBytes),
-      gatewayRssBytes: gatewayRss,
-      connectsPerSecond: Math.round(connect.perSecond),
-      connectSeconds: Number(connect.seconds.toFixed(2)),
-      gatewayCpuMicrosPerConnect: Math.round((gatewayConnectCpu * 1e6) / connect.connected),
-      // What one gateway process could admit on a core of its own: the load generator
-      // shares this machine's two cores, so the measured rate is bounded by it too.
-      gatewayConnectCapacityPerCore: Math.round(connect.connected / gatewayConnectCpu),
-      clientCpuMicrosPerConnect: Math.round((swarmConnectCpu * 1e6) / connect.connected),
-      heartbeatSec: HEARTBEAT_SEC,
-      heartbeatWindowSec: hbWindowSec,
-      pingsInWindow: pings,
-      gatewayCpuPercentOfOneCore: Number(hbCpuPercent.toFixed(2)),
-      floorHeartbeatCpuPercentOfOneCore: Number(floor.heartbeatCpuPercent.toFixed(2)),
-      heartbeatCpuRatioToFloor: Number((hbCpuPercent / floor.heartbeatCpuPercent).toFixed(2)),
-      cpuMicrosPerPing: pings > 0 ? Number((((cpu1 - cpu0) * 1e6) / pings).toFixed(1)) : null,
-      clientProcesses: clientProcs,
-    },
-    [
-      ['authenticated idle devices', `${connect.connected}`],
-      ['RSS per connection (marginal, after GC)', `${(memory.marginalBytes / 1024).toFixed(2)} KB`, '≤ 2.5 KB'],
-      ['  bare node:net floor, same method', `${(floor.marginalBytes / 1024).toFixed(2)} KB`],
-      ['  ratio to floor', `${(memory.marginalBytes / floor.marginalBytes).toFixed(2)}×`],
-      ['RSS per connection (average, after GC)', `${(memory.averageBytes / 1024).toFixed(2)} KB`],
-      ['  bare floor, same method', `${(floor.averageBytes / 1024).toFixed(2)} KB`],
-      ['RSS per connection (average, right after burst)', `${(memory.burstBytes / 1024).toFixed(2)} KB`],
-      ['  bare floor, same method', `${(floor.burstBytes / 1024).toFixed(2)} KB`],
-      ['authenticated connects/s', `${Math.round(connect.perSecond)}`, '≥ 5,000'],
-      ['gateway CPU per connect', `${Math.round((gatewayConnectCpu * 1e6) / connect.connected)} µs`],
-      ['  gateway capacity on one core', `${Math.round(connect.connected / gatewayConnectCpu)} connects/s`, '≥ 5,000'],
-      ['client CPU per connect', `${Math.round((swarmConnectCpu * 1e6) / connect.connected)} µs`],
-      [`heartbeat CPU (hb ${HEARTBEAT_SEC} s)`, `${hbCpuPercent.toFixed(2)} % of a core`, '< 2 %'],
-      ['  bare node:net echo floor', `${floor.heartbeatCpuPercent.toFixed(2)} % of a core`],
-      ['  ratio to floor', `${(hbCpuPercent / floor.heartbeatCpuPercent).toFixed(2)}×`],
-    ],
-  );
+  return {
+    devices: devicesWanted,
+    connected: connect.connected,
+    failed: connect.failed,
+    sessionsAuthenticated: sessions,
+    stillConnectedAfterWindow: open,
+    rssPerConnectionBytes: Math.round(memory.marginalBytes),
+    floorRssPerConnectionBytes: Math.round(floor.marginalBytes),
+    ratioToFloor: Number((memory.marginalBytes / floor.marginalBytes).toFixed(2)),
+    rssAveragePerConnectionBytes: Math.round(memory.averageBytes),
+    floorRssAveragePerConnectionBytes: Math.round(floor.averageBytes),
+    rssPerConnectionAfterBurstBytes: Math.round(memory.burstBytes),
+    floorRssPerConnectionAfterBurstBytes: Math.round(floor.burstBytes),
+    gatewayRssBytes: gatewayRss,
+    connectsPerSecond: Math.round(connect.perSecond),
+    connectSeconds: Number(connect.seconds.toFixed(2)),
+    gatewayCpuMicrosPerConnect: Math.round((gatewayConnectCpu * 1e6) / connect.connected),
+    // What one gateway process could admit on a core of its own: the load generator
+    // shares this machine's two cores, so the measured rate is bounded by it too.
+    gatewayConnectCapacityPerCore: Math.round(connect.connected / gatewayConnectCpu),
+    clientCpuMicrosPerConnect: Math.round((swarmConnectCpu * 1e6) / connect.connected),
+    heartbeatSec: HEARTBEAT_SEC,
+    heartbeatWindowSec: hbWindowSec,
+    pingsInWindow: pings,
+    gatewayCpuPercentOfOneCore: Number(hbCpuPercent.toFixed(2)),
+    floorHeartbeatCpuPercentOfOneCore: Number(floor.heartbeatCpuPercent.toFixed(2)),
+    heartbeatCpuRatioToFloor: Number((hbCpuPercent / floor.heartbeatCpuPercent).toFixed(2)),
+    cpuMicrosPerPing: pings > 0 ? Number((((cpu1 - cpu0) * 1e6) / pings).toFixed(1)) : 0,
+    clientProcesses: clientProcs,
+  };
+}
+
+type RunResult = Awaited<ReturnType<typeof runOnce>>;
+
+async function main(): Promise<void> {
+  const results: RunResult[] = [];
+  for (let run = 1; run <= runs; run++) {
+    if (runs > 1) process.stdout.write(`idle-connections: run ${run} of ${runs}\n`);
+    results.push(await runOnce());
+  }
+  // Every figure is the median over the runs; the runs themselves are kept beside it.
+  const m = Object.fromEntries(
+    Object.keys(results[0]!).map((k) => [k, median(results.map((r) => Number(r[k as keyof RunResult])))]),
+  ) as { [K in keyof RunResult]: number };
+  const kb = (bytes: number) => `${(bytes / 1024).toFixed(2)} KB`;
+  report('idle-connections', { runs, ...m, perRun: results }, [
+    [`authenticated idle devices (median of ${runs} run${runs > 1 ? 's' : ''})`, `${m.connected}`],
+    ['RSS per connection (marginal, after GC)', kb(m.rssPerConnectionBytes), '≤ 2.5 KB'],
+    ['  bare node:net floor, same method', kb(m.floorRssPerConnectionBytes)],
+    ['  ratio to floor', `${m.ratioToFloor.toFixed(2)}×`],
+    ['RSS per connection (average, after GC)', kb(m.rssAveragePerConnectionBytes)],
+    ['  bare floor, same method', kb(m.floorRssAveragePerConnectionBytes)],
+    ['RSS per connection (average, right after burst)', kb(m.rssPerConnectionAfterBurstBytes)],
+    ['  bare floor, same method', kb(m.floorRssPerConnectionAfterBurstBytes)],
+    ['authenticated connects/s (measured)', `${Math.round(m.connectsPerSecond)}`, '≥ 5,000'],
+    ['gateway CPU per connect', `${Math.round(m.gatewayCpuMicrosPerConnect)} µs`],
+    ['  gateway capacity on one core', `${Math.round(m.gatewayConnectCapacityPerCore)} connects/s`, '≥ 5,000'],
+    ['client CPU per connect', `${Math.round(m.clientCpuMicrosPerConnect)} µs`],
+    [`heartbeat CPU (hb ${HEARTBEAT_SEC} s)`, `${m.gatewayCpuPercentOfOneCore.toFixed(2)} % of a core`, '< 2 %'],
+    ['  bare node:net echo floor', `${m.floorHeartbeatCpuPercentOfOneCore.toFixed(2)} % of a core`],
+    ['  ratio to floor', `${m.heartbeatCpuRatioToFloor.toFixed(2)}×`],
+  ]);
 }
 
 main().catch((err: unknown) => {

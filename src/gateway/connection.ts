@@ -71,11 +71,24 @@ export class DeviceConnection implements FrameSink, Session {
     try {
       this.decoder.feed(chunk, this);
     } catch (err) {
-      if (!(err instanceof ProtocolError)) throw err;
-      this.ctx.metrics.protocolErrors.labels(err.code).inc();
-      this.ctx.log.debug({ dev: this.deviceId || undefined, code: err.code, msg: err.message }, 'protocol error');
-      this.close(err.closeCode, err.code);
+      if (err instanceof ProtocolError) {
+        this.ctx.metrics.protocolErrors.labels(err.code).inc();
+        this.ctx.log.debug({ dev: this.deviceId || undefined, code: err.code, msg: err.message }, 'protocol error');
+        this.close(err.closeCode, err.code);
+      } else {
+        this.failInternal(err);
+      }
     }
+  }
+
+  /**
+   * A bug while handling this device (ours or a hook's) costs this one connection, never
+   * the process and every other connection on it.
+   */
+  private failInternal(err: unknown): void {
+    this.ctx.metrics.protocolErrors.labels('internal').inc();
+    this.ctx.log.error({ err, dev: this.deviceId || undefined }, 'error handling a device frame');
+    this.close(CloseCode.PROTOCOL_ERROR, 'internal');
   }
 
   onFrame(raw: RawFrame): boolean {
@@ -98,7 +111,7 @@ export class DeviceConnection implements FrameSink, Session {
 
   private unauthenticatedFrame(frame: ClientFrame): void {
     if (frame.t === FrameType.PING) {
-      this.send({ t: FrameType.PONG });
+      this.sendEncoded(this.ctx.pongFrame, FrameType.PONG);
     } else if (this.state === ConnState.UNAUTHENTICATED && frame.t === FrameType.HELLO) {
       this.hello(frame);
     } else if (this.state === ConnState.UNAUTHENTICATED && frame.t === FrameType.REGISTER) {
@@ -151,7 +164,7 @@ export class DeviceConnection implements FrameSink, Session {
         this.send({ t: FrameType.REGISTERED, dev: reg.deviceId, secret: reg.secret });
       },
       (err: unknown) => this.authFailed(err),
-    );
+    ).catch((err: unknown) => this.failInternal(err));
   }
 
   private hello(frame: HelloFrame): void {
@@ -174,7 +187,7 @@ export class DeviceConnection implements FrameSink, Session {
         this.ctx.hooks.sessionOpened(this);
       },
       (err: unknown) => this.authFailed(err),
-    );
+    ).catch((err: unknown) => this.failInternal(err));
   }
 
   private authFailed(err: unknown): void {
@@ -202,7 +215,7 @@ export class DeviceConnection implements FrameSink, Session {
         if (!(err instanceof PetrelError)) this.ctx.log.error({ err }, 'subscribe failed');
         this.send({ t: FrameType.SUBACK, rid, ok: false, err: code });
       },
-    );
+    ).catch((err: unknown) => this.failInternal(err));
   }
 
   /** Encodes and sends a frame; false when the connection is closed or just got closed for being slow. */

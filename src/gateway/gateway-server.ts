@@ -188,7 +188,13 @@ export class GatewayServer implements GatewayContext {
     if (conn.deviceId && this.sessions.get(conn.deviceId) === conn) {
       this.sessions.delete(conn.deviceId);
     }
-    if (conn.sessionNo !== 0) this.hooks.sessionClosed(conn, code);
+    if (conn.sessionNo === 0) return;
+    try {
+      this.hooks.sessionClosed(conn, code);
+    } catch (err) {
+      // Called from the sweep and from socket events: a hook bug must not stop either.
+      this.log.error({ err, dev: conn.deviceId }, 'sessionClosed hook failed');
+    }
   }
 
   transportReleased(conn: DeviceConnection): void {

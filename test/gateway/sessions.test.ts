@@ -11,7 +11,9 @@ import { waitFor } from '../support/wait.js';
 class RecordingHooks implements SessionHooks {
   readonly events: string[] = [];
   readonly acks: Array<{ dev: string; ids: readonly string[] }> = [];
+  crashOnOpen = false;
   sessionOpened(s: Session): void {
+    if (this.crashOnOpen) throw new Error('hook bug on open');
     this.events.push(`open ${s.deviceId}`);
   }
   sessionClosed(s: Session, code: number): void {
@@ -21,6 +23,7 @@ class RecordingHooks implements SessionHooks {
     this.acks.push({ dev: s.deviceId, ids });
   }
   opened(s: Session, id: string): void {
+    if (id === 'crash-the-hook') throw new Error('hook bug');
     this.events.push(`opened ${s.deviceId} ${id}`);
   }
   async subscribe(_s: Session, topics: readonly string[]): Promise<void> {
@@ -120,6 +123,35 @@ describe('gateway: sessions', () => {
     await other.dev.nextOf(FrameType.PONG);
     dev.destroy();
     other.dev.destroy();
+  });
+
+  it('an error in a session hook closes only that connection (4003); the gateway and others carry on', async () => {
+    const victim = await online();
+    const other = await online();
+    victim.dev.send({ t: FrameType.OPENED, id: 'crash-the-hook' });
+    assert.equal(await victim.dev.closeCode(), CloseCode.PROTOCOL_ERROR);
+    assert.equal(await gw.metric('petrel_gateway_protocol_errors_total', { code: 'internal' }), 1);
+    other.dev.send({ t: FrameType.PING });
+    await other.dev.nextOf(FrameType.PONG);
+    other.dev.destroy();
+  });
+
+  it('an error in the session-opened hook closes that connection, not the process', async () => {
+    const dev = await RawDevice.connect(gw.port);
+    const creds = await dev.register(gw.app.appId, gw.app.clientKey);
+    hooks.crashOnOpen = true;
+    try {
+      dev.send(dev.helloFrame(creds));
+      // WELCOME went out before the hook ran; then the connection is closed 4003.
+      await dev.nextOf(FrameType.WELCOME);
+      assert.equal(await dev.closeCode(), CloseCode.PROTOCOL_ERROR);
+    } finally {
+      hooks.crashOnOpen = false;
+    }
+    const { dev: other } = await online();
+    other.send({ t: FrameType.PING });
+    await other.nextOf(FrameType.PONG);
+    other.destroy();
   });
 
   it('a device BYE ends its session without an answer', async () => {

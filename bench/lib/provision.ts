@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { deriveDeviceSecret } from '../../src/domain/device-secret.js';
 import { AppStore } from '../../src/store/app-store.js';
+import { deletePrefix } from '../../src/store/delete-prefix.js';
 import { DeviceStore } from '../../src/store/device-store.js';
 import { RedisKeys } from '../../src/store/keys.js';
 import type { SwarmDevice } from './device-swarm.js';
@@ -49,12 +50,7 @@ export async function provisionTenant(name: string, count: number): Promise<Benc
     serverSecret,
     devices,
     async cleanup() {
-      let cursor = '0';
-      do {
-        const [next, found] = await redis.scan(cursor, 'MATCH', `${keys.prefix}*`, 'COUNT', 1000);
-        cursor = next;
-        if (found.length > 0) await redis.unlink(...found);
-      } while (cursor !== '0');
+      await deletePrefix(redis, keys.prefix);
       await redis.quit();
     },
   };

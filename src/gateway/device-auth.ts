@@ -1,4 +1,4 @@
-import type { Device } from '../domain/app.js';
+import type { App, Device } from '../domain/app.js';
 import { deriveDeviceSecret } from '../domain/device-secret.js';
 import { PetrelError } from '../domain/errors.js';
 import { ID_PATTERN, ownString } from '../domain/ids.js';
@@ -27,8 +27,7 @@ export class DeviceAuthenticator {
   ) {}
 
   async register(frame: RegisterFrame): Promise<Registration> {
-    const app = await this.storage(this.apps.get(frame.app));
-    if (!app || app.status !== 'active') throw new PetrelError('app_unknown');
+    const app = await this.activeApp(frame.app);
     if (!sameCredential(app.clientKey, frame.key)) throw new PetrelError('auth_failed', 'wrong app client key');
     const device = await this.storage(this.devices.register(app.id, frame.pkg ?? ''));
     return { deviceId: device.id, secret: deriveDeviceSecret(this.deviceKey, app.id, device.id, device.gen) };
@@ -39,8 +38,7 @@ export class DeviceAuthenticator {
     if (frame.nonce.length < MIN_NONCE_LENGTH) throw new PetrelError('auth_failed', 'nonce too short');
     if (Math.abs(now - frame.ts) > this.helloWindowMs) throw new PetrelError('hello_stale');
     if (!ID_PATTERN.test(frame.dev)) throw new PetrelError('auth_failed', 'malformed device id');
-    const app = await this.storage(this.apps.get(frame.app));
-    if (!app || app.status !== 'active') throw new PetrelError('app_unknown');
+    const app = await this.activeApp(frame.app);
     // One round trip: the device record, and the nonce claimed (TTL twice the window, so
     // a nonce cannot expire while a HELLO carrying it is still fresh).
     const record = await this.storage(this.devices.helloRecord(frame.dev, frame.nonce, 2 * this.helloWindowMs));
@@ -55,6 +53,13 @@ export class DeviceAuthenticator {
     // What the session keeps for its lifetime: a flat copy of the id (not a slice of the
     // decoded HELLO) and the app id string shared by every session of the app.
     return { id: ownString(frame.dev), appId: app.id, gen: record.gen };
+  }
+
+  /** An unknown and a disabled app get the same answer: 4010. */
+  private async activeApp(appId: string): Promise<App> {
+    const app = await this.storage(this.apps.get(appId));
+    if (!app || app.status !== 'active') throw new PetrelError('app_unknown');
+    return app;
   }
 
   private async storage<T>(p: Promise<T>): Promise<T> {

@@ -67,10 +67,7 @@ export class AppStore {
 
   async verifyServerSecret(appId: string, presented: string): Promise<boolean> {
     const stored = await this.redis.hget(this.keys.app(appId), 'serverSecretHash');
-    if (!stored) return false;
-    const a = Buffer.from(stored, 'hex');
-    const b = Buffer.from(hashSecret(presented), 'hex');
-    return a.length === b.length && timingSafeEqual(a, b);
+    return stored !== null && sameCredential(stored, hashSecret(presented));
   }
 }
 
@@ -78,7 +75,7 @@ export function hashSecret(secret: string): string {
   return createHash('sha256').update(secret).digest('hex');
 }
 
-/** Constant-time string comparison for credentials that are not hashed (client keys). */
+/** Constant-time string comparison of credentials (client keys, secret hashes). */
 export function sameCredential(a: string, b: string): boolean {
   const x = Buffer.from(a);
   const y = Buffer.from(b);

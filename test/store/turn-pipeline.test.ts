@@ -10,6 +10,22 @@ const INCR_1 = new RedisScript('incr_1', 1, `
 return redis.call('INCRBY', KEYS[1], ARGV[1])`);
 const FAIL_0 = new RedisScript('fail_0', 0, `return redis.error_reply('ERR scripted failure')`);
 
+/** Counts the pipelines `redis` sends until restore(). */
+function countPipelines(redis: Redis): { count: number; restore(): void } {
+  const original = redis.pipeline.bind(redis);
+  const counter = {
+    count: 0,
+    restore: () => {
+      redis.pipeline = original;
+    },
+  };
+  redis.pipeline = ((...a: Parameters<Redis['pipeline']>) => {
+    counter.count++;
+    return original(...a);
+  }) as Redis['pipeline'];
+  return counter;
+}
+
 describe('TurnPipeline', () => {
   let redis: Redis;
   const prefix = uniquePrefix('turn');
@@ -24,46 +40,36 @@ describe('TurnPipeline', () => {
   it('sends the calls of one turn as one pipeline and resolves each with its own result', async () => {
     const batch = new TurnPipeline(redis);
     await redis.script('LOAD', INCR_1.lua); // measure batching, not the first NOSCRIPT
-    const sent: number[] = [];
-    const original = redis.pipeline.bind(redis);
-    redis.pipeline = ((...a: Parameters<Redis['pipeline']>) => {
-      sent.push(1);
-      return original(...a);
-    }) as Redis['pipeline'];
+    const sent = countPipelines(redis);
     try {
       const results = await Promise.all([1, 2, 3, 4].map((step) => batch.run(INCR_1, [`${prefix}c`], [step])));
       assert.deepEqual(results, [1, 3, 6, 10]);
-      assert.equal(sent.length, 1, 'one pipeline for the turn');
+      assert.equal(sent.count, 1, 'one pipeline for the turn');
     } finally {
-      redis.pipeline = original;
+      sent.restore();
     }
   });
 
   it('with a window, batches calls from several turns; a full batch goes at once', async () => {
     await redis.script('LOAD', INCR_1.lua);
-    const sent: number[] = [];
-    const original = redis.pipeline.bind(redis);
-    redis.pipeline = ((...a: Parameters<Redis['pipeline']>) => {
-      sent.push(1);
-      return original(...a);
-    }) as Redis['pipeline'];
+    const sent = countPipelines(redis);
     try {
       const windowed = new TurnPipeline(redis, 30);
       const first = windowed.run(INCR_1, [`${prefix}w`], [1]);
       await new Promise((r) => setImmediate(r)); // a later turn, inside the window
       const second = windowed.run(INCR_1, [`${prefix}w`], [1]);
       assert.deepEqual(await Promise.all([first, second]), [1, 2]);
-      assert.equal(sent.length, 1, 'one pipeline for both turns');
+      assert.equal(sent.count, 1, 'one pipeline for both turns');
 
-      sent.length = 0;
+      sent.count = 0;
       const capped = new TurnPipeline(redis, 1000, 2);
       const started = Date.now();
       const results = await Promise.all([1, 1].map((step) => capped.run(INCR_1, [`${prefix}w`], [step])));
       assert.deepEqual(results, [3, 4]);
-      assert.equal(sent.length, 1);
+      assert.equal(sent.count, 1);
       assert.ok(Date.now() - started < 500, 'a full batch does not wait for the window');
     } finally {
-      redis.pipeline = original;
+      sent.restore();
     }
   });
 

@@ -1,0 +1,54 @@
+// GatewayService: served by every gateway process, called by dispatchers.
+include "common.thrift"
+
+namespace js petrel.rpc
+
+/**
+ * One frame for one device. `frame` is a complete wire frame (length prefix included),
+ * encoded once by the dispatcher with the shared codec; the gateway writes it as is.
+ */
+struct Delivery {
+  1: required string device
+  /** Deliver only while this session is the device's current one (empty: any session). */
+  2: optional string session
+  3: required binary frame
+  /** Set for PUSH frames: the gateway re-sends until this id is ACKed or expires. */
+  4: optional string messageId
+  /** Expiry of the message (unix ms): no re-send after it. */
+  5: optional i64 expiresAt
+}
+
+struct DeliverResult {
+  /** Devices of the batch with no matching session on this gateway (left in their inbox). */
+  1: required list<string> notConnected
+}
+
+/** One entry of a topic or broadcast log, fanned out locally to matching sessions. */
+struct LogEntry {
+  1: required string app
+  2: required string log
+  3: required i64 seq
+  4: required binary frame
+  5: required string messageId
+  6: required i64 expiresAt
+}
+
+struct PublishResult {
+  1: required i32 sent
+}
+
+struct GatewayStats {
+  1: required string id
+  2: required i32 connections
+  3: required i32 sessions
+  4: required bool draining
+}
+
+service GatewayService {
+  DeliverResult deliver(1: list<Delivery> batch) throws (1: common.RpcError err)
+  PublishResult publish(1: LogEntry entry) throws (1: common.RpcError err)
+  /** Closes the device's session with `code` if it is `session` (empty: whatever session). */
+  bool kick(1: string device, 2: string session, 3: i32 code, 4: string reason)
+  void drain()
+  GatewayStats stats()
+}

@@ -15,9 +15,16 @@ export const errorCatalog = {
   topic_invalid: { status: 400, message: 'Topic names are 1-128 characters of letters, digits and _ - . ~ %.' },
   topic_limit: { status: 409, message: 'The device is subscribed to the maximum number of topics.' },
   rate_limited: { status: 429, closeCode: 4008, message: 'Too many requests.' },
+  rpc_unavailable: { status: 503, message: 'Another Petrel tier could not be reached; the call was not made. Retry later.' },
+  rpc_timeout: { status: 504, message: 'Another Petrel tier did not answer in time; the call may or may not have taken effect.' },
 } as const satisfies Record<string, { status: number; closeCode?: number; message: string }>;
 
 export type ErrorCode = keyof typeof errorCatalog;
+
+/** Whether a code that crossed a process boundary (an RPC's RpcError) is one of ours. */
+export function isErrorCode(code: string): code is ErrorCode {
+  return Object.hasOwn(errorCatalog, code);
+}
 
 export class PetrelError extends Error {
   override readonly name: string = 'PetrelError';

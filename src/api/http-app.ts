@@ -1,10 +1,15 @@
-import express, { type Express } from 'express';
+import express, { type Express, type RequestHandler, type Router } from 'express';
 import type { Registry } from 'prom-client';
+import type { Logger } from '../observability/logger.js';
+import { errorHandler } from './error-handler.js';
 
 export interface HttpAppDeps {
   registry: Registry;
+  log: Logger;
   /** Resolves when the tiers behind the API can take work (Redis reachable). */
   ready(): Promise<boolean>;
+  /** The app-server API: authentication, then its routers. Absent on ops-only listeners. */
+  api?: { auth: RequestHandler; routers: Router[]; maxBodyBytes: number };
 }
 
 /**
@@ -34,5 +39,10 @@ export function createHttpApp(deps: HttpAppDeps): Express {
       res.json({ heapUsed: process.memoryUsage().heapUsed });
     });
   }
+  if (deps.api) {
+    app.use('/v1', express.json({ limit: deps.api.maxBodyBytes, strict: true }), deps.api.auth);
+    for (const router of deps.api.routers) app.use(router);
+  }
+  app.use(errorHandler(deps.log));
   return app;
 }

@@ -50,7 +50,10 @@ export async function ensureDemoApp(rt: Runtime): Promise<DemoCredentials> {
   const apps = new AppStore(rt.redis, rt.keys);
   if (existsSync(file)) {
     const saved = JSON.parse(readFileSync(file, 'utf8')) as DemoCredentials;
-    if (await apps.get(saved.appId)) return saved;
+    if (await apps.get(saved.appId)) {
+      await apps.indexServerSecret(saved.appId, saved.serverSecret);
+      return saved;
+    }
   }
   const created = await apps.create('Demo app');
   const creds: DemoCredentials = { appId: created.app.id, clientKey: created.app.clientKey, serverSecret: created.serverSecret };

@@ -3,25 +3,26 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.js';
 import { ensureDemoApp, resolveDeviceKey } from './local-state.js';
 import { createRuntime, type Runtime } from './runtime.js';
-import { startGateway, startHttp } from './tiers.js';
+import { startDispatcher, startGateway, startHttp } from './tiers.js';
 
 /**
  * Process entry point: `petrel <all|gateway|api>`. Each tier runs alone (one process per
  * tier, scaled independently) or together in the all-in-one mode that `npm start` uses.
  * Only this file exits the process.
  */
-const usage = `usage: petrel <all|gateway|api> [--config file.json]
+const usage = `usage: petrel <all|gateway|dispatcher|api> [--config file.json]
 
-  all      every tier in one process (npm start); creates a demo app on first start
-  gateway  device connection tier (TCP ${'5223'} by default)
-  api      HTTP API tier (${'8080'} by default)
+  all         every tier in one process (npm start); creates a demo app on first start
+  gateway     device connection tier (TCP 5223 by default; Thrift GatewayService)
+  dispatcher  send workers (BullMQ) and the Thrift DispatchService gateways report to
+  api         HTTP API tier (8080 by default)
 
 Configuration: JSON file (--config or PETREL_CONFIG), then PETREL_* environment variables.`;
 
 async function main(): Promise<void> {
   const { positionals, values } = parseArgs({ allowPositionals: true, options: { config: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
   const mode = positionals[0];
-  if (values.help || !mode || !['all', 'gateway', 'api'].includes(mode)) {
+  if (values.help || !mode || !['all', 'gateway', 'dispatcher', 'api'].includes(mode)) {
     process.stdout.write(usage + '\n');
     process.exitCode = values.help ? 0 : 2;
     return;
@@ -32,19 +33,25 @@ async function main(): Promise<void> {
 
   const show = (host: string) => (host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host);
   const lines: string[] = [];
-  if (mode === 'all' || mode === 'gateway') {
-    const gateway = await startGateway(rt, resolveDeviceKey(config, mode === 'all'));
-    lines.push(`  gateway   tcp://${show(config.gateway.host)}:${gateway.port}   devices (wire protocol v1${config.gateway.tls ? ', TLS' : ''})`);
-  }
+  // Started API first and gateway last: shutdown runs in reverse, so devices are drained
+  // (and their last reports handled) while the dispatcher and API are still up.
   if (mode === 'all' || mode === 'api') {
     const port = await startHttp(rt);
-    lines.push(`  http      http://${show(config.http.host)}:${port}   API, /healthz, /readyz, /metrics`);
+    lines.push(`  http        http://${show(config.http.host)}:${port}   API (POST /v1/messages), /healthz, /readyz, /metrics`);
+  }
+  if (mode === 'all' || mode === 'dispatcher') {
+    const dispatcher = await startDispatcher(rt);
+    lines.push(`  dispatcher  thrift://${config.dispatch.host}:${dispatcher.rpcPort}   DispatchService (${dispatcher.id})`);
+  }
+  if (mode === 'all' || mode === 'gateway') {
+    const gateway = await startGateway(rt, resolveDeviceKey(config, mode === 'all'));
+    lines.push(`  gateway     tcp://${show(config.gateway.host)}:${gateway.port}   devices (wire protocol v1${config.gateway.tls ? ', TLS' : ''})`);
   }
   if (mode !== 'all' && mode !== 'api' && config.ops.port > 0) {
     const port = await startHttp(rt, 'ops');
-    lines.push(`  ops       http://${show(config.ops.host)}:${port}   /healthz, /readyz, /metrics`);
+    lines.push(`  ops         http://${show(config.ops.host)}:${port}   /healthz, /readyz, /metrics`);
   }
-  lines.push(`  redis     ${config.redis.url.replace(/\/\/[^@]*@/, '//***@')}`);
+  lines.push(`  redis       ${config.redis.url.replace(/\/\/[^@]*@/, '//***@')}`);
   if (mode === 'all') {
     const demo = await ensureDemoApp(rt);
     lines.push(

@@ -1,37 +1,179 @@
 import { once } from 'node:events';
+import type { Redis } from 'ioredis';
 import type { AddressInfo } from 'node:net';
 import { createHttpApp } from '../api/http-app.js';
+import { messagesRouter } from '../api/messages-router.js';
+import { serverAuth } from '../api/server-auth.js';
+import { Courier } from '../dispatch/courier.js';
+import { dispatchRpcHandler } from '../dispatch/dispatch-rpc.js';
+import { GatewayDirectory } from '../dispatch/gateway-directory.js';
+import { MessageDispatcher } from '../dispatch/message-dispatcher.js';
+import { MessageIntake } from '../dispatch/message-intake.js';
+import { createSendQueue, createSendWorker } from '../dispatch/send-queue.js';
 import { SessionReports } from '../dispatch/session-reports.js';
 import { SubscriptionStore } from '../dispatch/subscriptions.js';
-import { AppCache } from '../gateway/app-cache.js';
+import { newSessionId } from '../domain/ids.js';
 import { DeviceAuthenticator } from '../gateway/device-auth.js';
+import { DispatchClient } from '../gateway/dispatch-client.js';
+import { DispatchReporter } from '../gateway/dispatch-reporter.js';
+import { gatewayRpcHandler } from '../gateway/gateway-rpc.js';
 import { GatewayServer } from '../gateway/gateway-server.js';
 import type { SessionHooks } from '../gateway/session-hooks.js';
 import { WireCodec } from '../protocol/index.js';
+import { Announcer } from '../rpc/announcer.js';
+import { DispatchService, GatewayService } from '../rpc/gen/index.js';
+import { NodePools } from '../rpc/node-pools.js';
+import { startThriftServer } from '../rpc/thrift-server.js';
 import { AppStore } from '../store/app-store.js';
+import { BindingStore } from '../store/binding-store.js';
 import { DeviceStore } from '../store/device-store.js';
+import { InboxStore } from '../store/inbox-store.js';
+import { LoadingCache } from '../store/loading-cache.js';
+import { MessageStore } from '../store/message-store.js';
+import { NodeRegistry } from '../store/node-registry.js';
+import { createRedis } from '../store/redis.js';
+import { RouteStore } from '../store/route-store.js';
+import { TurnPipeline } from '../store/turn-pipeline.js';
 import type { Runtime } from './runtime.js';
 
-/** Builds and starts a gateway on the runtime; drained on runtime close. */
+/** Registry lookups are cached this long by callers (a dead peer is noticed on the next failed call anyway). */
+const REGISTRY_REFRESH_MS = 1000;
+const RPC_TIMEOUT_MS = 5000;
+
+function messageStore(rt: Runtime, redis: Redis, scripts = new TurnPipeline(redis)): MessageStore {
+  return new MessageStore(redis, rt.keys, scripts, rt.config.dispatch.traceRetentionSec * 1000);
+}
+
+function intakeOf(rt: Runtime, redis = rt.redis): MessageIntake {
+  const { config } = rt;
+  const queue = createSendQueue(redis, rt.keys);
+  queue.on('error', (err) => rt.log.warn({ err: err.message }, 'send queue error'));
+  const intake = new MessageIntake(
+    redis, rt.keys, messageStore(rt, redis), queue, new WireCodec(config.codec),
+    { defaultTtlSec: config.messages.defaultTtlSec, maxDataBytes: config.messages.maxDataBytes, batchMs: config.messages.intakeBatchMs },
+    rt.metrics, rt.log,
+  );
+  rt.onClose(async () => {
+    await intake.close();
+    await queue.close();
+  });
+  return intake;
+}
+
+/**
+ * Builds and starts a gateway on the runtime; drained on runtime close. Without `hooks`
+ * it reports to the dispatch tier over Thrift and serves GatewayService for it; tests of
+ * the gateway alone pass hooks of their own.
+ */
 export async function startGateway(rt: Runtime, deviceKey: Buffer, hooks?: SessionHooks): Promise<GatewayServer> {
   const { config } = rt;
+  const apps = new AppStore(rt.redis, rt.keys);
   const auth = new DeviceAuthenticator(
-    new AppCache(new AppStore(rt.redis, rt.keys), config.gateway.appCacheMs),
+    new LoadingCache((appId) => apps.get(appId), config.gateway.appCacheMs),
     new DeviceStore(rt.redis, rt.keys, config.gateway.helloBatchMs),
     deviceKey,
     config.auth.helloWindowMs,
   );
+  const registry = new NodeRegistry(rt.redis, rt.keys);
+  let reporter: DispatchReporter | null = null;
+  let gatewayId = config.gateway.id;
+  if (!hooks) {
+    const dispatchers = new NodePools(registry, 'dispatcher', DispatchService.Client, { refreshMs: REGISTRY_REFRESH_MS, callTimeoutMs: RPC_TIMEOUT_MS });
+    rt.onClose(() => dispatchers.close());
+    gatewayId ||= `gw-${newSessionId()}`;
+    reporter = new DispatchReporter(
+      new DispatchClient(dispatchers),
+      { gatewayId, intervalMs: config.gateway.reportIntervalMs, backlog: config.gateway.reportBacklog },
+      rt.metrics, rt.log,
+    );
+  }
   const gateway = new GatewayServer({
-    config: config.gateway,
+    config: { ...config.gateway, id: gatewayId },
     codec: new WireCodec(config.codec),
     metrics: rt.metrics,
     log: rt.log,
     auth,
-    hooks: hooks ?? new SessionReports(new SubscriptionStore(rt.redis, rt.keys, config.limits.topicsPerDevice), rt.log),
+    hooks: hooks ?? reporter!,
   });
   await gateway.listen();
-  rt.onClose(() => gateway.drain());
+  if (reporter) {
+    const rpc = await startThriftServer({
+      service: GatewayService, handler: gatewayRpcHandler(gateway), host: config.gateway.rpc.host, port: config.gateway.rpc.port,
+      onError: (err, context) => rt.log.warn({ err, context }, 'gateway rpc error'),
+    });
+    const announcer = new Announcer(registry, 'gateway', () => ({ id: gateway.id, host: rpc.host, port: rpc.port, load: gateway.stats().sessions }), config.registry.ttlMs, rt.log);
+    await announcer.start();
+    const r = reporter;
+    rt.onClose(async () => {
+      await rpc.close();
+      await r.close();
+      await announcer.stop();
+    });
+  }
+  // Closers run last-registered first: devices are told to leave (and their OFFLINE
+  // reports flushed) before the RPC server and the reporter stop.
+  rt.onClose(async () => {
+    await gateway.drain();
+    await reporter?.flush().catch(() => undefined);
+  });
   return gateway;
+}
+
+export interface Dispatcher {
+  id: string;
+  rpcPort: number;
+}
+
+/** Starts a dispatcher: the send-job worker and the DispatchService gateways report to. */
+export async function startDispatcher(rt: Runtime): Promise<Dispatcher> {
+  const { config } = rt;
+  const scripts = new TurnPipeline(rt.redis, 0, 1024);
+  const messages = messageStore(rt, rt.redis, scripts);
+  const inbox = new InboxStore(rt.redis, rt.keys, scripts, config.dispatch.inboxCap);
+  const routes = new RouteStore(rt.redis, rt.keys);
+  const registry = new NodeRegistry(rt.redis, rt.keys);
+  const gatewayPools = new NodePools(registry, 'gateway', GatewayService.Client, { refreshMs: REGISTRY_REFRESH_MS, callTimeoutMs: RPC_TIMEOUT_MS });
+  const gateways = new GatewayDirectory(gatewayPools, rt.metrics, rt.log);
+  const courier = new Courier(gateways, messages, rt.metrics, config.dispatch.deliverBatch);
+  const codec = new WireCodec(config.codec);
+  const reports = new SessionReports({
+    codec, inbox, messages, routes, courier, gateways, metrics: rt.metrics, log: rt.log,
+    subscriptions: new SubscriptionStore(rt.redis, rt.keys, config.limits.topicsPerDevice),
+  });
+  const dispatcher = new MessageDispatcher({
+    redis: rt.redis, keys: rt.keys, messages, inbox, routes, courier, metrics: rt.metrics, log: rt.log,
+    bindings: new BindingStore(rt.redis, rt.keys, config.messages.maxDevicesPerAccount),
+    traceDevices: config.dispatch.traceDevices,
+  });
+
+  // BullMQ's blocking worker connection must retry forever (maxRetriesPerRequest null).
+  const workerRedis = createRedis(config.redis.url, rt.log, { maxRetriesPerRequest: null, enableAutoPipelining: false });
+  const worker = createSendWorker(workerRedis, rt.keys, { concurrency: config.dispatch.concurrency, stalledIntervalMs: config.dispatch.stalledIntervalMs }, async (job) => {
+    const started = performance.now();
+    await dispatcher.dispatch(job.data.ids);
+    rt.metrics.sendJobSeconds.observe((performance.now() - started) / 1000);
+  });
+  worker.on('error', (err) => rt.log.warn({ err: err.message }, 'send worker error'));
+  worker.on('failed', (job, err) => rt.log.warn({ job: job?.id, attempts: job?.attemptsMade, err: err.message }, 'send job failed; retried'));
+
+  const id = `dp-${newSessionId()}`;
+  const rpc = await startThriftServer({
+    service: DispatchService,
+    handler: dispatchRpcHandler(reports, intakeOf(rt), new AppStore(rt.redis, rt.keys), config.messages.maxTtlSec),
+    host: config.dispatch.host, port: config.dispatch.port,
+    onError: (err, context) => rt.log.warn({ err, context }, 'dispatch rpc error'),
+  });
+  const announcer = new Announcer(registry, 'dispatcher', () => ({ id, host: rpc.host, port: rpc.port, load: 0 }), config.registry.ttlMs, rt.log);
+  await announcer.start();
+  rt.onClose(async () => {
+    await announcer.stop();
+    await worker.close();
+    await workerRedis.quit().catch(() => workerRedis.disconnect());
+    await rpc.close();
+    await gatewayPools.close();
+  });
+  rt.log.info({ id, rpcPort: rpc.port }, 'dispatcher running');
+  return { id, rpcPort: rpc.port };
 }
 
 /**
@@ -39,11 +181,28 @@ export async function startGateway(rt: Runtime, deviceKey: Buffer, hooks?: Sessi
  * `config.ops` for tiers without the API (a gateway's /metrics).
  */
 export async function startHttp(rt: Runtime, which: 'http' | 'ops' = 'http'): Promise<number> {
+  const { config } = rt;
+  let api;
+  if (which === 'http') {
+    // Fail fast while Redis is down: a command waits at most for the next reconnect
+    // attempt (≤ 500 ms), then the request gets 503, instead of queueing.
+    const redis = createRedis(config.redis.url, rt.log, { maxRetriesPerRequest: 0, retryStrategy: (n) => Math.min(50 * 2 ** n, 500) });
+    rt.onClose(async () => { await redis.quit().catch(() => redis.disconnect()); });
+    const intake = intakeOf(rt, redis);
+    const apps = new AppStore(redis, rt.keys);
+    api = {
+      auth: serverAuth(apps, config.gateway.appCacheMs),
+      routers: [messagesRouter(intake, messageStore(rt, redis), config.messages)],
+      maxBodyBytes: 64 * 1024,
+    };
+  }
   const app = createHttpApp({
     registry: rt.metrics.registry,
+    log: rt.log,
     ready: async () => (await rt.redis.ping()) === 'PONG',
+    ...(api ? { api } : {}),
   });
-  const { host, port: wanted } = rt.config[which];
+  const { host, port: wanted } = config[which];
   const server = app.listen(wanted, host);
   await once(server, 'listening');
   const port = (server.address() as AddressInfo).port;

@@ -19,6 +19,15 @@ const envMap: ReadonlyArray<readonly [string, string, 'string' | 'int']> = [
   ['PETREL_OPS_HOST', 'ops.host', 'string'],
   ['PETREL_OPS_PORT', 'ops.port', 'int'],
   ['PETREL_HTTP_PORT', 'http.port', 'int'],
+  ['PETREL_GATEWAY_RPC_HOST', 'gateway.rpc.host', 'string'],
+  ['PETREL_GATEWAY_RPC_PORT', 'gateway.rpc.port', 'int'],
+  ['PETREL_ACK_TIMEOUT_MS', 'gateway.ackTimeoutMs', 'int'],
+  ['PETREL_DISPATCH_HOST', 'dispatch.host', 'string'],
+  ['PETREL_DISPATCH_PORT', 'dispatch.port', 'int'],
+  ['PETREL_DISPATCH_CONCURRENCY', 'dispatch.concurrency', 'int'],
+  ['PETREL_STALLED_INTERVAL_MS', 'dispatch.stalledIntervalMs', 'int'],
+  ['PETREL_INBOX_CAP', 'dispatch.inboxCap', 'int'],
+  ['PETREL_REGISTRY_TTL_MS', 'registry.ttlMs', 'int'],
 ];
 
 export { envMap as configEnvironment };

@@ -58,6 +58,54 @@ export const configSchema = z.object({
     drainSpreadMs: z.number().int().min(0).default(30_000),
     /** How long a drain waits for devices to leave before closing the rest. */
     drainTimeoutMs: z.number().int().min(0).default(10_000),
+    /** Thrift GatewayService listener (dispatchers call it); advertised in the registry. */
+    rpc: z.object({
+      host: z.string().default('127.0.0.1'),
+      port: z.number().int().min(0).max(65535).default(0),
+    }).prefault({}),
+    /** ACKs, presence and SUB/UNSUB are sent to a dispatcher at most this often (one Thrift call). */
+    reportIntervalMs: z.number().int().min(1).max(1000).default(5),
+    /** Reports held while no dispatcher answers; beyond this the oldest ACKs are dropped (re-sent later). */
+    reportBacklog: z.number().int().min(100).default(100_000),
+    /** A PUSH not ACKed within this is sent again, with the wait doubling each time. */
+    ackTimeoutMs: z.number().int().min(100).default(10_000),
+    /** Re-sends per PUSH per session; after them the message waits in the inbox for the next session. */
+    maxResends: z.number().int().min(0).max(20).default(5),
+  }).prefault({}),
+  /** Gateways and dispatchers announce themselves in Redis with this TTL, refreshed at a third of it. */
+  registry: z.object({
+    ttlMs: z.number().int().min(1000).default(15_000),
+  }).prefault({}),
+  dispatch: z.object({
+    /** Thrift DispatchService listener (gateways report to it); advertised in the registry. */
+    host: z.string().default('127.0.0.1'),
+    port: z.number().int().min(0).max(65535).default(0),
+    /** Send jobs one dispatcher process works on at once. */
+    concurrency: z.number().int().min(1).max(256).default(16),
+    /** A job whose dispatcher died is taken over after this (BullMQ stalled-job check). */
+    stalledIntervalMs: z.number().int().min(1000).default(30_000),
+    /** Unacknowledged unicast messages kept per device; older ones are dropped and the device gets RESYNC. */
+    inboxCap: z.number().int().min(1).max(100_000).default(500),
+    /** Sends to at most this many devices keep a per-device state trace. */
+    traceDevices: z.number().int().min(0).max(10_000).default(100),
+    /** How long a message's trace outlives its expiry. */
+    traceRetentionSec: z.number().int().min(60).default(86_400),
+    /** Deliveries per Thrift call to one gateway. */
+    deliverBatch: z.number().int().min(1).max(10_000).default(1000),
+  }).prefault({}),
+  messages: z.object({
+    defaultTtlSec: z.number().int().min(0).default(7 * 86_400),
+    maxTtlSec: z.number().int().min(0).default(7 * 86_400),
+    /** Encoded (MessagePack) size cap of `data`. */
+    maxDataBytes: z.number().int().min(64).max(60_000).default(4096),
+    /** Devices named in one request. */
+    maxDevices: z.number().int().min(1).max(10_000).default(1000),
+    /** Aliases or accounts named in one request. */
+    maxNames: z.number().int().min(1).max(10_000).default(1000),
+    /** Devices one user account is bound to at most (the oldest binding goes). */
+    maxDevicesPerAccount: z.number().int().min(1).max(1000).default(20),
+    /** Accepted messages written to Redis within this window share one transaction and one send job. */
+    intakeBatchMs: z.number().int().min(0).max(50).default(2),
   }).prefault({}),
   /** Ops endpoint (/metrics, /healthz, /readyz) of processes without the HTTP API. 0 = off. */
   ops: z.object({

@@ -17,6 +17,13 @@ export const errorCatalog = {
   rate_limited: { status: 429, closeCode: 4008, message: 'Too many requests.' },
   rpc_unavailable: { status: 503, message: 'Another Petrel tier could not be reached; the call was not made. Retry later.' },
   rpc_timeout: { status: 504, message: 'Another Petrel tier did not answer in time; the call may or may not have taken effect.' },
+  body_invalid: { status: 400, message: 'The request body does not match the schema; see `details` for each field.' },
+  body_too_large: { status: 413, message: 'The request body is larger than the API accepts.' },
+  device_unknown: { status: 400, message: 'A target device does not exist in this app or was invalidated; see `details.devices`.' },
+  data_too_large: { status: 400, message: 'The encoded `data` is larger than the configured maximum (4 KiB by default).' },
+  payload_invalid: { status: 400, message: 'The message cannot be encoded for devices (nesting too deep, too many entries, or a reserved key such as __proto__).' },
+  log_unsupported: { status: 400, message: 'This log cannot be published to.' },
+  message_not_found: { status: 404, message: 'No message with this id in this app (or its trace has expired).' },
 } as const satisfies Record<string, { status: number; closeCode?: number; message: string }>;
 
 export type ErrorCode = keyof typeof errorCatalog;
@@ -30,15 +37,18 @@ export class PetrelError extends Error {
   override readonly name: string = 'PetrelError';
   readonly status: number;
   readonly closeCode: number | undefined;
+  /** Machine-readable specifics for API clients (field errors, the unknown ids). */
+  readonly details: Record<string, unknown> | undefined;
   constructor(
     readonly code: ErrorCode,
     message?: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; details?: Record<string, unknown> },
   ) {
     const entry: { status: number; closeCode?: number; message: string } = errorCatalog[code];
     super(message ?? entry.message, options);
     this.status = entry.status;
     this.closeCode = entry.closeCode;
+    this.details = options?.details;
   }
 }
 

@@ -131,7 +131,7 @@ export class DeviceConnection implements FrameSink, Session {
       case FrameType.ACK:
         if (frame.ids.length > 0) {
           this.ctx.metrics.acksReceived.inc(frame.ids.length);
-          this.ctx.hooks.acked(this, frame.ids);
+          this.ctx.acknowledged(this, frame.ids);
         }
         return;
       case FrameType.OPENED:

@@ -5,7 +5,7 @@ import { ID_PATTERN, ownString } from '../domain/ids.js';
 import { helloSignatureMatches, MIN_NONCE_LENGTH, type HelloFrame, type RegisterFrame } from '../protocol/index.js';
 import { sameCredential } from '../store/app-store.js';
 import type { DeviceStore } from '../store/device-store.js';
-import type { AppCache } from './app-cache.js';
+import type { LoadingCache } from '../store/loading-cache.js';
 
 export interface Registration {
   deviceId: string;
@@ -20,7 +20,7 @@ export interface Registration {
  */
 export class DeviceAuthenticator {
   constructor(
-    private readonly apps: AppCache,
+    private readonly apps: LoadingCache<App>,
     private readonly devices: DeviceStore,
     private readonly deviceKey: Buffer,
     private readonly helloWindowMs: number,

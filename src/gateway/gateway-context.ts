@@ -27,6 +27,8 @@ export interface GatewayContext {
   countIn(t: number): void;
   countOut(t: number): void;
   sessionStarted(conn: DeviceConnection): void;
+  /** The device ACKed these ids: stop re-sending them and report them. */
+  acknowledged(conn: DeviceConnection, ids: readonly string[]): void;
   connectionClosed(conn: DeviceConnection, code: number): void;
   transportReleased(conn: DeviceConnection): void;
 }

@@ -8,9 +8,11 @@ import { newSessionId } from '../domain/ids.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { CloseCode, FrameType, type PushFrame, type WireCodec } from '../protocol/index.js';
+import type { OutboundDelivery } from '../rpc/contract.js';
 import { DeviceConnection } from './connection.js';
 import type { DeviceAuthenticator } from './device-auth.js';
 import { TICK_MS, type GatewayContext } from './gateway-context.js';
+import { InFlightTracker } from './in-flight.js';
 import type { SessionHooks } from './session-hooks.js';
 
 export interface GatewayDeps {
@@ -27,6 +29,8 @@ export interface GatewayStats {
   connections: number;
   sessions: number;
   closing: number;
+  /** PUSHes written and not yet ACKed. */
+  inFlight: number;
   draining: boolean;
   /** Memory held for partially received frames, all connections together. */
   partialFrameBytes: number;
@@ -80,6 +84,7 @@ export class GatewayServer implements GatewayContext {
   private readonly sessionPrefix = `${newSessionId()}.`;
   private sessionCounter = 0;
   private draining = false;
+  private readonly inFlight: InFlightTracker;
 
   constructor(deps: GatewayDeps) {
     this.config = deps.config;
@@ -92,6 +97,11 @@ export class GatewayServer implements GatewayContext {
     this.sendBufferBytes = deps.config.sendBufferBytes;
     this.authDeadlineTicks = Math.ceil(deps.config.authDeadlineMs / TICK_MS);
     this.pongFrame = this.codec.encode({ t: FrameType.PONG });
+    this.inFlight = new InFlightTracker({
+      ackTimeoutTicks: Math.ceil(deps.config.ackTimeoutMs / TICK_MS),
+      maxResends: deps.config.maxResends,
+      maxPerSession: 1000,
+    });
     for (const [name, t] of Object.entries(FrameType)) {
       this.inCounters[t] = this.metrics.framesIn[name as keyof typeof FrameType];
       this.outCounters[t] = this.metrics.framesOut[name as keyof typeof FrameType];
@@ -181,8 +191,14 @@ export class GatewayServer implements GatewayContext {
     this.metrics.sessions.inc();
   }
 
+  acknowledged(conn: DeviceConnection, ids: readonly string[]): void {
+    this.inFlight.acked(conn, ids);
+    this.hooks.acked(conn, ids);
+  }
+
   connectionClosed(conn: DeviceConnection, code: number): void {
     this.connections.delete(conn);
+    this.inFlight.ended(conn);
     this.closing.add(conn);
     conn.deadline = this.now() + Math.ceil(2000 / TICK_MS);
     if (conn.deviceId && this.sessions.get(conn.deviceId) === conn) {
@@ -215,10 +231,45 @@ export class GatewayServer implements GatewayContext {
     return sent;
   }
 
-  /** Closes the device's session here, if any, with the given code. */
-  kick(deviceId: string, code: number = CloseCode.AUTH_FAILED, reason?: string): boolean {
+  /**
+   * Writes frames the dispatch tier encoded (one Thrift deliver call). A PUSH is tracked
+   * until ACKed and re-sent on timeout; one already in flight on the session is not
+   * written again. Returns the devices with no matching session here.
+   */
+  deliverBatch(deliveries: readonly OutboundDelivery[]): string[] {
+    const missed: string[] = [];
+    const tick = this.now();
+    for (const d of deliveries) {
+      const conn = this.sessions.get(d.deviceId);
+      if (!conn || (d.sessionId !== '' && conn.sessionId !== d.sessionId)) {
+        missed.push(d.deviceId);
+        continue;
+      }
+      if (d.messageId !== undefined && !this.inFlight.track(conn, d.messageId, d.frame, d.expiresAt ?? 0, tick)) continue;
+      // Frames other than PUSH are rare (RESYNC): decoded only to count them by type.
+      const t = d.messageId !== undefined ? FrameType.PUSH : this.codec.decodeBody(d.frame.subarray(4)).t;
+      if (!conn.sendEncoded(d.frame, t)) missed.push(d.deviceId);
+      else if (t === FrameType.PUSH) this.metrics.pushesSent.inc();
+    }
+    return missed;
+  }
+
+  /** Writes one broadcast entry to every session of the app here; returns how many got it. */
+  publishToApp(appId: string, frame: Buffer, messageId: string, expiresAt: number): number {
+    const tick = this.now();
+    let sent = 0;
+    for (const conn of this.sessions.values()) {
+      if (conn.appId !== appId || !this.inFlight.track(conn, messageId, frame, expiresAt, tick)) continue;
+      if (conn.sendEncoded(frame, FrameType.PUSH)) sent++;
+    }
+    this.metrics.pushesSent.inc(sent);
+    return sent;
+  }
+
+  /** Closes the device's session here, if any (and only if it is `sessionId` when given), with the given code. */
+  kick(deviceId: string, code: number = CloseCode.AUTH_FAILED, reason?: string, sessionId = ''): boolean {
     const conn = this.sessions.get(deviceId);
-    if (!conn) return false;
+    if (!conn || (sessionId !== '' && conn.sessionId !== sessionId)) return false;
     conn.close(code, reason);
     return true;
   }
@@ -230,7 +281,10 @@ export class GatewayServer implements GatewayContext {
   stats(): GatewayStats {
     let partialFrameBytes = 0;
     for (const conn of this.connections) partialFrameBytes += conn.retainedBytes;
-    return { id: this.id, connections: this.connections.size, sessions: this.sessions.size, closing: this.closing.size, draining: this.draining, partialFrameBytes };
+    return {
+      id: this.id, connections: this.connections.size, sessions: this.sessions.size, closing: this.closing.size,
+      inFlight: this.inFlight.size, draining: this.draining, partialFrameBytes,
+    };
   }
 
   /** One pass over every connection: auth deadlines, liveness, lingering closes. */
@@ -248,6 +302,8 @@ export class GatewayServer implements GatewayContext {
         this.closing.delete(conn);
       }
     }
+    const resent = this.inFlight.sweep(now, Date.now(), (conn, frame) => conn.sendEncoded(frame, FrameType.PUSH));
+    if (resent > 0) this.metrics.pushesResent.inc(resent);
     this.metrics.connections.labels('authenticated').set(this.sessions.size);
     this.metrics.connections.labels('unauthenticated').set(unauthenticated);
     this.metrics.sweepSeconds.observe((performance.now() - started) / 1000);

@@ -39,6 +39,16 @@ export function createMetrics(registry: Registry = new Registry(), options: { de
     pushesSent: new Counter({ name: 'petrel_gateway_pushes_sent_total', help: 'PUSH frames written to device sockets.', registers }),
     acksReceived: new Counter({ name: 'petrel_gateway_acked_ids_total', help: 'Message ids acknowledged by devices.', registers }),
     connections: new Gauge({ name: 'petrel_gateway_connections', help: 'Open device connections, by state.', labelNames: ['state'], registers }),
+    pushesResent: new Counter({ name: 'petrel_gateway_pushes_resent_total', help: 'PUSH frames sent again because no ACK came within the ACK timeout.', registers }),
+    reportsSent: new Counter({ name: 'petrel_gateway_reports_total', help: 'Report batches sent to a dispatcher, by outcome.', labelNames: ['outcome'], registers }),
+    reportsDropped: new Counter({ name: 'petrel_gateway_reports_dropped_total', help: 'ACK reports dropped because no dispatcher answered and the backlog was full (their messages are re-sent later).', registers }),
+    // dispatch tier
+    messagesAccepted: new Counter({ name: 'petrel_messages_accepted_total', help: 'Messages stored durably and queued for dispatch.', registers }),
+    messagesDispatched: new Counter({ name: 'petrel_dispatch_messages_total', help: 'Messages fanned out to device inboxes.', registers }),
+    deliveriesRouted: new Counter({ name: 'petrel_dispatch_deliveries_total', help: 'Frames handed to a gateway that held the device.', registers }),
+    inboxReplayed: new Counter({ name: 'petrel_dispatch_inbox_replayed_total', help: 'Inbox messages replayed to devices coming online.', registers }),
+    sendJobSeconds: new Histogram({ name: 'petrel_dispatch_send_job_duration_seconds', help: 'Duration of one send job (a batch of accepted messages).', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5], registers }),
+    rpcErrors: new Counter({ name: 'petrel_rpc_errors_total', help: 'Failed Thrift calls between tiers, by service method and error code.', labelNames: ['method', 'code'], registers }),
   };
 }
 

@@ -46,6 +46,11 @@ export class WireCodec {
     return out;
   }
 
+  /** Encoded size of one value (an API checks a payload's size as devices will receive it). */
+  sizeOf(value: unknown): number {
+    return this.packr.pack(value).length;
+  }
+
   /** Decodes one body (no length prefix). Throws only ProtocolError. */
   decodeBody(body: Uint8Array): RawFrame {
     this.scanner.scan(body);

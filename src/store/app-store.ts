@@ -29,6 +29,7 @@ export class AppStore {
       createdAt: Date.now(),
     };
     const serverSecret = newSecret();
+    const secretHash = hashSecret(serverSecret);
     await this.redis
       .multi()
       .hset(this.keys.app(app.id), {
@@ -36,8 +37,9 @@ export class AppStore {
         clientKey: app.clientKey,
         status: app.status,
         createdAt: app.createdAt,
-        serverSecretHash: hashSecret(serverSecret),
+        serverSecretHash: secretHash,
       })
+      .set(this.keys.serverSecret(secretHash), app.id)
       .sadd(this.keys.apps(), app.id)
       .exec();
     return { app, serverSecret };
@@ -63,6 +65,22 @@ export class AppStore {
       1, key, status,
     );
     return updated === 1;
+  }
+
+  /**
+   * The active app a bearer server secret belongs to, or null. The secret identifies the
+   * app on its own (app servers send one header), through an index by the secret's hash.
+   */
+  async appOfServerSecret(presented: string): Promise<App | null> {
+    const appId = await this.redis.get(this.keys.serverSecret(hashSecret(presented)));
+    if (appId === null) return null;
+    const app = await this.get(appId);
+    return app && app.status === 'active' ? app : null;
+  }
+
+  /** Records the bearer index of a secret created before the index existed (idempotent). */
+  async indexServerSecret(appId: string, secret: string): Promise<void> {
+    if (await this.verifyServerSecret(appId, secret)) await this.redis.set(this.keys.serverSecret(hashSecret(secret)), appId);
   }
 
   async verifyServerSecret(appId: string, presented: string): Promise<boolean> {

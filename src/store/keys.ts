@@ -35,4 +35,78 @@ export class RedisKeys {
   topicSubscribers(appId: string, topic: string): string {
     return `${this.prefix}topic:{${appId}}:${topic}`;
   }
+
+  /**
+   * Hash: one accepted message. app, to (JSON target), ts, exp, frame (the encoded PUSH),
+   * state, and counters targeted / delivered / opened / dropped / failed. Expires after
+   * the message's own expiry plus the trace retention.
+   */
+  message(messageId: string): string {
+    return `${this.prefix}msg:{${messageId}}`;
+  }
+
+  /** Hash: device id → DeliveryState, kept only for small sends (tracing). */
+  messageDevices(messageId: string): string {
+    return `${this.prefix}msg-dev:{${messageId}}`;
+  }
+
+  /** Set: devices that reported OPENED for a message (counted once each). */
+  messageOpened(messageId: string): string {
+    return `${this.prefix}msg-opened:{${messageId}}`;
+  }
+
+  /** Sorted set, all scores 0: message ids pending for a device, ordered by id (= accept time). */
+  inbox(deviceId: string): string {
+    return `${this.prefix}inbox:{${deviceId}}`;
+  }
+
+  /** String: set when the inbox overflowed; the next session gets RESYNC inbox_overflow. */
+  inboxOverflow(deviceId: string): string {
+    return `${this.prefix}inbox-overflow:{${deviceId}}`;
+  }
+
+  /** String "gatewayId sessionId": where the device is connected now. */
+  route(deviceId: string): string {
+    return `${this.prefix}route:{${deviceId}}`;
+  }
+
+  /** String: the device an alias of an app is bound to (one device per alias). */
+  alias(appId: string, alias: string): string {
+    return `${this.prefix}alias:{${appId}}:${alias}`;
+  }
+
+  /** Sorted set: devices bound to a user account of an app, scored by bind time. */
+  account(appId: string, account: string): string {
+    return `${this.prefix}account:{${appId}}:${account}`;
+  }
+
+  /** Set: aliases bound to a device. */
+  deviceAliases(deviceId: string): string {
+    return `${this.prefix}dev-aliases:{${deviceId}}`;
+  }
+
+  /** Set: accounts a device is bound to. */
+  deviceAccounts(deviceId: string): string {
+    return `${this.prefix}dev-accounts:{${deviceId}}`;
+  }
+
+  /** String: app id of a server secret, by the secret's SHA-256 (bearer token lookup). */
+  serverSecret(secretHash: string): string {
+    return `${this.prefix}server-secret:${secretHash}`;
+  }
+
+  /** Hash with a TTL: one live gateway or dispatcher process (address, load). */
+  node(kind: 'gateway' | 'dispatcher', id: string): string {
+    return `${this.prefix}node:${kind}:${id}`;
+  }
+
+  /** Sorted set: ids of gateways or dispatchers, scored by when their registration lapses. */
+  nodes(kind: 'gateway' | 'dispatcher'): string {
+    return `${this.prefix}nodes:${kind}`;
+  }
+
+  /** BullMQ key prefix (BullMQ adds `{queue}` hash tags of its own). */
+  queuePrefix(): string {
+    return `${this.prefix}bull`;
+  }
 }

@@ -1,0 +1,30 @@
+import type { NextFunction, Request, Response } from 'express';
+import { PetrelError } from '../domain/errors.js';
+import type { Logger } from '../observability/logger.js';
+
+/**
+ * Every error leaves the API as `{"error": {"code", "message", "details"?}}` with the
+ * status of its catalog entry (docs/errors.md). Anything not a PetrelError is a bug: it
+ * is logged and answered as `internal`, without leaking its message.
+ */
+export function errorHandler(log: Logger) {
+  return (err: unknown, _req: Request, res: Response, _next: NextFunction): void => {
+    const failure = asPetrelError(err);
+    if (failure.code === 'internal') log.error({ err }, 'request failed');
+    else if (failure.code === 'storage_unavailable') log.warn({ err: String((failure.cause as Error | undefined)?.message ?? '') }, 'storage unavailable');
+    const body: { code: string; message: string; details?: Record<string, unknown> } = { code: failure.code, message: failure.message };
+    if (failure.details) body.details = failure.details;
+    if (failure.status === 503) res.set('Retry-After', '1');
+    res.status(failure.status).json({ error: body });
+  };
+}
+
+function asPetrelError(err: unknown): PetrelError {
+  if (err instanceof PetrelError) return err;
+  // body-parser's errors carry a `type`.
+  const type = (err as { type?: string } | null)?.type;
+  if (type === 'entity.too.large') return new PetrelError('body_too_large');
+  if (type === 'entity.parse.failed') return new PetrelError('body_invalid', 'the body is not valid JSON');
+  if (type === 'encoding.unsupported' || type === 'charset.unsupported') return new PetrelError('body_invalid', 'unsupported body encoding');
+  return new PetrelError('internal', undefined, { cause: err });
+}

@@ -1,0 +1,72 @@
+import { monotonicFactory } from 'ulid';
+
+/**
+ * A message an app server sent, and the life of each of its device deliveries.
+ * docs/architecture.md, "Send path".
+ */
+
+/** Who a unicast message goes to: exactly one kind of target per message. */
+export type MessageTarget =
+  | { readonly kind: 'devices'; readonly ids: readonly string[] }
+  | { readonly kind: 'aliases'; readonly ids: readonly string[] }
+  | { readonly kind: 'accounts'; readonly ids: readonly string[] };
+
+export interface NotificationContent {
+  readonly title: string;
+  readonly body: string;
+}
+
+/** What the dispatcher needs to fan a stored message out. */
+export interface StoredMessage {
+  readonly id: string;
+  readonly appId: string;
+  readonly target: MessageTarget;
+  /** Accepted-at, unix ms (PUSH `ts`). */
+  readonly ts: number;
+  /** Expiry, unix ms (PUSH `exp`); equal to `ts` for TTL 0 (deliver now or drop). */
+  readonly exp: number;
+  /** The whole PUSH frame, encoded once at accept time and written to sockets as is. */
+  readonly frame: Buffer;
+}
+
+/**
+ * The state of one message for one device. `pending`: stored in the device's inbox,
+ * device not connected. `sent`: handed to the device's gateway, not yet ACKed. The other
+ * four are terminal. One enum for tracing, counters and docs.
+ */
+export const DeliveryState = {
+  PENDING: 'pending',
+  SENT: 'sent',
+  DELIVERED: 'delivered',
+  EXPIRED: 'expired',
+  DROPPED: 'dropped',
+  FAILED: 'failed',
+} as const;
+export type DeliveryState = (typeof DeliveryState)[keyof typeof DeliveryState];
+
+export const terminalStates: ReadonlySet<DeliveryState> = new Set([
+  DeliveryState.DELIVERED, DeliveryState.EXPIRED, DeliveryState.DROPPED, DeliveryState.FAILED,
+]);
+
+/**
+ * Message-level state. `accepted`: durable, not yet fanned out. `dispatched`: in every
+ * target's inbox (or pushed). `completed`: every target reached a terminal state.
+ * `expired`: the TTL passed before every target did.
+ */
+export type MessageState = 'accepted' | 'dispatched' | 'completed' | 'expired';
+
+/**
+ * Message ids are ULIDs: 48 bits of milliseconds then 80 random bits, monotonic within a
+ * process. Sorting ids sorts by accept time, so a device inbox ordered by member (all
+ * scores equal) replays in the order messages were accepted, at no cost.
+ */
+const nextUlid = monotonicFactory();
+export function newMessageId(now = Date.now()): string {
+  return nextUlid(now);
+}
+
+export const MESSAGE_ID_PATTERN = /^[0-9A-HJKMNP-TV-Z]{26}$/;
+
+export function expiryOf(ts: number, ttlSec: number): number {
+  return ts + ttlSec * 1000;
+}

@@ -1,0 +1,176 @@
+import { isErrorCode, PetrelError } from '../domain/errors.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { AckReport, OpenedReport, ReportBatch, ReportOutcome, SessionReport, SubscriptionChange } from '../rpc/contract.js';
+import type { Session, SessionHooks } from './session-hooks.js';
+
+/** How a gateway reaches the dispatch tier (Thrift DispatchService; rpc/dispatch-client.ts). */
+export interface DispatchLink {
+  report(batch: ReportBatch): Promise<ReportOutcome>;
+}
+
+export interface ReporterOptions {
+  gatewayId: string;
+  intervalMs: number;
+  /** Entries held while the dispatch tier does not answer; the oldest go first beyond it. */
+  backlog: number;
+}
+
+interface Waiter {
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
+/**
+ * Session hooks of a gateway that is part of a deployment: everything a device reports
+ * (presence, ACKs, OPENED, SUB/UNSUB) is gathered for a few milliseconds and sent to a
+ * dispatcher in one Thrift call (docs/architecture.md). One report is in flight at a
+ * time, so the dispatcher sees a device's online and offline in the order they happened.
+ * A failed report is retried with backoff; SUB/UNSUB in it fail at once (the device
+ * gets SUBACK ok=false and may retry) since a device waits for those.
+ */
+export class DispatchReporter implements SessionHooks {
+  private sessions: SessionReport[] = [];
+  private acks = new Map<string, AckReport>();
+  private opens: OpenedReport[] = [];
+  private subscriptions: SubscriptionChange[] = [];
+  private readonly waiters = new Map<number, Waiter>();
+  private nextRef = 1;
+  private timer: NodeJS.Timeout | null = null;
+  private inFlight: Promise<void> | null = null;
+  private failures = 0;
+  private closed = false;
+
+  constructor(
+    private readonly link: DispatchLink,
+    private readonly options: ReporterOptions,
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+  ) {}
+
+  sessionOpened(s: Session): void {
+    const report: SessionReport = { kind: 'online', deviceId: s.deviceId, appId: s.appId, sessionId: s.sessionId };
+    if (s.cursors) report.cursors = s.cursors;
+    this.sessions.push(report);
+    this.schedule();
+  }
+
+  sessionClosed(s: Session, closeCode: number): void {
+    this.sessions.push({ kind: 'offline', deviceId: s.deviceId, appId: s.appId, sessionId: s.sessionId, closeCode });
+    this.schedule();
+  }
+
+  acked(s: Session, ids: readonly string[]): void {
+    const pending = this.acks.get(s.deviceId);
+    if (pending) pending.ids.push(...ids);
+    else this.acks.set(s.deviceId, { deviceId: s.deviceId, appId: s.appId, ids: [...ids] });
+    this.schedule();
+  }
+
+  opened(s: Session, messageId: string): void {
+    this.opens.push({ deviceId: s.deviceId, appId: s.appId, messageId });
+    this.schedule();
+  }
+
+  subscribe(s: Session, topics: readonly string[], subscribe: boolean): Promise<void> {
+    const ref = this.nextRef++;
+    this.subscriptions.push({ ref, deviceId: s.deviceId, appId: s.appId, topics: [...topics], subscribe });
+    this.schedule();
+    return new Promise((resolve, reject) => this.waiters.set(ref, { resolve, reject }));
+  }
+
+  /** Sends what is buffered now and waits for it (drain, shutdown). */
+  async flush(): Promise<void> {
+    while (this.inFlight || this.pendingEntries() > 0) {
+      if (this.inFlight) await this.inFlight;
+      else this.send();
+      if (this.failures > 0) return;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.flush().catch(() => undefined);
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  private pendingEntries(): number {
+    return this.sessions.length + this.acks.size + this.opens.length + this.subscriptions.length;
+  }
+
+  private schedule(delayMs = this.options.intervalMs): void {
+    if (this.timer || this.inFlight || this.closed) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.send();
+    }, delayMs);
+  }
+
+  private send(): void {
+    if (this.inFlight || this.pendingEntries() === 0) return;
+    const batch: ReportBatch = {
+      gatewayId: this.options.gatewayId,
+      sessions: this.sessions,
+      acks: [...this.acks.values()],
+      opened: this.opens,
+      subscriptions: this.subscriptions,
+    };
+    this.sessions = [];
+    this.acks = new Map();
+    this.opens = [];
+    this.subscriptions = [];
+    this.inFlight = this.link.report(batch).then(
+      (outcome) => {
+        this.failures = 0;
+        this.metrics.reportsSent.labels('ok').inc();
+        for (const { ref, error } of outcome.subscriptions) {
+          const waiter = this.waiters.get(ref);
+          this.waiters.delete(ref);
+          if (!waiter) continue;
+          if (error === '') waiter.resolve();
+          else waiter.reject(new PetrelError(isErrorCode(error) ? error : 'internal'));
+        }
+      },
+      (err: unknown) => {
+        this.failures++;
+        this.metrics.reportsSent.labels('failed').inc();
+        if (this.failures === 1) this.log.warn({ err: (err as Error).message }, 'reporting to the dispatch tier failed; retrying');
+        for (const s of batch.subscriptions) {
+          this.waiters.get(s.ref)?.reject(new PetrelError('rpc_unavailable'));
+          this.waiters.delete(s.ref);
+        }
+        this.requeue(batch);
+      },
+    ).finally(() => {
+      this.inFlight = null;
+      if (this.pendingEntries() > 0) this.schedule(this.failures === 0 ? this.options.intervalMs : Math.min(2000, 50 * 2 ** this.failures));
+    });
+  }
+
+  /** Puts a failed batch back in front of what came since, within the backlog cap. */
+  private requeue(batch: ReportBatch): void {
+    this.sessions = [...batch.sessions, ...this.sessions];
+    const acks = new Map(batch.acks.map((a) => [a.deviceId, a]));
+    for (const [device, a] of this.acks) {
+      const earlier = acks.get(device);
+      if (earlier) earlier.ids.push(...a.ids);
+      else acks.set(device, a);
+    }
+    this.acks = acks;
+    this.opens = [...batch.opened, ...this.opens];
+    let excess = this.pendingEntries() - this.options.backlog;
+    if (excess <= 0) return;
+    // ACKs first (their messages are simply re-sent on the next session), then the oldest clicks and presence.
+    for (const device of this.acks.keys()) {
+      if (excess-- <= 0) break;
+      this.acks.delete(device);
+      this.metrics.reportsDropped.inc();
+    }
+    if (excess > 0) {
+      const n = Math.min(excess, this.opens.length);
+      this.opens.splice(0, n);
+      excess -= n;
+    }
+    if (excess > 0) this.sessions.splice(0, excess);
+  }
+}

@@ -1,0 +1,84 @@
+import type { Redis } from 'ioredis';
+import type { RedisKeys } from './keys.js';
+import { RedisScript } from './redis-script.js';
+import type { TurnPipeline } from './turn-pipeline.js';
+
+/**
+ * inbox_add_2 — put a message in a device's inbox, keeping at most `cap` entries.
+ * KEYS[1] inbox (sorted set, scores 0, ordered by message id), KEYS[2] overflow flag
+ * ARGV[1] message id, ARGV[2] cap, ARGV[3] expiry of the message (unix ms)
+ * Returns {added (0|1), evicted ids...}. The oldest entries are evicted and the overflow
+ * flag set, so the device's next session starts with RESYNC instead of a silent gap.
+ * The inbox lives as long as its longest-lived message.
+ */
+const INBOX_ADD_2 = new RedisScript('inbox_add_2', 2, `
+local added = redis.call('ZADD', KEYS[1], 'NX', 0, ARGV[1])
+if redis.call('PTTL', KEYS[1]) == -1 then redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+else redis.call('PEXPIREAT', KEYS[1], ARGV[3], 'GT') end
+local out = {added}
+local over = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[2])
+if over > 0 then
+  local popped = redis.call('ZPOPMIN', KEYS[1], over)
+  for i = 1, #popped, 2 do out[#out + 1] = popped[i] end
+  redis.call('SET', KEYS[2], '1', 'PXAT', redis.call('PEXPIRETIME', KEYS[1]))
+end
+return out
+`);
+
+/**
+ * inbox_remove_1 — remove ids from an inbox, returning those that were there (so a
+ * repeated or forged ACK counts nothing). KEYS[1] inbox; ARGV ids.
+ */
+const INBOX_REMOVE_1 = new RedisScript('inbox_remove_1', 1, `
+local removed = {}
+for i = 1, #ARGV do
+  if redis.call('ZREM', KEYS[1], ARGV[i]) == 1 then removed[#removed + 1] = ARGV[i] end
+end
+return removed
+`);
+
+export interface InboxAddResult {
+  added: boolean;
+  /** Older messages pushed out by the cap: dropped for this device. */
+  evicted: string[];
+}
+
+/**
+ * Per-device inboxes of unacknowledged unicast messages (write diffusion): one entry per
+ * device and message, removed by the device's ACK or when found expired at replay.
+ */
+export class InboxStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: RedisKeys,
+    private readonly scripts: TurnPipeline,
+    private readonly cap: number,
+  ) {}
+
+  /** Calls made in the same turn share one round trip (TurnPipeline). */
+  async add(deviceId: string, messageId: string, expiresAt: number): Promise<InboxAddResult> {
+    const out = (await this.scripts.run(INBOX_ADD_2, [this.keys.inbox(deviceId), this.keys.inboxOverflow(deviceId)], [messageId, this.cap, expiresAt])) as [number, ...string[]];
+    const [added, ...evicted] = out;
+    return { added: added === 1, evicted };
+  }
+
+  async remove(deviceId: string, messageIds: readonly string[]): Promise<string[]> {
+    if (messageIds.length === 0) return [];
+    return (await this.scripts.run(INBOX_REMOVE_1, [this.keys.inbox(deviceId)], messageIds)) as string[];
+  }
+
+  /** Pending message ids, oldest first. */
+  async pending(deviceId: string): Promise<string[]> {
+    return this.redis.zrange(this.keys.inbox(deviceId), 0, -1);
+  }
+
+  /** Whether messages were evicted since the device last got its RESYNC. */
+  async overflowed(deviceId: string): Promise<boolean> {
+    return (await this.redis.exists(this.keys.inboxOverflow(deviceId))) === 1;
+  }
+
+  /** The device has been sent RESYNC inbox_overflow. */
+  async clearOverflow(deviceId: string): Promise<void> {
+    await this.redis.del(this.keys.inboxOverflow(deviceId));
+  }
+}

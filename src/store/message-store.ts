@@ -1,0 +1,200 @@
+import type { Redis } from 'ioredis';
+import { DeliveryState, type MessageState, type MessageTarget, type StoredMessage, terminalStates } from '../domain/message.js';
+import type { RedisKeys } from './keys.js';
+import { RedisScript } from './redis-script.js';
+import type { TurnPipeline } from './turn-pipeline.js';
+
+/**
+ * delivery_state_2 — one device's delivery of a message moved to a new state.
+ * KEYS[1] message hash, KEYS[2] per-device trace hash (same {message} slot)
+ * ARGV[1] device, ARGV[2] new state, ARGV[3] counter to increment ('' for none)
+ * A terminal state is never left (a late re-send does not turn `delivered` back into
+ * `sent`); a device absent from the trace is only counted, never added (the trace is
+ * written at dispatch for small sends only). Nothing happens once the message is gone.
+ */
+const DELIVERY_STATE_2 = new RedisScript('delivery_state_2', 2, `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local cur = redis.call('HGET', KEYS[2], ARGV[1])
+if cur == 'delivered' or cur == 'expired' or cur == 'dropped' or cur == 'failed' then return 0 end
+if cur then redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) end
+if ARGV[3] ~= '' then redis.call('HINCRBY', KEYS[1], ARGV[3], 1) end
+return 1
+`);
+
+/**
+ * opened_3 — count an OPENED once per device, and only from a device of the message's app.
+ * KEYS[1] message hash, KEYS[2] opened set, KEYS[3] trace hash; ARGV[1] device, ARGV[2] app
+ */
+const OPENED_3 = new RedisScript('opened_3', 3, `
+if redis.call('HGET', KEYS[1], 'app') ~= ARGV[2] then return 0 end
+local traced = redis.call('HGET', KEYS[3], ARGV[1])
+if redis.call('EXISTS', KEYS[3]) == 1 and not traced then return 0 end
+if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then return 0 end
+redis.call('PEXPIREAT', KEYS[2], redis.call('PEXPIRETIME', KEYS[1]))
+redis.call('HINCRBY', KEYS[1], 'opened', 1)
+return 1
+`);
+
+export interface NewMessage extends StoredMessage {
+  /** Number of targets the request named (devices, aliases or accounts). */
+  readonly accepted: number;
+}
+
+export interface MessageCounts {
+  targeted: number;
+  delivered: number;
+  opened: number;
+  expired: number;
+  dropped: number;
+  failed: number;
+}
+
+export interface MessageTrace {
+  id: string;
+  state: MessageState;
+  acceptedAt: number;
+  expiresAt: number;
+  counts: MessageCounts;
+  /** Per-device states, for sends small enough to be traced device by device. */
+  devices?: Record<string, DeliveryState>;
+}
+
+/** Where the dispatcher records a device's delivery state change. */
+export interface StateChange {
+  messageId: string;
+  deviceId: string;
+  state: DeliveryState;
+}
+
+const counterOf: Partial<Record<DeliveryState, string>> = {
+  delivered: 'delivered',
+  dropped: 'dropped',
+  failed: 'failed',
+};
+
+/**
+ * Accepted messages: the body (its encoded PUSH frame) stored once with its TTL, the
+ * counters the trace reports, and the per-device trace of small sends.
+ */
+export class MessageStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: RedisKeys,
+    private readonly scripts: TurnPipeline,
+    /** How long a message's trace outlives its expiry. */
+    private readonly traceRetentionMs: number,
+  ) {}
+
+  /** Writes messages durably in one transaction; the caller acknowledges after this resolves. */
+  async create(messages: readonly NewMessage[]): Promise<void> {
+    const multi = this.redis.multi();
+    for (const m of messages) {
+      const key = this.keys.message(m.id);
+      multi.hset(key, {
+        app: m.appId,
+        to: JSON.stringify(m.target),
+        ts: m.ts,
+        exp: m.exp,
+        frame: m.frame,
+        accepted: m.accepted,
+        state: 'accepted',
+      });
+      multi.pexpireat(key, m.exp + this.traceRetentionMs);
+    }
+    await multi.exec();
+  }
+
+  /** Removes messages that were stored but could not be queued (never acknowledged). */
+  async discard(ids: readonly string[]): Promise<void> {
+    if (ids.length > 0) await this.redis.del(...ids.map((id) => this.keys.message(id)));
+  }
+
+  /** Loads messages for dispatch or replay; missing ones (trace retention passed) are null. */
+  async load(ids: readonly string[]): Promise<Array<StoredMessage | null>> {
+    if (ids.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.hmgetBuffer(this.keys.message(id), 'app', 'to', 'ts', 'exp', 'frame');
+    const results = (await pipeline.exec()) ?? [];
+    return ids.map((id, i) => {
+      const [err, fields] = results[i] ?? [new Error('pipeline discarded'), null];
+      if (err) throw err;
+      const [app, to, ts, exp, frame] = fields as Array<Buffer | null>;
+      if (!app || !to || !ts || !exp || !frame) return null;
+      return { id, appId: app.toString(), target: JSON.parse(to.toString()) as MessageTarget, ts: Number(ts.toString()), exp: Number(exp.toString()), frame };
+    });
+  }
+
+  /**
+   * Records the fan-out of a message: how many devices it targets, and for small sends
+   * each device's first state. Idempotent (a re-run job writes the same values).
+   */
+  async dispatched(
+    m: StoredMessage,
+    counts: { targeted: number; failed: number; dropped: number },
+    initial: ReadonlyMap<string, DeliveryState> | null,
+  ): Promise<void> {
+    const key = this.keys.message(m.id);
+    const multi = this.redis.multi();
+    multi.hset(key, { ...counts, state: 'dispatched' });
+    if (initial && initial.size > 0) {
+      const trace = this.keys.messageDevices(m.id);
+      for (const [device, state] of initial) multi.hsetnx(trace, device, state);
+      multi.pexpireat(trace, m.exp + this.traceRetentionMs);
+    }
+    await multi.exec();
+  }
+
+  /** Applies state changes (ACKs, drops, sends), batched into one round trip per turn. */
+  async record(changes: readonly StateChange[]): Promise<void> {
+    await Promise.all(
+      changes.map((c) =>
+        this.scripts.run(DELIVERY_STATE_2, [this.keys.message(c.messageId), this.keys.messageDevices(c.messageId)], [c.deviceId, c.state, counterOf[c.state] ?? '']),
+      ),
+    );
+  }
+
+  async opened(appId: string, deviceId: string, messageId: string): Promise<boolean> {
+    const counted = await this.scripts.run(
+      OPENED_3,
+      [this.keys.message(messageId), this.keys.messageOpened(messageId), this.keys.messageDevices(messageId)],
+      [deviceId, appId],
+    );
+    return counted === 1;
+  }
+
+  /**
+   * The trace of a message of this app, or null — also for another app's message, so
+   * ids of other tenants cannot be probed. Expired is derived: after the expiry every
+   * device not in a terminal state counts as expired.
+   */
+  async trace(appId: string, messageId: string, now = Date.now()): Promise<MessageTrace | null> {
+    const [[e1, h], [e2, d]] = (await this.redis
+      .multi()
+      .hgetall(this.keys.message(messageId))
+      .hgetall(this.keys.messageDevices(messageId))
+      .exec()) as [[Error | null, Record<string, string>], [Error | null, Record<string, string>]];
+    if (e1 || e2) throw e1 ?? e2;
+    if (h['app'] !== appId) return null;
+    const num = (k: string) => Number(h[k] ?? 0);
+    const exp = num('exp');
+    const over = now > exp;
+    const counts: MessageCounts = {
+      targeted: num('targeted'), delivered: num('delivered'), opened: num('opened'), expired: 0, dropped: num('dropped'), failed: num('failed'),
+    };
+    const settled = counts.delivered + counts.dropped + counts.failed;
+    if (over) counts.expired = Math.max(0, counts.targeted - settled);
+    let state: MessageState = h['state'] === 'dispatched' ? 'dispatched' : 'accepted';
+    if (state === 'dispatched' && settled >= counts.targeted) state = 'completed';
+    else if (over) state = 'expired';
+    const trace: MessageTrace = { id: messageId, state, acceptedAt: num('ts'), expiresAt: exp, counts };
+    if (Object.keys(d).length > 0) {
+      const devices: Record<string, DeliveryState> = {};
+      for (const [device, s] of Object.entries(d)) {
+        const st = s as DeliveryState;
+        devices[device] = over && !terminalStates.has(st) ? DeliveryState.EXPIRED : st;
+      }
+      trace.devices = devices;
+    }
+    return trace;
+  }
+}

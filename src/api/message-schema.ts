@@ -9,7 +9,7 @@ export interface MessageSchemaLimits {
 }
 
 /** Alias and account names: what an app server would use as a user or device key. */
-const bindingName = z.string().min(1).max(128).regex(/^[^\s\x00-\x1f]+$/, 'no whitespace or control characters');
+export const bindingName = z.string().min(1).max(128).regex(/^[^\s\x00-\x1f]+$/, 'no whitespace or control characters');
 
 /**
  * The body of POST /v1/messages. Unknown fields are refused (a misspelt `tll` should not

@@ -3,7 +3,7 @@ import { PetrelError } from '../domain/errors.js';
 import { MESSAGE_ID_PATTERN } from '../domain/message.js';
 import { storage, type MessageIntake } from '../dispatch/message-intake.js';
 import type { MessageStore } from '../store/message-store.js';
-import { messageBodySchema, toSendInput, type MessageSchemaLimits } from './message-schema.js';
+import { messageBodySchema, toSendInput, type MessageBody, type MessageSchemaLimits } from './message-schema.js';
 import { appOf } from './server-auth.js';
 import { validate } from './validate.js';
 
@@ -14,7 +14,11 @@ export function messagesRouter(intake: MessageIntake, messages: MessageStore, li
 
   router.post('/v1/messages', async (req, res) => {
     const body = validate(bodySchema, req.body);
-    const accepted = await intake.accept(appOf(res).id, toSendInput(body));
+    // The payload goes out as the app server wrote it, not as zod rebuilt it: zod copies
+    // objects by assignment, which turns a "__proto__" key into a prototype and silently
+    // drops it. From the raw JSON, the codec sees that key and refuses it (payload_invalid).
+    const raw = req.body as Pick<MessageBody, 'data' | 'notification'>;
+    const accepted = await intake.accept(appOf(res).id, toSendInput({ ...body, data: raw.data, notification: raw.notification }));
     res.status(202).location(`/v1/messages/${accepted.id}`).json(accepted);
   });
 

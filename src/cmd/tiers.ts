@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import type { Redis } from 'ioredis';
 import type { AddressInfo } from 'node:net';
 import { createHttpApp } from '../api/http-app.js';
+import { bindingsRouter } from '../api/bindings-router.js';
 import { messagesRouter } from '../api/messages-router.js';
 import { serverAuth } from '../api/server-auth.js';
 import { Courier } from '../dispatch/courier.js';
@@ -192,7 +193,10 @@ export async function startHttp(rt: Runtime, which: 'http' | 'ops' = 'http'): Pr
     const apps = new AppStore(redis, rt.keys);
     api = {
       auth: serverAuth(apps, config.gateway.appCacheMs),
-      routers: [messagesRouter(intake, messageStore(rt, redis), config.messages)],
+      routers: [
+        messagesRouter(intake, messageStore(rt, redis), config.messages),
+        bindingsRouter(redis, rt.keys, new BindingStore(redis, rt.keys, config.messages.maxDevicesPerAccount)),
+      ],
       maxBodyBytes: 64 * 1024,
     };
   }

@@ -22,6 +22,7 @@ export const errorCatalog = {
   device_unknown: { status: 400, message: 'A target device does not exist in this app or was invalidated; see `details.devices`.' },
   data_too_large: { status: 400, message: 'The encoded `data` is larger than the configured maximum (4 KiB by default).' },
   payload_invalid: { status: 400, message: 'The message cannot be encoded for devices (nesting too deep, too many entries, or a reserved key such as __proto__).' },
+  device_not_found: { status: 404, message: 'No such device in this app.' },
   log_unsupported: { status: 400, message: 'This log cannot be published to.' },
   message_not_found: { status: 404, message: 'No message with this id in this app (or its trace has expired).' },
 } as const satisfies Record<string, { status: number; closeCode?: number; message: string }>;

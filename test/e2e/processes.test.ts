@@ -63,12 +63,71 @@ describe('petrel processes', () => {
       assert.equal((await fetch(`http://127.0.0.1:${all.port('http')}/readyz`)).status, 200);
       assert.match(await (await fetch(`http://127.0.0.1:${all.port('http')}/metrics`)).text(), /petrel_gateway_connections/);
       const dev = await RawDevice.connect(all.port('tcp'));
-      await dev.hello(await dev.register(demo.appId, demo.clientKey));
+      const creds = await dev.register(demo.appId, demo.clientKey);
+      await dev.hello(creds);
+      // The demo credentials send: POST with the printed server secret reaches the device.
+      const sent = await fetch(`http://127.0.0.1:${all.port('http')}/v1/messages`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${demo.serverSecret}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ to: { devices: [creds.deviceId] }, notification: { title: 'Hello', body: 'from petrel all' } }),
+      });
+      assert.equal(sent.status, 202);
+      const push = await dev.nextOf(FrameType.PUSH, 5000);
+      assert.deepEqual(push.n, { title: 'Hello', body: 'from petrel all' });
       dev.destroy();
       all.child.kill('SIGINT');
       assert.equal(await all.exited, 0);
     } finally {
       all.child.kill('SIGKILL');
+      await cleanupPrefix(redis, prefix);
+      await redis.quit();
+    }
+  });
+
+  it('separate processes: api, dispatcher and two gateways route each message to the gateway holding its device', async () => {
+    const prefix = uniquePrefix('split');
+    const redis = createTestRedis();
+    const created = await new AppStore(redis, new RedisKeys(prefix)).create('split test');
+    const env = { PETREL_REDIS_URL: testRedisUrl(), PETREL_REDIS_KEY_PREFIX: prefix, PETREL_REGISTRY_TTL_MS: '3000' };
+    const deviceKey = randomBytes(32).toString('base64');
+    const gatewayEnv = { ...env, PETREL_DEVICE_KEY: deviceKey, PETREL_GATEWAY_HOST: '127.0.0.1', PETREL_GATEWAY_PORT: '0' };
+    const procs = await Promise.all([
+      startPetrelProcess('api', { ...env, PETREL_HTTP_HOST: '127.0.0.1', PETREL_HTTP_PORT: '0' }),
+      startPetrelProcess('dispatcher', env),
+      startPetrelProcess('gateway', gatewayEnv),
+      startPetrelProcess('gateway', gatewayEnv),
+    ]);
+    const [api, , gw1, gw2] = procs;
+    try {
+      const devices = await Promise.all([gw1!, gw2!].map(async (gw) => {
+        const dev = await RawDevice.connect(gw.port('tcp'));
+        const creds = await dev.register(created.app.id, created.app.clientKey);
+        await dev.hello(creds);
+        return { dev, creds };
+      }));
+      const url = `http://127.0.0.1:${api!.port('http')}/v1/messages`;
+      const headers = { authorization: `Bearer ${created.serverSecret}`, 'content-type': 'application/json' };
+      for (const [i, { dev, creds }] of devices.entries()) {
+        // Sent right after WELCOME, possibly before the gateway's ONLINE report: then the
+        // message waits in the inbox and the report's replay delivers it. Either way it arrives.
+        const res = await fetch(url, { method: 'POST', headers, body: JSON.stringify({ to: { devices: [creds.deviceId] }, data: { for: i } }) });
+        assert.equal(res.status, 202);
+        const { id } = (await res.json()) as { id: string };
+        const push = await dev.nextOf(FrameType.PUSH, 5000);
+        assert.equal(push.id, id);
+        assert.deepEqual(push.data, { for: i });
+        dev.send({ t: FrameType.ACK, ids: [id] });
+        let state = '';
+        for (let tries = 0; tries < 100 && state !== 'completed'; tries++) {
+          const trace = (await (await fetch(`${url}/${id}`, { headers })).json()) as { state: string };
+          state = trace.state;
+          if (state !== 'completed') await new Promise((r) => setTimeout(r, 20));
+        }
+        assert.equal(state, 'completed');
+      }
+      for (const { dev } of devices) dev.destroy();
+    } finally {
+      for (const p of procs) p.child.kill('SIGKILL');
       await cleanupPrefix(redis, prefix);
       await redis.quit();
     }

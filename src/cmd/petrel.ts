@@ -35,8 +35,9 @@ async function main(): Promise<void> {
   const lines: string[] = [];
   // Started API first and gateway last: shutdown runs in reverse, so devices are drained
   // (and their last reports handled) while the dispatcher and API are still up.
+  let httpPort = 0;
   if (mode === 'all' || mode === 'api') {
-    const port = await startHttp(rt);
+    const port = (httpPort = await startHttp(rt));
     lines.push(`  http        http://${show(config.http.host)}:${port}   API (POST /v1/messages), /healthz, /readyz, /metrics`);
   }
   if (mode === 'all' || mode === 'dispatcher') {
@@ -62,6 +63,8 @@ async function main(): Promise<void> {
       `            (saved in ${config.dataDir}/demo-app.json)`,
       '',
       '  Try a device:  npm run demo:device',
+      '  Send to it:    curl http://127.0.0.1:' + httpPort + '/v1/messages -H "Authorization: Bearer ' + demo.serverSecret + '" \\',
+      `                   -H 'content-type: application/json' -d '{"to":{"devices":["<device id>"]},"notification":{"title":"Hi","body":"there"}}'`,
     );
   }
   process.stdout.write(`\nPetrel (${mode}) is running\n${lines.join('\n')}\n\nCtrl-C stops.\n\n`);

@@ -26,6 +26,7 @@ const concurrency = Number(process.env['BENCH_CONCURRENCY'] ?? 256);
 const runs = Number(process.env['BENCH_RUNS'] ?? 3);
 const HEARTBEAT_SEC = 30;
 const GATEWAY_PORT = 15223;
+const DISPATCH_PORT = 7391;
 const OPS_PORT = 15290;
 const FLOOR_PORT = 15224;
 
@@ -112,7 +113,14 @@ async function runOnce() {
   process.stdout.write(`idle-connections: provisioning ${devicesWanted} devices…\n`);
   const tenant = await provisionTenant('idle', devicesWanted);
 
-  process.stdout.write('idle-connections: starting the gateway…\n');
+  // A gateway reports every session to the dispatch tier, as in any deployment: the
+  // dispatcher's work per connect (route, inbox check) is part of what a connect costs.
+  process.stdout.write('idle-connections: starting a dispatcher and the gateway…\n');
+  const dispatcher = await startPetrel('dispatcher', {
+    PETREL_REDIS_URL: process.env['PETREL_BENCH_REDIS_URL']!,
+    PETREL_REDIS_KEY_PREFIX: tenant.keys.prefix,
+    PETREL_DISPATCH_PORT: String(DISPATCH_PORT),
+  }, DISPATCH_PORT);
   const gateway = await startPetrel('gateway', {
     PETREL_REDIS_URL: process.env['PETREL_BENCH_REDIS_URL']!,
     PETREL_REDIS_KEY_PREFIX: tenant.keys.prefix,
@@ -152,6 +160,7 @@ async function runOnce() {
   const gatewayRss = rssBytes(gateway.pid);
   await swarm.stop();
   await gateway.stop();
+  await dispatcher.stop();
   await tenant.cleanup();
 
   // The floor connects at the gateway fleet's measured pace, so its heartbeats arrive with

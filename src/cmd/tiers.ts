@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import type { Redis } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import type { AddressInfo } from 'node:net';
 import { createHttpApp } from '../api/http-app.js';
 import { bindingsRouter } from '../api/bindings-router.js';
@@ -45,9 +45,14 @@ function messageStore(rt: Runtime, redis: Redis, scripts = new TurnPipeline(redi
   return new MessageStore(redis, rt.keys, scripts, rt.config.dispatch.traceRetentionSec * 1000);
 }
 
-function intakeOf(rt: Runtime, redis = rt.redis): MessageIntake {
+function intakeOf(rt: Runtime, redis: Redis, redisOptions: RedisOptions = {}): MessageIntake {
   const { config } = rt;
-  const queue = createSendQueue(redis, rt.keys);
+  // BullMQ defines its ~50 Lua commands on the connection it is given, and ioredis copies
+  // every defined command onto each pipeline it creates: shared with our own commands,
+  // that made every pipeline (one per request) several times dearer. It gets its own.
+  const queueRedis = createRedis(config.redis.url, rt.log, redisOptions);
+  rt.onClose(async () => { await queueRedis.quit().catch(() => queueRedis.disconnect()); });
+  const queue = createSendQueue(queueRedis, rt.keys);
   queue.on('error', (err) => rt.log.warn({ err: err.message }, 'send queue error'));
   const intake = new MessageIntake(
     redis, rt.keys, messageStore(rt, redis), queue, new WireCodec(config.codec),
@@ -160,7 +165,7 @@ export async function startDispatcher(rt: Runtime): Promise<Dispatcher> {
   const id = `dp-${newSessionId()}`;
   const rpc = await startThriftServer({
     service: DispatchService,
-    handler: dispatchRpcHandler(reports, intakeOf(rt), new AppStore(rt.redis, rt.keys), config.messages.maxTtlSec),
+    handler: dispatchRpcHandler(reports, intakeOf(rt, rt.redis), new AppStore(rt.redis, rt.keys), config.messages.maxTtlSec),
     host: config.dispatch.host, port: config.dispatch.port,
     onError: (err, context) => rt.log.warn({ err, context }, 'dispatch rpc error'),
   });
@@ -187,9 +192,10 @@ export async function startHttp(rt: Runtime, which: 'http' | 'ops' = 'http'): Pr
   if (which === 'http') {
     // Fail fast while Redis is down: a command waits at most for the next reconnect
     // attempt (≤ 500 ms), then the request gets 503, instead of queueing.
-    const redis = createRedis(config.redis.url, rt.log, { maxRetriesPerRequest: 0, retryStrategy: (n) => Math.min(50 * 2 ** n, 500) });
+    const failFast: RedisOptions = { maxRetriesPerRequest: 0, retryStrategy: (n) => Math.min(50 * 2 ** n, 500) };
+    const redis = createRedis(config.redis.url, rt.log, failFast);
     rt.onClose(async () => { await redis.quit().catch(() => redis.disconnect()); });
-    const intake = intakeOf(rt, redis);
+    const intake = intakeOf(rt, redis, failFast);
     const apps = new AppStore(redis, rt.keys);
     api = {
       auth: serverAuth(apps, config.gateway.appCacheMs),

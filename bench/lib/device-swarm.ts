@@ -2,14 +2,22 @@
  * A client process holding thousands of devices for benchmarks (one process can hold
  * ~19,900 sockets here, so big runs fork several). Driven over IPC by the bench script:
  *   parent → {cmd:'connect', ...SwarmPlan}   worker → {ev:'connected', ...SwarmReport}
+ *   parent → {cmd:'collect'}                 worker → {ev:'collected', phases}
  *   parent → {cmd:'stop'}                    worker exits
  * Modes: 'sdk' runs real PetrelClients (HELLO, heartbeats, ACKs); 'tcp' opens bare sockets
  * (the floor a node:net server pays per idle socket after a
  * handshake-sized exchange).
+ *
+ * With `record`, every device's messages feed per-phase latency histograms: a benchmark's
+ * message carries `data: {s, p}`, `s` the time it was due to be sent (unix ms with
+ * sub-millisecond digits, performance.timeOrigin + performance.now() of the sender: the
+ * same clock on one machine) and `p` its phase; latency = receive time − s.
  */
 import net from 'node:net';
-import { MemoryStore, PetrelClient } from '../../sdk-client/src/index.js';
+import type { Histogram } from 'hdr-histogram-js';
+import { MemoryStore, PetrelClient, type PushMessage } from '../../sdk-client/src/index.js';
 import { WireCodec } from '../../src/protocol/index.js';
+import { encodeHistogram, latencyHistogram, nowMs } from './latency.js';
 
 export interface SwarmDevice {
   appId: string;
@@ -40,6 +48,19 @@ export interface SwarmPlan {
    */
   ratePerSecond?: number;
   heartbeatSec: number;
+  /** Record the latency of every benchmark message received ('sdk' mode). */
+  record?: boolean;
+}
+
+/** What one worker received in a phase since its last collect. */
+export interface PhaseSample {
+  phase: string;
+  count: number;
+  /** Receive times (unix ms) of the first and last message. */
+  firstAt: number;
+  lastAt: number;
+  /** Latencies in microseconds, HDR histogram, compressed base64. */
+  histogram: string;
 }
 
 export interface SwarmReport {
@@ -50,6 +71,40 @@ export interface SwarmReport {
 }
 
 const held: Array<{ close(): unknown }> = [];
+
+interface PhaseRecord {
+  count: number;
+  firstAt: number;
+  lastAt: number;
+  histogram: Histogram;
+}
+const phases = new Map<string, PhaseRecord>();
+
+/** One listener shared by every client (no closure per device). */
+function onMessage(m: PushMessage): void {
+  const data = m.data as { s?: unknown; p?: unknown } | undefined;
+  if (typeof data?.s !== 'number' || typeof data.p !== 'string') return;
+  const now = nowMs();
+  let rec = phases.get(data.p);
+  if (!rec) {
+    rec = { count: 0, firstAt: now, lastAt: now, histogram: latencyHistogram() };
+    phases.set(data.p, rec);
+  }
+  rec.count++;
+  rec.lastAt = now;
+  rec.histogram.recordValue(Math.max(1, Math.round((now - data.s) * 1000)));
+}
+
+function collect(): PhaseSample[] {
+  const out: PhaseSample[] = [];
+  for (const [phase, r] of phases) {
+    out.push({ phase, count: r.count, firstAt: r.firstAt, lastAt: r.lastAt, histogram: encodeHistogram(r.histogram) });
+    r.histogram.destroy();
+  }
+  phases.clear();
+  return out;
+}
+
 const HANDSHAKE_BYTES = Buffer.alloc(100, 1);
 const PING_BYTES = Buffer.alloc(8, 5);
 
@@ -128,15 +183,18 @@ function openDevice(plan: SwarmPlan, device: SwarmDevice, codec: WireCodec, done
     settled = true;
     done(ok);
   };
+  if (plan.record) client.on('message', onMessage);
   client.on('connected', () => settle(true));
   client.on('stopped', () => settle(false));
   client.start().catch(() => settle(false));
   held.push({ close: () => client.close() });
 }
 
-process.on('message', (msg: { cmd: 'connect'; plan: SwarmPlan } | { cmd: 'stop' }) => {
+process.on('message', (msg: { cmd: 'connect'; plan: SwarmPlan } | { cmd: 'collect' } | { cmd: 'stop' }) => {
   if (msg.cmd === 'connect') {
     run(msg.plan).then((report) => process.send!({ ev: 'connected', ...report }));
+  } else if (msg.cmd === 'collect') {
+    process.send!({ ev: 'collected', phases: collect() });
   } else {
     for (const h of held) h.close();
     setTimeout(() => process.exit(0), 200).unref();

@@ -1,7 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { cpuSeconds } from './proc.js';
 import { moduleCommand } from './service-process.js';
-import type { SwarmDevice, SwarmPlan, SwarmReport } from './device-swarm.js';
+import type { PhaseSample, SwarmDevice, SwarmPlan, SwarmReport } from './device-swarm.js';
 
 export interface SwarmResult {
   connected: number;
@@ -50,6 +50,27 @@ export class Swarm {
     const failed = reports.reduce((s, r) => s + r.failed, 0);
     const seconds = (Math.max(...reports.map((r) => r.doneAt)) - Math.min(...reports.map((r) => r.startedAt))) / 1000;
     return { connected, failed, seconds, perSecond: connected / seconds };
+  }
+
+  /**
+   * What every worker's devices received per phase since the last collect (workers with
+   * `record` plans only); one sample per worker and phase.
+   */
+  async collect(): Promise<PhaseSample[]> {
+    const replies = await Promise.all(
+      this.workers.map(
+        (worker) =>
+          new Promise<PhaseSample[]>((resolve) => {
+            worker.once('message', (m: { phases: PhaseSample[] }) => resolve(m.phases));
+            worker.send({ cmd: 'collect' });
+          }),
+      ),
+    );
+    return replies.flat();
+  }
+
+  get pids(): number[] {
+    return this.workers.map((w) => w.pid!);
   }
 
   /** CPU seconds used so far by all client processes together. */

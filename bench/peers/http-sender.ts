@@ -1,0 +1,167 @@
+/**
+ * The app server of the unicast benchmark: its own process, posting POST /v1/messages over
+ * keep-alive connections. Driven over IPC:
+ *   parent → {cmd:'init', ...SenderInit}   sender → {ev:'ready'}
+ *   parent → {cmd:'run', ...SendRun}       sender → {ev:'ran', ...SendReport}
+ *   parent → {cmd:'stop'}                  sender exits
+ *
+ * Open loop: message i of a run is due at start + i/rate, whatever the service answers,
+ * and carries that due time in `data.s` (unix ms with sub-millisecond digits), so a
+ * receiver's latency includes any wait the sender itself was put through (no coordinated
+ * omission). Targets go round-robin over the devices so each gets the same share.
+ */
+import http from 'node:http';
+import { encodeHistogram, latencyHistogram, nowMs } from '../lib/latency.js';
+
+export interface SenderInit {
+  host: string;
+  port: number;
+  serverSecret: string;
+  /** Device ids the runs target in turn (unless a run names its own). */
+  devices: string[];
+  /** Keep-alive connections to the API. */
+  connections: number;
+}
+
+export interface SendRun {
+  phase: string;
+  /** Messages per second. */
+  rate: number;
+  /** Either a duration or a message count. */
+  durationMs?: number;
+  count?: number;
+  /** Overrides the round-robin over `devices`. */
+  targets?: string[];
+  /** Requests waiting for their answer beyond which the sender stops issuing (and falls behind). */
+  maxOutstanding?: number;
+}
+
+export interface SendReport {
+  phase: string;
+  rate: number;
+  /** Messages the run was to send, issued, answered 202, answered otherwise or failed. */
+  planned: number;
+  issued: number;
+  accepted: number;
+  rejected: number;
+  /** Status codes (or error codes) of what was not 202, with counts. */
+  failures: Record<string, number>;
+  /** Unix ms: the run's start (message 0 due), last message issued, last answer. */
+  startedAt: number;
+  lastIssuedAt: number;
+  answeredAt: number;
+  /** How far behind its schedule the sender was at worst, ms. */
+  maxLagMs: number;
+  /** Issued messages / (last issued − start): what the sender achieved. */
+  issueRate: number;
+  /** Due time → 202 received, µs, HDR histogram (compressed base64). */
+  acceptHistogram: string;
+}
+
+let init: SenderInit | null = null;
+let agent: http.Agent | null = null;
+let cursor = 0;
+
+function post(target: string, phase: string, due: number, done: (status: string) => void): void {
+  const body = `{"to":{"devices":["${target}"]},"data":{"s":${due},"p":"${phase}"}}`;
+  const req = http.request(
+    {
+      host: init!.host,
+      port: init!.port,
+      method: 'POST',
+      path: '/v1/messages',
+      agent: agent!,
+      headers: {
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(body),
+        authorization: `Bearer ${init!.serverSecret}`,
+      },
+    },
+    (res) => {
+      res.on('data', ignore);
+      res.on('end', () => done(String(res.statusCode)));
+      res.on('error', (err: NodeJS.ErrnoException) => done(err.code ?? 'response_error'));
+    },
+  );
+  req.on('error', (err: NodeJS.ErrnoException) => done(err.code ?? 'request_error'));
+  req.end(body);
+}
+
+function ignore(): void {}
+
+function run(r: SendRun): Promise<SendReport> {
+  const planned = r.count ?? Math.round((r.rate * (r.durationMs ?? 0)) / 1000);
+  const maxOutstanding = r.maxOutstanding ?? 4096;
+  const intervalMs = 1000 / r.rate;
+  const targets = r.targets ?? init!.devices;
+  const accept = latencyHistogram();
+  const failures: Record<string, number> = {};
+  const startedAt = nowMs();
+  let issued = 0;
+  let answered = 0;
+  let accepted = 0;
+  let lastIssuedAt = startedAt;
+  let maxLagMs = 0;
+  return new Promise((resolve) => {
+    const finish = () => {
+      const answeredAt = nowMs();
+      const elapsed = lastIssuedAt - startedAt;
+      resolve({
+        phase: r.phase,
+        rate: r.rate,
+        planned,
+        issued,
+        accepted,
+        rejected: answered - accepted,
+        failures,
+        startedAt,
+        lastIssuedAt,
+        answeredAt,
+        maxLagMs: Number(maxLagMs.toFixed(2)),
+        // n messages span n − 1 intervals.
+        issueRate: issued > 1 && elapsed > 0 ? Math.round(((issued - 1) * 1000) / elapsed) : issued,
+        acceptHistogram: encodeHistogram(accept),
+      });
+      accept.destroy();
+    };
+    const tick = () => {
+      const now = nowMs();
+      const due = Math.min(planned, Math.floor((now - startedAt) / intervalMs) + 1);
+      const before = issued;
+      while (issued < due && issued - answered < maxOutstanding) {
+        const dueAt = startedAt + issued * intervalMs;
+        maxLagMs = Math.max(maxLagMs, now - dueAt);
+        const target = r.targets ? targets[issued % targets.length]! : targets[cursor++ % targets.length]!;
+        issued++;
+        post(target, r.phase, dueAt, (status) => {
+          answered++;
+          if (status === '202') {
+            accepted++;
+            accept.recordValue(Math.max(1, Math.round((nowMs() - dueAt) * 1000)));
+          } else {
+            failures[status] = (failures[status] ?? 0) + 1;
+          }
+          if (answered === planned) finish();
+        });
+      }
+      if (issued > before) lastIssuedAt = now;
+      if (issued < planned) setTimeout(tick, Math.max(0, Math.min(1, startedAt + issued * intervalMs - nowMs())));
+    };
+    if (planned === 0) finish();
+    else tick();
+  });
+}
+
+process.on('message', (msg: ({ cmd: 'init' } & SenderInit) | ({ cmd: 'run' } & SendRun) | { cmd: 'stop' }) => {
+  if (msg.cmd === 'init') {
+    init = msg;
+    agent = new http.Agent({ keepAlive: true, maxSockets: msg.connections, maxFreeSockets: msg.connections });
+    process.send!({ ev: 'ready' });
+  } else if (msg.cmd === 'run') {
+    void run(msg).then((report) => process.send!({ ev: 'ran', ...report }));
+  } else {
+    agent?.destroy();
+    process.exit(0);
+  }
+});
+process.send!({ ev: 'started' });

@@ -9,7 +9,9 @@ import { Courier } from '../dispatch/courier.js';
 import { dispatchRpcHandler } from '../dispatch/dispatch-rpc.js';
 import { GatewayDirectory } from '../dispatch/gateway-directory.js';
 import { MessageDispatcher } from '../dispatch/message-dispatcher.js';
+import { InboxReplay } from '../dispatch/inbox-replay.js';
 import { MessageIntake } from '../dispatch/message-intake.js';
+import { Redeliverer } from '../dispatch/redeliverer.js';
 import { createSendQueue, createSendWorker } from '../dispatch/send-queue.js';
 import { SessionReports } from '../dispatch/session-reports.js';
 import { SubscriptionStore } from '../dispatch/subscriptions.js';
@@ -33,6 +35,7 @@ import { LoadingCache } from '../store/loading-cache.js';
 import { MessageStore } from '../store/message-store.js';
 import { NodeRegistry } from '../store/node-registry.js';
 import { createRedis } from '../store/redis.js';
+import { RedeliverySchedule } from '../store/redelivery-schedule.js';
 import { RouteStore } from '../store/route-store.js';
 import { TurnPipeline } from '../store/turn-pipeline.js';
 import type { Runtime } from './runtime.js';
@@ -140,10 +143,14 @@ export async function startDispatcher(rt: Runtime): Promise<Dispatcher> {
   const registry = new NodeRegistry(rt.redis, rt.keys);
   const gatewayPools = new NodePools(registry, 'gateway', GatewayService.Client, { refreshMs: REGISTRY_REFRESH_MS, callTimeoutMs: RPC_TIMEOUT_MS });
   const gateways = new GatewayDirectory(gatewayPools, rt.metrics, rt.log);
-  const courier = new Courier(gateways, messages, rt.metrics, config.dispatch.deliverBatch);
-  const codec = new WireCodec(config.codec);
+  const schedule = new RedeliverySchedule(rt.redis, rt.keys, config.dispatch.redeliveryDelayMs);
+  const courier = new Courier(gateways, messages, schedule, rt.metrics, config.dispatch.deliverBatch);
+  const replay = new InboxReplay(new WireCodec(config.codec), inbox, messages, rt.metrics);
+  const redeliverer = new Redeliverer(schedule, routes, replay, courier, {
+    intervalMs: Math.min(1000, config.dispatch.redeliveryDelayMs), batch: 500, giveUpMs: config.dispatch.redeliveryGiveUpMs,
+  }, rt.log);
   const reports = new SessionReports({
-    codec, inbox, messages, routes, courier, gateways, metrics: rt.metrics, log: rt.log,
+    replay, inbox, messages, routes, courier, gateways, metrics: rt.metrics, log: rt.log,
     subscriptions: new SubscriptionStore(rt.redis, rt.keys, config.limits.topicsPerDevice),
   });
   const dispatcher = new MessageDispatcher({
@@ -171,8 +178,10 @@ export async function startDispatcher(rt: Runtime): Promise<Dispatcher> {
   });
   const announcer = new Announcer(registry, 'dispatcher', () => ({ id, host: rpc.host, port: rpc.port, load: 0 }), config.registry.ttlMs, rt.log);
   await announcer.start();
+  redeliverer.start();
   rt.onClose(async () => {
     await announcer.stop();
+    await redeliverer.stop();
     await worker.close();
     await workerRedis.quit().catch(() => workerRedis.disconnect());
     await rpc.close();

@@ -90,6 +90,10 @@ export const configSchema = z.object({
     traceDevices: z.number().int().min(0).max(10_000).default(100),
     /** How long a message's trace outlives its expiry. */
     traceRetentionSec: z.number().int().min(60).default(86_400),
+    /** A device whose gateway could not be reached is retried after this (it may still be connected there). */
+    redeliveryDelayMs: z.number().int().min(100).default(2000),
+    /** …until this long after the first failure; then its inbox waits for its next session. */
+    redeliveryGiveUpMs: z.number().int().min(1000).default(600_000),
     /** Deliveries per Thrift call to one gateway. */
     deliverBatch: z.number().int().min(1).max(10_000).default(1000),
   }).prefault({}),

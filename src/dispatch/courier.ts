@@ -1,6 +1,7 @@
 import { DeliveryState } from '../domain/message.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { MessageStore, StateChange } from '../store/message-store.js';
+import type { RedeliverySchedule } from '../store/redelivery-schedule.js';
 import type { GatewayLink, OutboundDelivery } from './gateway-link.js';
 
 /**
@@ -12,26 +13,35 @@ export class Courier {
   constructor(
     private readonly link: GatewayLink,
     private readonly messages: MessageStore,
+    private readonly redelivery: RedeliverySchedule,
     private readonly metrics: Metrics,
     private readonly chunk: number,
   ) {}
 
-  /** Returns the deliveries that reached a connected session. */
+  /**
+   * Returns the deliveries that reached a connected session. Devices whose gateway could
+   * not be reached are handed to the redelivery schedule: they may still be connected.
+   */
   async send(byGateway: ReadonlyMap<string, OutboundDelivery[]>): Promise<OutboundDelivery[]> {
     const sent: OutboundDelivery[] = [];
+    const unreachable = new Set<string>();
     await Promise.all(
       [...byGateway].map(async ([gatewayId, deliveries]) => {
         for (let i = 0; i < deliveries.length; i += this.chunk) {
           const part = deliveries.slice(i, i + this.chunk);
-          const missed = new Set(await this.link.deliver(gatewayId, part));
-          for (const d of part) if (!missed.has(d.deviceId)) sent.push(d);
+          const outcome = await this.link.deliver(gatewayId, part);
+          const missed = new Set(outcome.missed);
+          for (const d of part) {
+            if (!missed.has(d.deviceId)) sent.push(d);
+            else if (outcome.unreachable) unreachable.add(d.deviceId);
+          }
           this.metrics.deliveriesRouted.inc(part.length - missed.size);
         }
       }),
     );
     const changes: StateChange[] = [];
     for (const d of sent) if (d.messageId) changes.push({ messageId: d.messageId, deviceId: d.deviceId, state: DeliveryState.SENT });
-    await this.messages.record(changes);
+    await Promise.all([this.messages.record(changes), this.redelivery.schedule([...unreachable])]);
     return sent;
   }
 }

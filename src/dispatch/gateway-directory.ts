@@ -3,13 +3,13 @@ import type { Metrics } from '../observability/metrics.js';
 import { deliveriesToThrift } from '../rpc/convert.js';
 import { GatewayService } from '../rpc/gen/index.js';
 import type { NodePools } from '../rpc/node-pools.js';
-import type { GatewayLink, OutboundDelivery } from './gateway-link.js';
+import type { DeliverOutcome, GatewayLink, OutboundDelivery } from './gateway-link.js';
 
 /**
  * GatewayLink over Thrift: finds a gateway by id in the registry and calls it through a
- * pooled client. A gateway that is not listed (it died and lapsed) or does not answer
- * holds none of its devices as far as the dispatcher is concerned; their messages stay
- * in their inboxes until the devices reconnect somewhere.
+ * pooled client. A gateway that is not listed (it died and lapsed, or was cut off from
+ * Redis for a while) or does not answer is reported unreachable; the caller schedules a
+ * redelivery (dispatch/redelivery.ts) in case its devices are in fact still connected.
  */
 export class GatewayDirectory implements GatewayLink {
   constructor(
@@ -18,16 +18,16 @@ export class GatewayDirectory implements GatewayLink {
     private readonly log: Logger,
   ) {}
 
-  async deliver(gatewayId: string, deliveries: readonly OutboundDelivery[]): Promise<string[]> {
-    const all = () => deliveries.map((d) => d.deviceId);
+  async deliver(gatewayId: string, deliveries: readonly OutboundDelivery[]): Promise<DeliverOutcome> {
+    const all = { missed: deliveries.map((d) => d.deviceId), unreachable: true };
     try {
       const pool = await this.gateways.pool(gatewayId);
-      if (!pool) return all();
+      if (!pool) return all;
       const result = await pool.call('deliver', deliveriesToThrift(deliveries));
-      return result.notConnected;
+      return { missed: result.notConnected, unreachable: false };
     } catch (err) {
       this.failed('deliver', gatewayId, err);
-      return all();
+      return all;
     }
   }
 

@@ -39,7 +39,12 @@ export class NodePools<C extends GeneratedClient> {
 
   /** The pool of a live node, or null when the registry does not list it (dead or gone). */
   async pool(id: string): Promise<RpcPool<C> | null> {
-    const node = (await this.live()).find((n) => n.id === id);
+    let node = (await this.live()).find((n) => n.id === id);
+    if (!node && Date.now() - this.readAt > 100) {
+      // Not in a cached list: it may have (re-)announced since; read once more before giving up.
+      this.invalidate();
+      node = (await this.live()).find((n) => n.id === id);
+    }
     if (!node) return null;
     const held = this.pools.get(id);
     if (held && held.node.host === node.host && held.node.port === node.port) return held.pool;

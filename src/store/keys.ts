@@ -105,6 +105,16 @@ export class RedisKeys {
     return `${this.prefix}nodes:${kind}`;
   }
 
+  /** Sorted set: devices to retry delivery to, scored by due time (unix ms). */
+  redeliverySchedule(): string {
+    return `${this.prefix}redeliver`;
+  }
+
+  /** Hash: device → when delivery to its gateway first failed (unix ms). */
+  redeliverySince(): string {
+    return `${this.prefix}redeliver-since`;
+  }
+
   /** BullMQ key prefix (BullMQ adds `{queue}` hash tags of its own). */
   queuePrefix(): string {
     return `${this.prefix}bull`;

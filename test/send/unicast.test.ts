@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { CloseCode, FrameType, type PushFrame } from '../../src/protocol/index.js';
 import { MemoryStore, PetrelClient } from '../../sdk-client/src/index.js';
+import { NodeRegistry } from '../../src/store/node-registry.js';
 import { RawDevice, type DeviceCredentials } from '../support/raw-device.js';
 import { startTestStack, type TestApp, type TestStack } from '../support/stack-fixture.js';
 import { waitFor } from '../support/wait.js';
@@ -29,7 +30,7 @@ async function trace(stack: TestStack, id: string) {
 describe('unicast send path (every tier in process, Thrift between them)', () => {
   let stack: TestStack;
   before(async () => {
-    stack = await startTestStack({ gateways: 2, overrides: { dispatch: { inboxCap: 3 }, gateway: { ackTimeoutMs: 300, maxResends: 2 } } });
+    stack = await startTestStack({ gateways: 2, overrides: { dispatch: { inboxCap: 3, redeliveryDelayMs: 300 }, gateway: { ackTimeoutMs: 300, maxResends: 2 } } });
   });
   after(async () => {
     await stack.close();
@@ -190,6 +191,24 @@ describe('unicast send path (every tier in process, Thrift between them)', () =>
     const { body } = await send(stack, { to: { devices: [creds.deviceId] }, data: 'here' });
     assert.equal((await other.nextOf(FrameType.PUSH)).id, body.id);
     other.destroy();
+  });
+
+  it('a gateway that could not be reached gets the message later while its device stays connected', async () => {
+    const { dev, creds } = await device(stack);
+    await dev.hello(creds);
+    await new Promise((r) => setTimeout(r, 50));
+    // As if the gateway were cut off from Redis longer than its registry TTL: not listed.
+    const registry = new NodeRegistry(stack.rt.redis, stack.rt.keys);
+    await registry.withdraw('gateway', stack.gateways[0]!.id);
+    const { body } = await send(stack, { to: { devices: [creds.deviceId] }, data: 'eventually' });
+    await waitForTrace(stack, body.id, (t) => t.state === 'dispatched');
+    // It announces itself again within a third of the TTL; the redelivery finds it then.
+    const push = await dev.nextOf(FrameType.PUSH, 5000);
+    assert.equal(push.id, body.id);
+    dev.send({ t: FrameType.ACK, ids: [push.id] });
+    await waitForTrace(stack, body.id, (t) => t.state === 'completed');
+    assert.equal(await stack.rt.redis.zcard(stack.rt.keys.redeliverySchedule()), 0);
+    dev.destroy();
   });
 
   it('SUB and UNSUB travel to the dispatcher in the report batch and come back as SUBACK', async () => {

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { PetrelError } from '../domain/errors.js';
 import { ID_PATTERN } from '../domain/ids.js';
 import { activeDevicesOf } from '../dispatch/device-directory.js';
-import { storage } from '../dispatch/message-intake.js';
+import { storage } from '../store/redis.js';
 import type { Redis } from 'ioredis';
 import type { BindingKind, BindingStore } from '../store/binding-store.js';
 import type { RedisKeys } from '../store/keys.js';

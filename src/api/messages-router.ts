@@ -1,7 +1,8 @@
 import { Router } from 'express';
 import { PetrelError } from '../domain/errors.js';
 import { MESSAGE_ID_PATTERN } from '../domain/message.js';
-import { storage, type MessageIntake } from '../dispatch/message-intake.js';
+import type { MessageIntake } from '../dispatch/message-intake.js';
+import { storage } from '../store/redis.js';
 import type { MessageStore } from '../store/message-store.js';
 import { messageBodySchema, toSendInput, type MessageBody, type MessageSchemaLimits } from './message-schema.js';
 import { appOf } from './server-auth.js';

@@ -1,7 +1,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { App } from '../domain/app.js';
 import { PetrelError } from '../domain/errors.js';
-import { storage } from '../dispatch/message-intake.js';
+import { storage } from '../store/redis.js';
 import type { AppStore } from '../store/app-store.js';
 import { LoadingCache } from '../store/loading-cache.js';
 

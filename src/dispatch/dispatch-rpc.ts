@@ -2,7 +2,8 @@ import { PetrelError } from '../domain/errors.js';
 import { outcomeToThrift, reportFromThrift } from '../rpc/convert.js';
 import { SendResult, type DispatchService, type ReportBatch, type ReportResult, type SendRequest } from '../rpc/gen/index.js';
 import type { AppStore } from '../store/app-store.js';
-import { storage, type MessageIntake, type SendInput } from './message-intake.js';
+import { storage } from '../store/redis.js';
+import type { MessageIntake, SendInput } from './message-intake.js';
 import type { SessionReports } from './session-reports.js';
 
 /** DispatchService (idl/dispatch.thrift) served by a dispatcher: gateways' reports, internal send. */

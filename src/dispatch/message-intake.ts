@@ -7,6 +7,7 @@ import type { Metrics } from '../observability/metrics.js';
 import { FrameType, ProtocolError, type NotificationFields, type WireCodec } from '../protocol/index.js';
 import type { RedisKeys } from '../store/keys.js';
 import type { MessageStore, NewMessage } from '../store/message-store.js';
+import { storage } from '../store/redis.js';
 import { activeDevicesOf } from './device-directory.js';
 import type { SendJob } from './send-queue.js';
 
@@ -115,15 +116,5 @@ export class MessageIntake {
       clearTimeout(this.timer);
       await this.flush();
     }
-  }
-}
-
-/** A Redis failure while serving a request means "unavailable", never a 500. */
-export async function storage<T>(work: Promise<T>): Promise<T> {
-  try {
-    return await work;
-  } catch (err) {
-    if (err instanceof PetrelError) throw err;
-    throw new PetrelError('storage_unavailable', undefined, { cause: err });
   }
 }

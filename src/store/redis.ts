@@ -1,4 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
+import { PetrelError } from '../domain/errors.js';
 import type { Logger } from '../observability/logger.js';
 
 /**
@@ -25,4 +26,14 @@ export function createRedis(url: string, log: Logger, options: RedisOptions = {}
     down = false;
   });
   return redis;
+}
+
+/** A Redis failure while serving a request means "unavailable", never a 500. */
+export async function storage<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    if (err instanceof PetrelError) throw err;
+    throw new PetrelError('storage_unavailable', undefined, { cause: err });
+  }
 }

@@ -6,6 +6,7 @@ import { CloseCode } from '../protocol/index.js';
 import type { AckReport, ReportBatch, ReportOutcome, SessionReport, SubscriptionChange } from '../rpc/contract.js';
 import type { InboxStore } from '../store/inbox-store.js';
 import type { MessageStore } from '../store/message-store.js';
+import { storage } from '../store/redis.js';
 import type { RouteStore } from '../store/route-store.js';
 import { type Courier, GatewayBatches } from './courier.js';
 import type { GatewayLink } from './gateway-link.js';
@@ -79,7 +80,7 @@ export class SessionReports {
 
   private async subscribe(s: SubscriptionChange): Promise<{ ref: number; error: string }> {
     try {
-      await this.deps.subscriptions.change(s.appId, s.deviceId, s.topics, s.subscribe);
+      await storage(this.deps.subscriptions.change(s.appId, s.deviceId, s.topics, s.subscribe));
       return { ref: s.ref, error: '' };
     } catch (err) {
       if (err instanceof PetrelError) return { ref: s.ref, error: err.code };

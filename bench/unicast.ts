@@ -14,7 +14,7 @@
  * Phases of one run:
  *   warm-up      BENCH_WARMUP_S at 500/s (JIT, pools), not reported
  *   latency      BENCH_LATENCY_RATE (1,000/s) for BENCH_LATENCY_S (10 s): p50, p99, max
- *   ramp         the rates of BENCH_RAMP_STEPS (500, 1,000, 1,500, 2,000, 3,000 … 20,000/s)
+ *   ramp         the rates of BENCH_RAMP_STEPS (250, 500, 750, 1,000, 1,500, 2,000, 3,000 … 20,000/s)
  *                for BENCH_STEP_S (2 s) each, drained in between, until one is not kept up
  *   sustain      the highest step kept up (or BENCH_SUSTAIN_RATE) for BENCH_SUSTAIN_S (10 s):
  *                ACKed/s, Redis commands per message, CPU of every process, optional profile
@@ -67,7 +67,7 @@ const warmupSec = knob('BENCH_WARMUP_S', 3, 1);
 const latencyRate = knob('BENCH_LATENCY_RATE', 1_000);
 const latencySec = knob('BENCH_LATENCY_S', 10, 3);
 /** Offered rates of the ramp, in order; it stops at the first step not kept up. */
-const rampSteps = (process.env['BENCH_RAMP_STEPS'] ?? (quick ? '500,1000,2000,3000,5000,7000,10000' : '500,1000,1500,2000,3000,4000,5000,6000,7000,8000,10000,12000,15000,20000'))
+const rampSteps = (process.env['BENCH_RAMP_STEPS'] ?? (quick ? '250,500,1000,2000,3000,5000,7000,10000' : '250,500,750,1000,1500,2000,3000,4000,5000,6000,7000,8000,10000,12000,15000,20000'))
   .split(',').map(Number);
 if (rampSteps.some((r) => !(r > 0))) throw new Error(`BENCH_RAMP_STEPS=${process.env['BENCH_RAMP_STEPS']}: positive rates, comma-separated`);
 const stepSec = knob('BENCH_STEP_S', 2, 1);
@@ -112,6 +112,7 @@ interface Service {
   /** Where the gateway's counters are (ACKs, PUSHes) and the API's (messages accepted). */
   gatewayMetrics: string;
   apiMetrics: string;
+  dispatcherMetrics: string;
   stop(): Promise<void>;
   /** Tier name → .cpuprofile written on exit (BENCH_CPU_PROF=1). */
   profiles: Record<string, string>;
@@ -146,6 +147,7 @@ async function startService(tenant: BenchTenant, profileDir: string): Promise<Se
     pids: Object.fromEntries(started.map(([tier, p]) => [tier, p.pid])),
     gatewayMetrics: layout === 'all' ? api : `http://127.0.0.1:${GATEWAY_OPS_PORT}/metrics`,
     apiMetrics: api,
+    dispatcherMetrics: layout === 'all' ? api : `http://127.0.0.1:${DISPATCH_OPS_PORT}/metrics`,
     profiles: cpuProf ? Object.fromEntries(started.map(([tier]) => [tier, join(profileDir, `${tier}.cpuprofile`)])) : {},
     async stop() {
       // Gateway first (its devices are gone by now), the dispatcher last.
@@ -624,7 +626,9 @@ async function runOnce(run: number) {
 
   // What Redis runs with nothing sent (BullMQ's blocking fetch, registry refreshes).
   const idle0 = await redisSnapshot(redis);
+  const idleCpu0 = cpu.snapshot();
   await sleep(2000);
+  const idleCpu = cpu.figures(idleCpu0, cpu.snapshot());
   const idleRedis = redisFigures(idle0, await redisSnapshot(redis), 2);
 
   await waitForQuiet(cpu);
@@ -658,6 +662,7 @@ async function runOnce(run: number) {
   let sustain: PhaseResult;
   let sustainCpu: CpuFigures;
   let sustainRedis: RedisFigures;
+  let sustainJobs = 0;
   let profileWindow: [number, number] = [0, 0];
   const sustainAttempts: PhaseResult[] = [];
   for (let attempt = 1; ; attempt++) {
@@ -665,6 +670,7 @@ async function runOnce(run: number) {
     await waitForQuiet(cpu);
     log(`sustain: ${sustainRate}/s for ${sustainSec} s${attempt > 1 ? ' (again, one step lower)' : ''}`);
     const r0 = await redisSnapshot(redis);
+    const jobs0 = await scrape(service.dispatcherMetrics, 'petrel_dispatch_send_job_duration_seconds_count');
     const s0 = cpu.snapshot();
     const p0 = monotonicMicros();
     sustain = await runPhase(h, `sustain-${sustainRate}`, sustainRate, sustainSec);
@@ -673,6 +679,7 @@ async function runOnce(run: number) {
     await sleep(500);
     sustainCpu = cpu.figures(s0, cpu.snapshot());
     sustainRedis = redisFigures(r0, await redisSnapshot(redis), sustain.delivered);
+    sustainJobs = (await scrape(service.dispatcherMetrics, 'petrel_dispatch_send_job_duration_seconds_count')) - jobs0;
     profileWindow = [p0, p1];
     sustainAttempts.push(sustain);
     log(describePhase(sustain));
@@ -735,6 +742,7 @@ async function runOnce(run: number) {
       sustainP50Ms: sustain!.latency.p50Ms,
       sustainP99Ms: sustain!.latency.p99Ms,
       sustainMaxMs: sustain!.latency.maxMs,
+      messagesPerSendJob: round(sustain!.accepted / Math.max(1, sustainJobs), 2),
       redisCommandsPerMessage: sustainRedis!.commandsPerMessage,
       redisScriptCallsPerMessage: sustainRedis!.scriptCallsPerMessage,
       redisReadsPerMessage: sustainRedis!.readsPerMessage,
@@ -747,6 +755,7 @@ async function runOnce(run: number) {
       otherProcessesCpuPercent: Math.max(latencyCpu.otherProcessesPercent, rampCpu.otherProcessesPercent, sustainCpu!.otherProcessesPercent),
       redisIdleCommandsPerSecond: round(idleRedis.commandsPerMessage, 1),
       serviceCpuMicrosPerMessage: round((sustainCpu!.servicePercent * 10_000) / Math.max(1, sustain!.ackedPerSecond || sustain!.offeredRate)),
+      serviceIdleCpuPercent: idleCpu.servicePercent,
       replayMedianMs: median(replayReceived),
       replayMaxMs: Math.max(...replayReceived),
       replayWelcomeMedianMs: median(replays.map((r) => r.welcomeMs)),
@@ -756,6 +765,7 @@ async function runOnce(run: number) {
     },
     detail: {
       latency,
+      idleCpu,
       latencyCpu,
       ramp: steps,
       rampCpu,
@@ -817,6 +827,7 @@ async function main(): Promise<void> {
     ['sustained throughput', `${m.sustainedRate}/s`, `≥ 5,000/s: ${met('sustainedThroughput')}`],
     ['  ACKed/s (steady state)', `${Math.round(m.sustainAckedPerSecond)}/s`],
     ['  p50 / p99 at that rate', `${m.sustainP50Ms.toFixed(1)} / ${m.sustainP99Ms.toFixed(1)} ms`],
+    ['  messages per send job (BullMQ)', `${m.messagesPerSendJob}`],
     ['  Redis commands per message', `${m.redisCommandsPerMessage.toFixed(1)}`],
     ['    of them EVAL/EVALSHA', `${m.redisScriptCallsPerMessage.toFixed(2)}`],
     ['    Redis socket reads per message', `${m.redisReadsPerMessage.toFixed(2)}`],
@@ -824,6 +835,7 @@ async function main(): Promise<void> {
     ['  CPU: service / Redis / devices / sender', `${m.serviceCpuPercent} / ${m.redisCpuPercent} / ${m.devicesCpuPercent} / ${m.senderCpuPercent} %`],
     ...(layout === 'split' ? [['  CPU per tier (run 1)', Object.entries(results[0]!.detail.sustainCpu.tierPercent).map(([t, v]) => `${t} ${v}`).join(' / ') + ' %'] as [string, string]] : []),
     ['  service CPU per message', `${Math.round(m.serviceCpuMicrosPerMessage)} µs`],
+    ['  service CPU with nothing sent', `${m.serviceIdleCpuPercent} %`],
     [`replay of ${replayPending} pending: median`, `${m.replayMedianMs.toFixed(1)} ms`],
     [`  worst of ${replayRounds}`, `${m.replayMaxMs.toFixed(1)} ms`, `≤ 200 ms: ${met('replay100Within200')}`],
     ...profileRows,

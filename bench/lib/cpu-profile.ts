@@ -35,6 +35,11 @@ export interface ProfileSummary {
   /** Samples that were neither (idle) nor (program): the process working, ms. */
   busyMs: number;
   top: SelfTime[];
+  /**
+   * Busy time by what the sample's stack started in (outermost frame): a package of
+   * node_modules, our code (src/), node internals, or GC; percent of busy.
+   */
+  byEntry: Record<string, number>;
 }
 
 /** A process-wide monotonic timestamp in microseconds, comparable with a .cpuprofile's. */
@@ -72,6 +77,18 @@ export function topSelfTime(file: string, fromUs: number, toUs: number, n: numbe
   const self = new Map<string, { fn: string; location: string; us: number; callers: Map<string, number> }>();
   let total = 0;
   let busy = 0;
+  const byOuter = new Map<string, number>();
+  // The outermost frame of a stack that is a package or our code, else node internals.
+  const entryOf = (id: number): string => {
+    let found = '';
+    for (let p: number | undefined = id; p !== undefined; p = parentOf.get(p)) {
+      const url = byId.get(p)!.callFrame.url;
+      const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url);
+      if (pkg) found = pkg[1]!;
+      else if (/\/src\//.test(url) && !url.includes('node_modules')) found = 'petrel (src/)';
+    }
+    return found || 'node internals';
+  };
   let t = profile.startTime;
   for (let i = 0; i < profile.samples.length; i++) {
     t += profile.timeDeltas[i] ?? 0;
@@ -87,7 +104,11 @@ export function topSelfTime(file: string, fromUs: number, toUs: number, n: numbe
     entry.callers.set(chain, (entry.callers.get(chain) ?? 0) + next);
     self.set(key, entry);
     total += next;
-    if (fn !== '(idle)' && fn !== '(program)') busy += next;
+    if (fn !== '(idle)' && fn !== '(program)') {
+      busy += next;
+      const e = fn === '(garbage collector)' ? 'GC' : entryOf(node.id);
+      byOuter.set(e, (byOuter.get(e) ?? 0) + next);
+    }
   }
   const top = [...self.values()]
     .sort((a, b) => b.us - a.us)
@@ -100,5 +121,8 @@ export function topSelfTime(file: string, fromUs: number, toUs: number, n: numbe
       percentOfBusy: e.fn === '(idle)' || e.fn === '(program)' ? 0 : Number(((e.us / Math.max(1, busy)) * 100).toFixed(1)),
       callers: [...e.callers].sort((a, b) => b[1] - a[1]).slice(0, 3).filter(([chain]) => chain !== '').map(([chain, us]) => ({ via: chain, selfMs: Math.round(us / 1000) })),
     }));
-  return { windowMs: Math.round((to - from) / 1000), windowMatched, busyMs: Math.round(busy / 1000), top };
+  const byEntry = Object.fromEntries(
+    [...byOuter].sort((a, b) => b[1] - a[1]).map(([k, us]) => [k, Number(((us / Math.max(1, busy)) * 100).toFixed(1))]),
+  );
+  return { windowMs: Math.round((to - from) / 1000), windowMatched, busyMs: Math.round(busy / 1000), top, byEntry };
 }

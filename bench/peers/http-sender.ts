@@ -145,7 +145,8 @@ function run(r: SendRun): Promise<SendReport> {
         });
       }
       if (issued > before) lastIssuedAt = now;
-      if (issued < planned) setTimeout(tick, Math.max(0, Math.min(1, startedAt + issued * intervalMs - nowMs())));
+      // Asleep until the next message is due (timers have millisecond resolution).
+      if (issued < planned) setTimeout(tick, Math.max(0, Math.floor(startedAt + issued * intervalMs - nowMs())));
     };
     if (planned === 0) finish();
     else tick();

@@ -62,7 +62,7 @@ let init: SenderInit | null = null;
 let agent: http.Agent | null = null;
 let cursor = 0;
 
-function post(target: string, phase: string, due: number, done: (status: string) => void): void {
+function post(target: string, phase: string, due: number, done: (status: string) => void, retried = false): void {
   const body = `{"to":{"devices":["${target}"]},"data":{"s":${due},"p":"${phase}"}}`;
   const req = http.request(
     {
@@ -83,7 +83,12 @@ function post(target: string, phase: string, due: number, done: (status: string)
       res.on('error', (err: NodeJS.ErrnoException) => done(err.code ?? 'response_error'));
     },
   );
-  req.on('error', (err: NodeJS.ErrnoException) => done(err.code ?? 'request_error'));
+  req.on('error', (err: NodeJS.ErrnoException) => {
+    // A kept-alive socket the server closed while idle (its keep-alive timeout) just as we
+    // reused it: the request was never read, so sending it again is safe (Node's own advice).
+    if (req.reusedSocket && err.code === 'ECONNRESET' && !retried) post(target, phase, due, done, true);
+    else done(err.code ?? 'request_error');
+  });
   req.end(body);
 }
 

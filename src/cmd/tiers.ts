@@ -53,7 +53,8 @@ function intakeOf(rt: Runtime, redis: Redis, redisOptions: RedisOptions = {}): M
   // BullMQ defines its ~50 Lua commands on the connection it is given, and ioredis copies
   // every defined command onto each pipeline it creates: shared with our own commands,
   // that made every pipeline (one per request) several times dearer. It gets its own.
-  const queueRedis = createRedis(config.redis.url, rt.log, redisOptions);
+  // Auto-pipelining off as well: each auto-pipeline would copy those commands again.
+  const queueRedis = createRedis(config.redis.url, rt.log, { ...redisOptions, enableAutoPipelining: false });
   rt.onClose(async () => { await queueRedis.quit().catch(() => queueRedis.disconnect()); });
   const queue = createSendQueue(queueRedis, rt.keys);
   queue.on('error', (err) => rt.log.warn({ err: err.message }, 'send queue error'));

@@ -6,9 +6,17 @@ import type { RedisKeys } from '../store/keys.js';
  * counts as unknown: tenants cannot probe each other's ids.
  */
 export async function activeDevicesOf(redis: Redis, keys: RedisKeys, appId: string, deviceIds: readonly string[]): Promise<{ active: string[]; unknown: string[] }> {
+  const apps = await deviceApps(redis, keys, deviceIds);
   const active: string[] = [];
   const unknown: string[] = [];
-  if (deviceIds.length === 0) return { active, unknown };
+  for (const id of deviceIds) (apps.get(id) === appId ? active : unknown).push(id);
+  return { active, unknown };
+}
+
+/** The app of each active device (invalidated and unknown devices are absent), in one pipeline. */
+export async function deviceApps(redis: Redis, keys: RedisKeys, deviceIds: readonly string[]): Promise<Map<string, string>> {
+  const apps = new Map<string, string>();
+  if (deviceIds.length === 0) return apps;
   const pipeline = redis.pipeline();
   for (const id of deviceIds) pipeline.hmget(keys.device(id), 'app', 'status');
   const results = (await pipeline.exec()) ?? [];
@@ -16,8 +24,40 @@ export async function activeDevicesOf(redis: Redis, keys: RedisKeys, appId: stri
     const [err, value] = results[i] ?? [new Error('pipeline discarded'), null];
     if (err) throw err;
     const [app, status] = value as Array<string | null>;
-    if (app === appId && status !== 'invalid') active.push(id);
-    else unknown.push(id);
+    if (app && status !== 'invalid') apps.set(id, app);
   });
-  return { active, unknown };
+  return apps;
+}
+
+/**
+ * deviceApps for many callers at once: lookups asked for in one event-loop turn (the
+ * API's concurrent requests) share one pipeline instead of paying a round trip each.
+ */
+export class DeviceAppLookup {
+  private pending: Array<{ ids: readonly string[]; resolve(apps: Map<string, string>): void; reject(err: unknown): void }> = [];
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: RedisKeys,
+  ) {}
+
+  async activeDevicesOf(appId: string, deviceIds: readonly string[]): Promise<{ active: string[]; unknown: string[] }> {
+    const apps = await new Promise<Map<string, string>>((resolve, reject) => {
+      if (this.pending.length === 0) setImmediate(() => this.flush());
+      this.pending.push({ ids: deviceIds, resolve, reject });
+    });
+    const active: string[] = [];
+    const unknown: string[] = [];
+    for (const id of deviceIds) (apps.get(id) === appId ? active : unknown).push(id);
+    return { active, unknown };
+  }
+
+  private flush(): void {
+    const batch = this.pending;
+    this.pending = [];
+    deviceApps(this.redis, this.keys, [...new Set(batch.flatMap((b) => b.ids))]).then(
+      (apps) => { for (const b of batch) b.resolve(apps); },
+      (err: unknown) => { for (const b of batch) b.reject(err); },
+    );
+  }
 }

@@ -8,7 +8,7 @@ import { FrameType, ProtocolError, type NotificationFields, type WireCodec } fro
 import type { RedisKeys } from '../store/keys.js';
 import type { MessageStore, NewMessage } from '../store/message-store.js';
 import { storage } from '../store/redis.js';
-import { activeDevicesOf } from './device-directory.js';
+import { DeviceAppLookup } from './device-directory.js';
 import type { SendJob } from './send-queue.js';
 
 /** A send request after schema validation (api/message-schema.ts, or DispatchService.send). */
@@ -49,6 +49,7 @@ interface Waiting {
 export class MessageIntake {
   private waiting: Waiting[] = [];
   private timer: NodeJS.Timeout | null = null;
+  private readonly devices: DeviceAppLookup;
 
   constructor(
     private readonly redis: Redis,
@@ -59,13 +60,15 @@ export class MessageIntake {
     private readonly limits: IntakeLimits,
     private readonly metrics: Metrics,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.devices = new DeviceAppLookup(redis, keys);
+  }
 
   async accept(appId: string, input: SendInput, now = Date.now()): Promise<Accepted> {
     const targets = [...new Set(input.to.ids)];
     const to: MessageTarget = { kind: input.to.kind, ids: targets };
     if (to.kind === 'devices') {
-      const { unknown } = await storage(activeDevicesOf(this.redis, this.keys, appId, targets));
+      const { unknown } = await storage(this.devices.activeDevicesOf(appId, targets));
       if (unknown.length > 0) throw new PetrelError('device_unknown', undefined, { details: { devices: unknown } });
     }
     if (input.data !== undefined && this.codec.sizeOf(input.data) > this.limits.maxDataBytes) {

@@ -59,6 +59,14 @@ export interface MessageTrace {
   devices?: Record<string, DeliveryState>;
 }
 
+/** One message's fan-out as the dispatcher records it. */
+export interface FanOut {
+  message: StoredMessage;
+  counts: { targeted: number; failed: number; dropped: number };
+  /** First state of each device, for sends small enough to trace; null otherwise. */
+  initial: ReadonlyMap<string, DeliveryState> | null;
+}
+
 /** Where the dispatcher records a device's delivery state change. */
 export interface StateChange {
   messageId: string;
@@ -125,21 +133,20 @@ export class MessageStore {
   }
 
   /**
-   * Records the fan-out of a message: how many devices it targets, and for small sends
-   * each device's first state. Idempotent (a re-run job writes the same values).
+   * Records the fan-out of messages (one transaction for a whole send job): how many
+   * devices each targets, and for small sends each device's first state. Idempotent (a
+   * re-run job writes the same values).
    */
-  async dispatched(
-    m: StoredMessage,
-    counts: { targeted: number; failed: number; dropped: number },
-    initial: ReadonlyMap<string, DeliveryState> | null,
-  ): Promise<void> {
-    const key = this.keys.message(m.id);
+  async dispatched(fanOuts: readonly FanOut[]): Promise<void> {
+    if (fanOuts.length === 0) return;
     const multi = this.redis.multi();
-    multi.hset(key, { ...counts, state: 'dispatched' });
-    if (initial && initial.size > 0) {
-      const trace = this.keys.messageDevices(m.id);
-      for (const [device, state] of initial) multi.hsetnx(trace, device, state);
-      multi.pexpireat(trace, m.exp + this.traceRetentionMs);
+    for (const { message: m, counts, initial } of fanOuts) {
+      multi.hset(this.keys.message(m.id), { ...counts, state: 'dispatched' });
+      if (initial && initial.size > 0) {
+        const trace = this.keys.messageDevices(m.id);
+        for (const [device, state] of initial) multi.hsetnx(trace, device, state);
+        multi.pexpireat(trace, m.exp + this.traceRetentionMs);
+      }
     }
     await multi.exec();
   }

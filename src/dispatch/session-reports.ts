@@ -67,8 +67,9 @@ export class SessionReports {
     const previous = await this.deps.routes.online(e.deviceId, { gatewayId, sessionId: e.sessionId });
     if (previous && previous.gatewayId !== gatewayId) {
       // One session per device across gateways (docs/protocol.md): the older one goes.
-      // A gateway replaces sessions it holds itself; another gateway's is kicked here.
-      await this.deps.gateways.kick(previous.gatewayId, e.deviceId, previous.sessionId, CloseCode.REPLACED, 'replaced by a newer session');
+      // A gateway replaces sessions it holds itself; another gateway's is kicked here —
+      // not awaited: a frozen old gateway must not hold up this report (kick logs failures).
+      void this.deps.gateways.kick(previous.gatewayId, e.deviceId, previous.sessionId, CloseCode.REPLACED, 'replaced by a newer session');
     }
     await this.deps.replay.add(plan, e.deviceId, gatewayId, e.sessionId);
   }

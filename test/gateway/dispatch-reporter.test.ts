@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { PetrelError } from '../../src/domain/errors.js';
+import { DispatchReporter, type DispatchLink } from '../../src/gateway/dispatch-reporter.js';
+import type { Session } from '../../src/gateway/session-hooks.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { createMetrics } from '../../src/observability/metrics.js';
+import type { ReportBatch, ReportOutcome } from '../../src/rpc/contract.js';
+import { waitFor } from '../support/wait.js';
+
+const session = (n: number): Session => ({ deviceId: `dev${n}`, appId: 'app', sessionId: `s${n}`, cursors: undefined });
+
+/** A dispatch link whose answers the test decides. */
+class FakeLink implements DispatchLink {
+  batches: ReportBatch[] = [];
+  failNext = 0;
+  async report(batch: ReportBatch): Promise<ReportOutcome> {
+    this.batches.push(structuredClone(batch));
+    if (this.failNext > 0) {
+      this.failNext--;
+      throw new PetrelError('rpc_unavailable');
+    }
+    return { subscriptions: batch.subscriptions.map((s) => ({ ref: s.ref, error: s.topics.includes('bad') ? 'topic_invalid' : '' })) };
+  }
+}
+
+function reporter(link: DispatchLink, backlog = 1000) {
+  return new DispatchReporter(link, { gatewayId: 'gw1', intervalMs: 5, backlog }, createMetrics(undefined, { defaults: false }), createLogger({ level: 'silent' }));
+}
+
+describe('DispatchReporter (gateway → dispatch reports)', () => {
+  it('gathers what happens within the interval into one report, ACKs merged per device', async () => {
+    const link = new FakeLink();
+    const r = reporter(link);
+    r.sessionOpened(session(1));
+    r.acked(session(1), ['a', 'b']);
+    r.acked(session(1), ['c']);
+    r.opened(session(1), 'a');
+    r.sessionClosed(session(1), 4009);
+    await waitFor(() => link.batches.length === 1, 'one report');
+    await new Promise((res) => setTimeout(res, 20));
+    assert.equal(link.batches.length, 1);
+    const [b] = link.batches;
+    assert.deepEqual(b!.sessions.map((s) => s.kind), ['online', 'offline']);
+    assert.deepEqual(b!.acks, [{ deviceId: 'dev1', appId: 'app', ids: ['a', 'b', 'c'] }]);
+    assert.deepEqual(b!.opened, [{ deviceId: 'dev1', appId: 'app', messageId: 'a' }]);
+    await r.close();
+  });
+
+  it('SUB answers come back per request; a failed report fails its SUBs but is retried, in order', async () => {
+    const link = new FakeLink();
+    const r = reporter(link);
+    assert.equal(await r.subscribe(session(1), ['news'], true), undefined);
+    await assert.rejects(r.subscribe(session(1), ['bad'], true), (e: PetrelError) => e.code === 'topic_invalid');
+    link.failNext = 1;
+    r.sessionOpened(session(2));
+    const sub = r.subscribe(session(2), ['news'], true);
+    await assert.rejects(sub, (e: PetrelError) => e.code === 'rpc_unavailable');
+    r.sessionClosed(session(2), 1000);
+    await waitFor(() => link.batches.length >= 4, 'retried report');
+    const retried = link.batches.at(-1)!;
+    assert.deepEqual(retried.sessions.map((s) => `${s.kind}:${s.deviceId}`), ['online:dev2', 'offline:dev2']);
+    assert.equal(retried.subscriptions.length, 0);
+    await r.close();
+  });
+
+  it('while the dispatch tier is down, holds at most the backlog, dropping ACKs first', async () => {
+    const link = new FakeLink();
+    link.failNext = 1000;
+    const r = reporter(link, 10);
+    for (let i = 0; i < 5; i++) r.sessionOpened(session(i));
+    for (let i = 0; i < 10; i++) r.acked(session(100 + i), ['m']);
+    await waitFor(() => link.batches.length >= 2, 'two attempts', 5000);
+    const last = link.batches.at(-1)!;
+    assert.ok(last.sessions.length + last.acks.length <= 10, `backlog kept: ${last.sessions.length} + ${last.acks.length}`);
+    assert.equal(last.sessions.length, 5, 'presence kept, ACKs dropped first');
+    link.failNext = 0;
+    await r.close();
+  });
+});

@@ -48,7 +48,7 @@ service GatewayService {
   DeliverResult deliver(1: list<Delivery> batch) throws (1: common.RpcError err)
   PublishResult publish(1: LogEntry entry) throws (1: common.RpcError err)
   /** Closes the device's session with `code` if it is `session` (empty: whatever session). */
-  bool kick(1: string device, 2: string session, 3: i32 code, 4: string reason)
-  void drain()
-  GatewayStats stats()
+  bool kick(1: string device, 2: string session, 3: i32 code, 4: string reason) throws (1: common.RpcError err)
+  void drain() throws (1: common.RpcError err)
+  GatewayStats stats() throws (1: common.RpcError err)
 }

@@ -25,8 +25,8 @@ export function toRpcError(err: unknown): RpcError {
  * a TApplicationException carrying only `err.message`, which would lose the code.
  * `onUnexpected` sees each failure that was not a PetrelError (to log it here).
  *
- * Methods declared without `throws (1: common.RpcError err)` cannot carry the code: their
- * failures reach the caller as `internal` whatever was thrown.
+ * So every method in idl/ declares `throws (1: common.RpcError err)`; one without it would
+ * report any failure to its caller as `internal`, whatever was thrown.
  */
 export function withRpcErrors<H extends object>(handler: H, onUnexpected?: (method: string, err: unknown) => void): H {
   const wrapped = new Map<PropertyKey, unknown>();

@@ -112,14 +112,14 @@ describe('GatewayService over Thrift', () => {
     }
   });
 
-  it('a method declared without `throws` reports any failure as internal', async () => {
+  it('kick, drain and stats carry the error code too (every method declares throws RpcError)', async () => {
     gateway.onKick = () => {
       throw new PetrelError('app_unknown');
     };
     try {
       const err = await rejectionOf(pool.call('kick', 'd', '', 4006, 'r'));
       assert.ok(err instanceof PetrelError);
-      assert.equal(err.code, 'internal');
+      assert.equal(err.code, 'app_unknown');
     } finally {
       gateway.onKick = null;
     }

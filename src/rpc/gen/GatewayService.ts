@@ -465,12 +465,17 @@ export class PublishResult {
 }
 export interface IKickResultArgs {
     success?: boolean;
+    err?: petrel_rpc.RpcError;
 }
 export class KickResult {
     public success?: boolean;
+    public err?: petrel_rpc.RpcError;
     constructor(args?: IKickResultArgs) {
         if (args != null && args.success != null) {
             this.success = args.success;
+        }
+        if (args != null && args.err != null) {
+            this.err = args.err;
         }
     }
     public write(output: thrift.TProtocol): void {
@@ -478,6 +483,11 @@ export class KickResult {
         if (this.success != null) {
             output.writeFieldBegin("success", thrift.Thrift.Type.BOOL, 0);
             output.writeBool(this.success);
+            output.writeFieldEnd();
+        }
+        if (this.err != null) {
+            output.writeFieldBegin("err", thrift.Thrift.Type.STRUCT, 1);
+            this.err.write(output);
             output.writeFieldEnd();
         }
         output.writeFieldStop();
@@ -504,6 +514,15 @@ export class KickResult {
                         input.skip(fieldType);
                     }
                     break;
+                case 1:
+                    if (fieldType === thrift.Thrift.Type.STRUCT) {
+                        const value_14: petrel_rpc.RpcError = petrel_rpc.RpcError.read(input);
+                        _args.err = value_14;
+                    }
+                    else {
+                        input.skip(fieldType);
+                    }
+                    break;
                 default: {
                     input.skip(fieldType);
                 }
@@ -516,16 +535,26 @@ export class KickResult {
 }
 export interface IDrainResultArgs {
     success?: void;
+    err?: petrel_rpc.RpcError;
 }
 export class DrainResult {
     public success?: void;
+    public err?: petrel_rpc.RpcError;
     constructor(args?: IDrainResultArgs) {
         if (args != null && args.success != null) {
             this.success = args.success;
         }
+        if (args != null && args.err != null) {
+            this.err = args.err;
+        }
     }
     public write(output: thrift.TProtocol): void {
         output.writeStructBegin("DrainResult");
+        if (this.err != null) {
+            output.writeFieldBegin("err", thrift.Thrift.Type.STRUCT, 1);
+            this.err.write(output);
+            output.writeFieldEnd();
+        }
         output.writeFieldStop();
         output.writeStructEnd();
         return;
@@ -549,6 +578,15 @@ export class DrainResult {
                         input.skip(fieldType);
                     }
                     break;
+                case 1:
+                    if (fieldType === thrift.Thrift.Type.STRUCT) {
+                        const value_15: petrel_rpc.RpcError = petrel_rpc.RpcError.read(input);
+                        _args.err = value_15;
+                    }
+                    else {
+                        input.skip(fieldType);
+                    }
+                    break;
                 default: {
                     input.skip(fieldType);
                 }
@@ -561,12 +599,17 @@ export class DrainResult {
 }
 export interface IStatsResultArgs {
     success?: GatewayStats.GatewayStats;
+    err?: petrel_rpc.RpcError;
 }
 export class StatsResult {
     public success?: GatewayStats.GatewayStats;
+    public err?: petrel_rpc.RpcError;
     constructor(args?: IStatsResultArgs) {
         if (args != null && args.success != null) {
             this.success = args.success;
+        }
+        if (args != null && args.err != null) {
+            this.err = args.err;
         }
     }
     public write(output: thrift.TProtocol): void {
@@ -574,6 +617,11 @@ export class StatsResult {
         if (this.success != null) {
             output.writeFieldBegin("success", thrift.Thrift.Type.STRUCT, 0);
             this.success.write(output);
+            output.writeFieldEnd();
+        }
+        if (this.err != null) {
+            output.writeFieldBegin("err", thrift.Thrift.Type.STRUCT, 1);
+            this.err.write(output);
             output.writeFieldEnd();
         }
         output.writeFieldStop();
@@ -593,8 +641,17 @@ export class StatsResult {
             switch (fieldId) {
                 case 0:
                     if (fieldType === thrift.Thrift.Type.STRUCT) {
-                        const value_14: GatewayStats.GatewayStats = GatewayStats.GatewayStats.read(input);
-                        _args.success = value_14;
+                        const value_16: GatewayStats.GatewayStats = GatewayStats.GatewayStats.read(input);
+                        _args.success = value_16;
+                    }
+                    else {
+                        input.skip(fieldType);
+                    }
+                    break;
+                case 1:
+                    if (fieldType === thrift.Thrift.Type.STRUCT) {
+                        const value_17: petrel_rpc.RpcError = petrel_rpc.RpcError.read(input);
+                        _args.err = value_17;
                     }
                     else {
                         input.skip(fieldType);
@@ -808,11 +865,16 @@ export class Client {
         else {
             const result: KickResult = KickResult.read(input);
             input.readMessageEnd();
-            if (result.success != null) {
-                return callback(undefined, result.success);
+            if (result.err != null) {
+                return callback(result.err);
             }
             else {
-                return callback(new thrift.Thrift.TApplicationException(thrift.Thrift.TApplicationExceptionType.UNKNOWN, "kick failed: unknown result"));
+                if (result.success != null) {
+                    return callback(undefined, result.success);
+                }
+                else {
+                    return callback(new thrift.Thrift.TApplicationException(thrift.Thrift.TApplicationExceptionType.UNKNOWN, "kick failed: unknown result"));
+                }
             }
         }
     }
@@ -826,8 +888,14 @@ export class Client {
             return callback(x);
         }
         else {
+            const result: DrainResult = DrainResult.read(input);
             input.readMessageEnd();
-            return callback(undefined);
+            if (result.err != null) {
+                return callback(result.err);
+            }
+            else {
+                return callback(undefined);
+            }
         }
     }
     public recv_stats(input: thrift.TProtocol, mtype: thrift.Thrift.MessageType, requestId: number): void {
@@ -842,11 +910,16 @@ export class Client {
         else {
             const result: StatsResult = StatsResult.read(input);
             input.readMessageEnd();
-            if (result.success != null) {
-                return callback(undefined, result.success);
+            if (result.err != null) {
+                return callback(result.err);
             }
             else {
-                return callback(new thrift.Thrift.TApplicationException(thrift.Thrift.TApplicationExceptionType.UNKNOWN, "stats failed: unknown result"));
+                if (result.success != null) {
+                    return callback(undefined, result.success);
+                }
+                else {
+                    return callback(new thrift.Thrift.TApplicationException(thrift.Thrift.TApplicationExceptionType.UNKNOWN, "stats failed: unknown result"));
+                }
             }
         }
     }
@@ -992,12 +1065,22 @@ export class Processor {
             output.flush();
             return;
         }).catch((err: Error): void => {
-            const result: thrift.Thrift.TApplicationException = new thrift.Thrift.TApplicationException(thrift.Thrift.TApplicationExceptionType.UNKNOWN, err.message);
-            output.writeMessageBegin("kick", thrift.Thrift.MessageType.EXCEPTION, requestId);
-            result.write(output);
-            output.writeMessageEnd();
-            output.flush();
-            return;
+            if (err instanceof petrel_rpc.RpcError) {
+                const result: KickResult = new KickResult({ err: err });
+                output.writeMessageBegin("kick", thrift.Thrift.MessageType.REPLY, requestId);
+                result.write(output);
+                output.writeMessageEnd();
+                output.flush();
+                return;
+            }
+            else {
+                const result: thrift.Thrift.TApplicationException = new thrift.Thrift.TApplicationException(thrift.Thrift.TApplicationExceptionType.UNKNOWN, err.message);
+                output.writeMessageBegin("kick", thrift.Thrift.MessageType.EXCEPTION, requestId);
+                result.write(output);
+                output.writeMessageEnd();
+                output.flush();
+                return;
+            }
         });
     }
     public process_drain(requestId: number, input: thrift.TProtocol, output: thrift.TProtocol): void {
@@ -1017,12 +1100,22 @@ export class Processor {
             output.flush();
             return;
         }).catch((err: Error): void => {
-            const result: thrift.Thrift.TApplicationException = new thrift.Thrift.TApplicationException(thrift.Thrift.TApplicationExceptionType.UNKNOWN, err.message);
-            output.writeMessageBegin("drain", thrift.Thrift.MessageType.EXCEPTION, requestId);
-            result.write(output);
-            output.writeMessageEnd();
-            output.flush();
-            return;
+            if (err instanceof petrel_rpc.RpcError) {
+                const result: DrainResult = new DrainResult({ err: err });
+                output.writeMessageBegin("drain", thrift.Thrift.MessageType.REPLY, requestId);
+                result.write(output);
+                output.writeMessageEnd();
+                output.flush();
+                return;
+            }
+            else {
+                const result: thrift.Thrift.TApplicationException = new thrift.Thrift.TApplicationException(thrift.Thrift.TApplicationExceptionType.UNKNOWN, err.message);
+                output.writeMessageBegin("drain", thrift.Thrift.MessageType.EXCEPTION, requestId);
+                result.write(output);
+                output.writeMessageEnd();
+                output.flush();
+                return;
+            }
         });
     }
     public process_stats(requestId: number, input: thrift.TProtocol, output: thrift.TProtocol): void {
@@ -1042,12 +1135,22 @@ export class Processor {
             output.flush();
             return;
         }).catch((err: Error): void => {
-            const result: thrift.Thrift.TApplicationException = new thrift.Thrift.TApplicationException(thrift.Thrift.TApplicationExceptionType.UNKNOWN, err.message);
-            output.writeMessageBegin("stats", thrift.Thrift.MessageType.EXCEPTION, requestId);
-            result.write(output);
-            output.writeMessageEnd();
-            output.flush();
-            return;
+            if (err instanceof petrel_rpc.RpcError) {
+                const result: StatsResult = new StatsResult({ err: err });
+                output.writeMessageBegin("stats", thrift.Thrift.MessageType.REPLY, requestId);
+                result.write(output);
+                output.writeMessageEnd();
+                output.flush();
+                return;
+            }
+            else {
+                const result: thrift.Thrift.TApplicationException = new thrift.Thrift.TApplicationException(thrift.Thrift.TApplicationExceptionType.UNKNOWN, err.message);
+                output.writeMessageBegin("stats", thrift.Thrift.MessageType.EXCEPTION, requestId);
+                result.write(output);
+                output.writeMessageEnd();
+                output.flush();
+                return;
+            }
         });
     }
 }

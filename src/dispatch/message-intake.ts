@@ -49,6 +49,7 @@ interface Waiting {
 export class MessageIntake {
   private waiting: Waiting[] = [];
   private timer: NodeJS.Timeout | null = null;
+  private flushing: Promise<void> | null = null;
   private readonly devices: DeviceAppLookup;
 
   constructor(
@@ -85,14 +86,29 @@ export class MessageIntake {
     }
     await new Promise<void>((resolve, reject) => {
       this.waiting.push({ message: { id, appId, target: to, ts: now, exp, frame, accepted: targets.length }, resolve, reject });
-      this.timer ??= setTimeout(() => void this.flush(), this.limits.batchMs);
+      this.schedule();
     });
     this.metrics.messagesAccepted.inc();
     return { id, accepted: targets.length };
   }
 
+  /**
+   * One write in flight at a time: what arrives meanwhile waits for it and goes in the
+   * next batch. Under load batches (and so send jobs) grow by themselves, which is what
+   * keeps BullMQ's per-job cost from growing with the request rate.
+   */
+  private schedule(): void {
+    if (this.timer || this.flushing || this.waiting.length === 0) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.flushing = this.flush().finally(() => {
+        this.flushing = null;
+        this.schedule();
+      });
+    }, this.limits.batchMs);
+  }
+
   private async flush(): Promise<void> {
-    this.timer = null;
     const batch = this.waiting;
     this.waiting = [];
     const messages = batch.map((w) => w.message);
@@ -115,9 +131,9 @@ export class MessageIntake {
 
   /** Accepts nothing more; waits for what was accepted to be written. */
   async close(): Promise<void> {
-    if (this.timer) {
-      clearTimeout(this.timer);
-      await this.flush();
-    }
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.flushing;
+    if (this.waiting.length > 0) await this.flush();
   }
 }

@@ -50,6 +50,7 @@ export class MessageIntake {
   private waiting: Waiting[] = [];
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> | null = null;
+  private closed = false;
   private readonly devices: DeviceAppLookup;
 
   constructor(
@@ -85,6 +86,7 @@ export class MessageIntake {
       throw err;
     }
     await new Promise<void>((resolve, reject) => {
+      if (this.closed) return reject(new PetrelError('storage_unavailable', 'shutting down'));
       this.waiting.push({ message: { id, appId, target: to, ts: now, exp, frame, accepted: targets.length }, resolve, reject });
       this.schedule();
     });
@@ -98,7 +100,7 @@ export class MessageIntake {
    * keeps BullMQ's per-job cost from growing with the request rate.
    */
   private schedule(): void {
-    if (this.timer || this.flushing || this.waiting.length === 0) return;
+    if (this.timer || this.flushing || this.closed || this.waiting.length === 0) return;
     this.timer = setTimeout(() => {
       this.timer = null;
       this.flushing = this.flush().finally(() => {
@@ -109,6 +111,7 @@ export class MessageIntake {
   }
 
   private async flush(): Promise<void> {
+    if (this.waiting.length === 0) return;
     const batch = this.waiting;
     this.waiting = [];
     const messages = batch.map((w) => w.message);
@@ -131,6 +134,7 @@ export class MessageIntake {
 
   /** Accepts nothing more; waits for what was accepted to be written. */
   async close(): Promise<void> {
+    this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     await this.flushing;

@@ -5,12 +5,20 @@ import type { RedisKeys } from '../store/keys.js';
  * Which of a list of device ids are active devices of an app. A device of another app
  * counts as unknown: tenants cannot probe each other's ids.
  */
-export async function activeDevicesOf(redis: Redis, keys: RedisKeys, appId: string, deviceIds: readonly string[]): Promise<{ active: string[]; unknown: string[] }> {
-  const apps = await deviceApps(redis, keys, deviceIds);
-  const active: string[] = [];
-  const unknown: string[] = [];
-  for (const id of deviceIds) (apps.get(id) === appId ? active : unknown).push(id);
-  return { active, unknown };
+export async function activeDevicesOf(redis: Redis, keys: RedisKeys, appId: string, deviceIds: readonly string[]): Promise<DevicesOfApp> {
+  return splitByApp(await deviceApps(redis, keys, deviceIds), appId, deviceIds);
+}
+
+export interface DevicesOfApp {
+  active: string[];
+  unknown: string[];
+}
+
+/** Splits ids into the app's active devices and the rest, given each active device's app. */
+export function splitByApp(apps: ReadonlyMap<string, string>, appId: string, deviceIds: Iterable<string>): DevicesOfApp {
+  const out: DevicesOfApp = { active: [], unknown: [] };
+  for (const id of deviceIds) (apps.get(id) === appId ? out.active : out.unknown).push(id);
+  return out;
 }
 
 /** The app of each active device (invalidated and unknown devices are absent), in one pipeline. */
@@ -41,15 +49,12 @@ export class DeviceAppLookup {
     private readonly keys: RedisKeys,
   ) {}
 
-  async activeDevicesOf(appId: string, deviceIds: readonly string[]): Promise<{ active: string[]; unknown: string[] }> {
+  async activeDevicesOf(appId: string, deviceIds: readonly string[]): Promise<DevicesOfApp> {
     const apps = await new Promise<Map<string, string>>((resolve, reject) => {
       if (this.pending.length === 0) setImmediate(() => this.flush());
       this.pending.push({ ids: deviceIds, resolve, reject });
     });
-    const active: string[] = [];
-    const unknown: string[] = [];
-    for (const id of deviceIds) (apps.get(id) === appId ? active : unknown).push(id);
-    return { active, unknown };
+    return splitByApp(apps, appId, deviceIds);
   }
 
   private flush(): void {

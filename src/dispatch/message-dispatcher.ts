@@ -8,7 +8,7 @@ import type { RedisKeys } from '../store/keys.js';
 import type { FanOut, MessageStore, StateChange } from '../store/message-store.js';
 import type { RouteStore } from '../store/route-store.js';
 import { type Courier, GatewayBatches } from './courier.js';
-import { deviceApps } from './device-directory.js';
+import { deviceApps, splitByApp, type DevicesOfApp } from './device-directory.js';
 
 export interface DispatcherDeps {
   redis: Redis;
@@ -86,18 +86,13 @@ export class MessageDispatcher {
   }
 
   /** Devices of each message, split into active ones of its app and the rest; one device lookup for the job. */
-  private async resolve(loaded: readonly StoredMessage[]): Promise<Array<{ active: string[]; unknown: string[] }>> {
+  private async resolve(loaded: readonly StoredMessage[]): Promise<DevicesOfApp[]> {
     const { redis, keys, bindings } = this.deps;
     const perMessage = await Promise.all(
       loaded.map((m) => (m.target.kind === 'devices' ? [...new Set(m.target.ids)] : bindings.resolve(m.target.kind, m.appId, m.target.ids))),
     );
     const all = [...new Set(perMessage.flat())];
-    const status = await deviceApps(redis, keys, all);
-    return loaded.map((m, i) => {
-      const active: string[] = [];
-      const unknown: string[] = [];
-      for (const d of perMessage[i]!) (status.get(d) === m.appId ? active : unknown).push(d);
-      return { active, unknown };
-    });
+    const apps = await deviceApps(redis, keys, all);
+    return loaded.map((m, i) => splitByApp(apps, m.appId, perMessage[i]!));
   }
 }

@@ -48,7 +48,7 @@ function messageStore(rt: Runtime, redis: Redis, scripts = new TurnPipeline(redi
   return new MessageStore(redis, rt.keys, scripts, rt.config.dispatch.traceRetentionSec * 1000);
 }
 
-function intakeOf(rt: Runtime, redis: Redis, redisOptions: RedisOptions = {}): MessageIntake {
+function intakeOf(rt: Runtime, redis: Redis, messages: MessageStore, redisOptions: RedisOptions = {}): MessageIntake {
   const { config } = rt;
   // BullMQ defines its ~50 Lua commands on the connection it is given, and ioredis copies
   // every defined command onto each pipeline it creates: shared with our own commands,
@@ -59,7 +59,7 @@ function intakeOf(rt: Runtime, redis: Redis, redisOptions: RedisOptions = {}): M
   const queue = createSendQueue(queueRedis, rt.keys);
   queue.on('error', (err) => rt.log.warn({ err: err.message }, 'send queue error'));
   const intake = new MessageIntake(
-    redis, rt.keys, messageStore(rt, redis), queue, new WireCodec(config.codec),
+    redis, rt.keys, messages, queue, new WireCodec(config.codec),
     { defaultTtlSec: config.messages.defaultTtlSec, maxDataBytes: config.messages.maxDataBytes, batchMs: config.messages.intakeBatchMs },
     rt.metrics, rt.log,
   );
@@ -173,7 +173,7 @@ export async function startDispatcher(rt: Runtime): Promise<Dispatcher> {
   const id = `dp-${newSessionId()}`;
   const rpc = await startThriftServer({
     service: DispatchService,
-    handler: dispatchRpcHandler(reports, intakeOf(rt, rt.redis), new AppStore(rt.redis, rt.keys), config.messages.maxTtlSec),
+    handler: dispatchRpcHandler(reports, intakeOf(rt, rt.redis, messages), new AppStore(rt.redis, rt.keys), config.messages.maxTtlSec),
     host: config.dispatch.host, port: config.dispatch.port,
     onError: (err, context) => rt.log.warn({ err, context }, 'dispatch rpc error'),
   });
@@ -205,12 +205,13 @@ export async function startHttp(rt: Runtime, which: 'http' | 'ops' = 'http'): Pr
     const failFast: RedisOptions = { maxRetriesPerRequest: 0, retryStrategy: (n) => Math.min(50 * 2 ** n, 500) };
     const redis = createRedis(config.redis.url, rt.log, failFast);
     rt.onClose(async () => { await redis.quit().catch(() => redis.disconnect()); });
-    const intake = intakeOf(rt, redis, failFast);
+    const messages = messageStore(rt, redis);
+    const intake = intakeOf(rt, redis, messages, failFast);
     const apps = new AppStore(redis, rt.keys);
     api = {
       auth: serverAuth(apps, config.gateway.appCacheMs),
       routers: [
-        messagesRouter(intake, messageStore(rt, redis), config.messages),
+        messagesRouter(intake, messages, config.messages),
         bindingsRouter(redis, rt.keys, new BindingStore(redis, rt.keys, config.messages.maxDevicesPerAccount)),
       ],
       maxBodyBytes: 64 * 1024,

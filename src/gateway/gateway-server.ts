@@ -220,8 +220,8 @@ export class GatewayServer implements GatewayContext {
   // ---- operations -------------------------------------------------------------------
 
   /**
-   * Hands a PUSH to a device connected here; false when it is not (then the caller keeps
-   * it for the next connect). The real send path (dispatch tier) batches these per gateway.
+   * Writes one PUSH to a device connected here, once: no ACK tracking or re-send (tests
+   * and tools). False when it is not connected. The send path uses deliverBatch.
    */
   deliver(deviceId: string, push: PushFrame): boolean {
     const conn = this.sessions.get(deviceId);

@@ -17,10 +17,11 @@ import { RedisKeys } from '../../src/store/keys.js';
 import type { PetrelProcess } from '../support/petrel-process.js';
 import { cleanupPrefix, createTestRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
 import {
-  AcceptedLog, ApiSender, ProcessGroup, TestDevice, connectDevices, forEachConcurrently, freePort, kill9, pollUntil, tail, tierEnv,
+  AcceptedLog, ApiSender, ProcessGroup, TestDevice, connectDevices, forEachConcurrently, freePort, kill9, tail, tierEnv,
   type Deployment, type SendResult,
 } from '../support/send-load.js';
 import { spawnRedis } from '../support/spawn-redis.js';
+import { waitFor } from '../support/wait.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
@@ -128,7 +129,7 @@ describe('send path under faults (real processes)', () => {
       await fault;
 
       let stalled = '';
-      await pollUntil(() => accepted.tally(devices).missing === 0, 'every accepted message to reach its device', 60_000, 100).catch((err: Error) => {
+      await waitFor(() => accepted.tally(devices).missing === 0, 'every accepted message to reach its device', 60_000, 100).catch((err: Error) => {
         stalled = err.message;
       });
       const result = accepted.tally(devices);
@@ -157,7 +158,7 @@ describe('send path under faults (real processes)', () => {
 
       // Every ACK reached a dispatcher (the dead one's share through the replacement):
       // no inbox keeps an entry, so nothing is replayed on the devices' next connect.
-      const settledMs = await pollUntil(async () => (await pendingInboxes(redis, keys, devices)).every((n) => n === 0), 'every inbox to be emptied by ACKs', 30_000, 200);
+      const settledMs = await waitFor(async () => (await pendingInboxes(redis, keys, devices)).every((n) => n === 0), 'every inbox to be emptied by ACKs', 30_000, 200);
       t.diagnostic(`inboxes empty (all ACKs settled) ${seconds(settledMs)} after the last message was shown`);
 
       // The traces agree: a sample of messages, each delivered to its one device once.
@@ -209,14 +210,14 @@ describe('send path under faults (real processes)', () => {
           } else refused.push(r);
         });
       };
-      const allShown = (what: string) => pollUntil(() => accepted.tally(devices).missing === 0, what, 30_000).catch((err: Error) => {
+      const allShown = (what: string) => waitFor(() => accepted.tally(devices).missing === 0, what, 30_000, 50).catch((err: Error) => {
         throw new Error(`${err.message}: ${JSON.stringify(accepted.tally(devices))}\n${context(processes)}`);
       });
 
       // Phase 1: 200 messages delivered through A and (but the laggard's) ACKed.
       await sendRound(20, 20);
       await allShown('phase 1 messages to be shown');
-      await pollUntil(async () => (await pendingInboxes(redis, keys, devices.slice(1))).every((n) => n === 0), 'phase 1 ACKs to settle', 20_000);
+      await waitFor(async () => (await pendingInboxes(redis, keys, devices.slice(1))).every((n) => n === 0), 'phase 1 ACKs to settle', 20_000, 50);
 
       // Phase 2: 300 more; A is killed after 100 of them, and the rest are sent while the
       // devices are cut off.
@@ -269,7 +270,7 @@ describe('send path under faults (real processes)', () => {
       for (const device of devices) assert.deepEqual(device.errors, [], `SDK errors on ${device.deviceId}`);
       // Everything is ACKed through B, the laggard's held-back batch too once it closes.
       await Promise.all(devices.map((dev) => dev.close()));
-      await pollUntil(async () => (await pendingInboxes(redis, keys, devices)).every((n) => n === 0), 'every inbox to be emptied by ACKs through B', 20_000);
+      await waitFor(async () => (await pendingInboxes(redis, keys, devices)).every((n) => n === 0), 'every inbox to be emptied by ACKs through B', 20_000, 50);
     } finally {
       await Promise.all(devices.map((dev) => dev.close()));
       await group.killAll();
@@ -347,7 +348,7 @@ describe('send path under faults (real processes)', () => {
       await outage;
 
       let stalled = '';
-      await pollUntil(() => accepted.tally(devices).missing === 0, 'every accepted message to reach its device', 60_000, 100).catch((err: Error) => {
+      await waitFor(() => accepted.tally(devices).missing === 0, 'every accepted message to reach its device', 60_000, 100).catch((err: Error) => {
         stalled = err.message;
       });
       const result = accepted.tally(devices);

@@ -312,16 +312,6 @@ export async function forEachConcurrently<T>(items: Iterable<T>, concurrency: nu
   await Promise.all(Array.from({ length: concurrency }, worker));
 }
 
-/** Polls `check` every `everyMs` until it holds; resolves with the elapsed ms, or rejects naming `what`. */
-export async function pollUntil(check: () => boolean | Promise<boolean>, what: string, timeoutMs: number, everyMs = 50): Promise<number> {
-  const started = Date.now();
-  while (!(await check())) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-  return Date.now() - started;
-}
-
 /** `promise`, or a rejection naming `what` after `ms`. */
 export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

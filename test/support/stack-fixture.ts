@@ -13,6 +13,13 @@ export interface TestApp {
   serverSecret: string;
 }
 
+/** The JSON fields API answers carry (each answer has those of its kind). */
+export interface ApiBody {
+  id: string;
+  accepted: number;
+  error: { code: string; message: string; details: { devices: string[]; fields: Array<{ path: string; message: string }> } };
+}
+
 export interface TestStack {
   rt: Runtime;
   prefix: string;
@@ -21,7 +28,7 @@ export interface TestStack {
   app: TestApp;
   apps: AppStore;
   /** fetch against the API with the app's bearer secret (or another one). */
-  api(path: string, init?: { method?: string; body?: unknown; raw?: string; secret?: string; headers?: Record<string, string> }): Promise<{ status: number; body: any; headers: Headers }>;
+  api(path: string, init?: { method?: string; body?: unknown; raw?: string; secret?: string; headers?: Record<string, string> }): Promise<{ status: number; body: ApiBody; headers: Headers }>;
   newApp(): Promise<TestApp>;
   close(): Promise<void>;
 }
@@ -72,7 +79,7 @@ export async function startTestStack(options: { gateways?: number; overrides?: R
       }
       const res = await fetch(http + path, { method: init.method ?? (body === undefined ? 'GET' : 'POST'), headers, ...(body === undefined ? {} : { body }) });
       const text = await res.text();
-      return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
+      return { status: res.status, body: (text ? JSON.parse(text) : undefined) as ApiBody, headers: res.headers };
     },
     async close() {
       await rt.close();

@@ -111,7 +111,7 @@ export async function startGateway(rt: Runtime, deviceKey: Buffer, hooks?: Sessi
       service: GatewayService, handler: gatewayRpcHandler(gateway), host: config.gateway.rpc.host, port: config.gateway.rpc.port,
       onError: (err, context) => rt.log.warn({ err, context }, 'gateway rpc error'),
     });
-    const announcer = new Announcer(registry, 'gateway', () => ({ id: gateway.id, host: rpc.host, port: rpc.port, load: gateway.stats().sessions }), config.registry.ttlMs, rt.log);
+    const announcer = new Announcer(registry, 'gateway', () => ({ id: gateway.id, host: rpc.host, port: rpc.port, load: gateway.sessionCount }), config.registry.ttlMs, rt.log);
     await announcer.start();
     const r = reporter;
     rt.onClose(async () => {

@@ -274,6 +274,11 @@ export class GatewayServer implements GatewayContext {
     return true;
   }
 
+  /** Authenticated sessions here (the load a gateway announces; O(1), unlike stats()). */
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
   isConnected(deviceId: string): boolean {
     return this.sessions.has(deviceId);
   }

@@ -1,7 +1,13 @@
 import express, { type Express, type RequestHandler, type Router } from 'express';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../observability/logger.js';
+import { PetrelError } from '../domain/errors.js';
 import { errorHandler } from './error-handler.js';
+
+/** Unknown paths answer in the API's error format, not with Express's HTML page. */
+const routeNotFound: RequestHandler = (req) => {
+  throw new PetrelError('route_not_found', `no endpoint ${req.method} ${req.path}`);
+};
 
 export interface HttpAppDeps {
   registry: Registry;
@@ -10,6 +16,8 @@ export interface HttpAppDeps {
   ready(): Promise<boolean>;
   /** The app-server API: authentication, then its routers. Absent on ops-only listeners. */
   api?: { auth: RequestHandler; routers: Router[]; maxBodyBytes: number };
+  /** The operator's admin API (apps, credentials); absent when no admin token is configured. */
+  admin?: { auth: RequestHandler; router: Router };
 }
 
 /**
@@ -41,10 +49,15 @@ export function createHttpApp(deps: HttpAppDeps): Express {
       res.json({ heapUsed: process.memoryUsage().heapUsed });
     });
   }
+  // Admin first: its paths are under /v1 too, but authenticate with the admin token.
+  if (deps.admin) {
+    app.use('/v1/admin', express.json({ limit: 16 * 1024, strict: true }), deps.admin.auth, deps.admin.router, routeNotFound);
+  }
   if (deps.api) {
     app.use('/v1', express.json({ limit: deps.api.maxBodyBytes, strict: true }), deps.api.auth);
     for (const router of deps.api.routers) app.use(router);
   }
+  app.use(routeNotFound);
   app.use(errorHandler(deps.log));
   return app;
 }

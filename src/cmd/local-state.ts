@@ -34,6 +34,21 @@ export function resolveDeviceKey(config: PetrelConfig, createIfMissing: boolean)
   return key;
 }
 
+/**
+ * The admin API's token: from config (PETREL_ADMIN_TOKEN), else `<dataDir>/admin-token`,
+ * which only the all-in-one mode creates. Null: the admin API stays off.
+ */
+export function resolveAdminToken(config: PetrelConfig, createIfMissing: boolean): string | null {
+  if (config.admin.token) return config.admin.token;
+  const file = join(config.dataDir, 'admin-token');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim() || null;
+  if (!createIfMissing) return null;
+  mkdirSync(config.dataDir, { recursive: true });
+  const token = randomBytes(24).toString('base64url');
+  writeFileSync(file, token + '\n', { mode: 0o600 });
+  return token;
+}
+
 export interface DemoCredentials {
   appId: string;
   clientKey: string;
@@ -51,7 +66,7 @@ export async function ensureDemoApp(rt: Runtime): Promise<DemoCredentials> {
   if (existsSync(file)) {
     const saved = JSON.parse(readFileSync(file, 'utf8')) as DemoCredentials;
     if (await apps.get(saved.appId)) {
-      await apps.indexServerSecret(saved.appId, saved.serverSecret);
+      await apps.adoptServerSecret(saved.appId, saved.serverSecret);
       return saved;
     }
   }

@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.js';
-import { ensureDemoApp, resolveDeviceKey } from './local-state.js';
+import { createLogger } from '../observability/logger.js';
+import { createRedis } from '../store/redis.js';
+import { appsCommand, appsUsage, UsageError } from './apps-cli.js';
+import { ensureDemoApp, resolveAdminToken, resolveDeviceKey } from './local-state.js';
 import { createRuntime, type Runtime } from './runtime.js';
 import { startDispatcher, startGateway, startHttp } from './tiers.js';
 
@@ -11,6 +14,7 @@ import { startDispatcher, startGateway, startHttp } from './tiers.js';
  * Only this file exits the process.
  */
 const usage = `usage: petrel <all|gateway|dispatcher|api> [--config file.json]
+       petrel apps <list|create|show|…>   manage apps and their credentials (petrel apps --help)
 
   all         every tier in one process (npm start); creates a demo app on first start
   gateway     device connection tier (TCP 5223 by default; Thrift GatewayService)
@@ -20,6 +24,7 @@ const usage = `usage: petrel <all|gateway|dispatcher|api> [--config file.json]
 Configuration: JSON file (--config or PETREL_CONFIG), then PETREL_* environment variables.`;
 
 async function main(): Promise<void> {
+  if (process.argv[2] === 'apps') return apps(process.argv.slice(3));
   const { positionals, values } = parseArgs({ allowPositionals: true, options: { config: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
   const mode = positionals[0];
   if (values.help || !mode || !['all', 'gateway', 'dispatcher', 'api'].includes(mode)) {
@@ -37,8 +42,10 @@ async function main(): Promise<void> {
   // (and their last reports handled) while the dispatcher and API are still up.
   let httpPort = 0;
   if (mode === 'all' || mode === 'api') {
-    const port = (httpPort = await startHttp(rt));
+    const adminToken = resolveAdminToken(config, mode === 'all');
+    const port = (httpPort = await startHttp(rt, 'http', { adminToken }));
     lines.push(`  http        http://${show(config.http.host)}:${port}   API (POST /v1/messages), /healthz, /readyz, /metrics`);
+    if (adminToken) lines.push(`  admin       http://${show(config.http.host)}:${port}/v1/admin   apps and credentials (Bearer admin token)`);
   }
   if (mode === 'all' || mode === 'dispatcher') {
     const dispatcher = await startDispatcher(rt);
@@ -61,6 +68,8 @@ async function main(): Promise<void> {
       `            clientKey=${demo.clientKey}`,
       `            serverSecret=${demo.serverSecret}`,
       `            (saved in ${config.dataDir}/demo-app.json)`,
+      // A token from the environment is an operator's secret: not echoed.
+      `  admin     ${config.admin.token ? 'token from PETREL_ADMIN_TOKEN' : `token=${resolveAdminToken(config, false)} (saved in ${config.dataDir}/admin-token)`}`,
       '',
       '  Try a device:  npm run demo:device',
       '  Send to it:    curl http://127.0.0.1:' + httpPort + '/v1/messages -H "Authorization: Bearer ' + demo.serverSecret + '" \\',
@@ -68,6 +77,29 @@ async function main(): Promise<void> {
     );
   }
   process.stdout.write(`\nPetrel (${mode}) is running\n${lines.join('\n')}\n\nCtrl-C stops.\n\n`);
+}
+
+/** `petrel apps …`: one admin command against Redis, JSON on stdout. */
+async function apps(argv: string[]): Promise<void> {
+  if (argv.length === 0 || argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(appsUsage + '\n');
+    process.exitCode = argv.length === 0 ? 2 : 0;
+    return;
+  }
+  const { values } = parseArgs({ args: argv, strict: false, options: { config: { type: 'string' } } });
+  const config = loadConfig({ file: typeof values.config === 'string' ? values.config : undefined });
+  // Fail fast: an operator at a terminal wants "Redis is down", not a hang.
+  const redis = createRedis(config.redis.url, createLogger({ level: 'silent', name: 'petrel-apps' }), { maxRetriesPerRequest: 1, retryStrategy: () => null });
+  try {
+    const result = await appsCommand(argv, config, redis);
+    process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stdout.write(appsUsage + '\n');
+    process.exitCode = 2;
+  } finally {
+    redis.disconnect();
+  }
 }
 
 function installShutdown(rt: Runtime): void {
@@ -93,6 +125,7 @@ function installShutdown(rt: Runtime): void {
 
 main().catch((err: unknown) => {
   const e = err as Error & { code?: string };
-  process.stderr.write(`petrel: ${e.code ? `[${e.code}] ` : ''}${e.message}\n`);
+  const details = (err as { details?: unknown }).details;
+  process.stderr.write(`petrel: ${e.code ? `[${e.code}] ` : ''}${e.message}${details ? ` ${JSON.stringify(details)}` : ''}\n`);
   process.exit(1);
 });

@@ -2,6 +2,8 @@ import { once } from 'node:events';
 import type { Redis, RedisOptions } from 'ioredis';
 import type { AddressInfo } from 'node:net';
 import { createHttpApp } from '../api/http-app.js';
+import { adminAuth } from '../api/admin-auth.js';
+import { appsRouter } from '../api/apps-router.js';
 import { bindingsRouter } from '../api/bindings-router.js';
 import { messagesRouter } from '../api/messages-router.js';
 import { serverAuth } from '../api/server-auth.js';
@@ -196,9 +198,10 @@ export async function startDispatcher(rt: Runtime): Promise<Dispatcher> {
  * Starts an HTTP server: the app-server API on `config.http`, or only the ops endpoints on
  * `config.ops` for tiers without the API (a gateway's /metrics).
  */
-export async function startHttp(rt: Runtime, which: 'http' | 'ops' = 'http'): Promise<number> {
+export async function startHttp(rt: Runtime, which: 'http' | 'ops' = 'http', options: { adminToken?: string | null } = {}): Promise<number> {
   const { config } = rt;
   let api;
+  let admin;
   if (which === 'http') {
     // Fail fast while Redis is down: a command waits at most for the next reconnect
     // attempt (≤ 500 ms), then the request gets 503, instead of queueing.
@@ -216,12 +219,14 @@ export async function startHttp(rt: Runtime, which: 'http' | 'ops' = 'http'): Pr
       ],
       maxBodyBytes: 64 * 1024,
     };
+    if (options.adminToken) admin = { auth: adminAuth(options.adminToken), router: appsRouter(apps) };
   }
   const app = createHttpApp({
     registry: rt.metrics.registry,
     log: rt.log,
     ready: async () => (await rt.redis.ping()) === 'PONG',
     ...(api ? { api } : {}),
+    ...(admin ? { admin } : {}),
   });
   const { host, port: wanted } = config[which];
   const server = app.listen(wanted, host);

@@ -12,6 +12,7 @@ const envMap: ReadonlyArray<readonly [string, string, 'string' | 'int']> = [
   ['PETREL_REDIS_KEY_PREFIX', 'redis.keyPrefix', 'string'],
   ['PETREL_LOG_LEVEL', 'log.level', 'string'],
   ['PETREL_DEVICE_KEY', 'auth.deviceKey', 'string'],
+  ['PETREL_ADMIN_TOKEN', 'admin.token', 'string'],
   ['PETREL_GATEWAY_ID', 'gateway.id', 'string'],
   ['PETREL_GATEWAY_HOST', 'gateway.host', 'string'],
   ['PETREL_GATEWAY_PORT', 'gateway.port', 'int'],

@@ -24,6 +24,14 @@ export const configSchema = z.object({
     /** Accepted distance between a HELLO's `ts` and server time. */
     helloWindowMs: z.number().int().min(1000).max(3_600_000).default(120_000),
   }).prefault({}),
+  admin: z.object({
+    /**
+     * Bearer token of the admin API (/v1/admin: apps and credentials), at least 24
+     * characters. Without it the admin API is off, except in the all-in-one mode, which
+     * generates one under dataDir on first start.
+     */
+    token: z.string().min(24).optional(),
+  }).prefault({}),
   codec: z.object({
     maxFrame: z.number().int().min(1024).max(16 * 1024 * 1024).default(65536),
     maxCollectionLength: z.number().int().min(16).default(4096),

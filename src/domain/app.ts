@@ -8,6 +8,15 @@ export interface App {
   readonly createdAt: number;
 }
 
+/** What may be shown of a server secret: never the secret, never its hash. */
+export interface ServerSecretInfo {
+  /** `sk_…`, stable, for listing and revoking. */
+  readonly id: string;
+  readonly createdAt: number;
+  /** When a rotation retires it (unix ms); null while it has no end. */
+  readonly expiresAt: number | null;
+}
+
 /** A registered device, as the store keeps it. The secret is not here (device-secret.ts). */
 export interface Device {
   readonly id: string;

@@ -24,6 +24,9 @@ export const errorCatalog = {
   payload_invalid: { status: 400, message: 'The message cannot be encoded for devices (nesting too deep, too many entries, or a reserved key such as __proto__).' },
   device_not_found: { status: 404, message: 'No such device in this app.' },
   log_unsupported: { status: 400, message: 'This log cannot be published to.' },
+  app_not_found: { status: 404, message: 'No app with this id.' },
+  secret_not_found: { status: 404, message: 'The app has no server secret with this id (or it has lapsed).' },
+  route_not_found: { status: 404, message: 'No such endpoint; see /openapi.json.' },
   message_not_found: { status: 404, message: 'No message with this id in this app (or its trace has expired).' },
 } as const satisfies Record<string, { status: number; closeCode?: number; message: string }>;
 

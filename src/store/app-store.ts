@@ -1,18 +1,38 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { App } from '../domain/app.js';
+import type { App, ServerSecretInfo } from '../domain/app.js';
 import { newAppId, newSecret } from '../domain/ids.js';
 import type { RedisKeys } from './keys.js';
 
+export interface IssuedSecret extends ServerSecretInfo {
+  /** The bearer token itself: returned once, only its SHA-256 is stored. */
+  secret: string;
+}
+
 export interface CreatedApp {
   app: App;
-  /** Returned once at creation; only its SHA-256 is stored. */
+  /** The app's first server secret (returned once). */
   serverSecret: string;
+  secretId: string;
+}
+
+export interface AppChanges {
+  name?: string;
+  status?: App['status'];
+}
+
+interface StoredSecret {
+  hash: string;
+  createdAt: number;
+  expiresAt: number | null;
 }
 
 /**
- * Apps (tenants). Server secrets are bearer tokens of high entropy, so a fast SHA-256 at
- * rest is enough: nobody can brute-force 256 random bits, and lookups stay cheap.
+ * Apps (tenants) and their server secrets. An app has any number of server secrets so
+ * that one can be rotated without downtime: a new secret is issued, the old ones keep
+ * working for an overlap window, then lapse by themselves (their index keys expire).
+ * Secrets are bearer tokens of 256 random bits, so a fast SHA-256 at rest is enough:
+ * nobody brute-forces them, and lookups stay cheap.
  */
 export class AppStore {
   constructor(
@@ -28,48 +48,60 @@ export class AppStore {
       status: 'active',
       createdAt: Date.now(),
     };
-    const serverSecret = newSecret();
-    const secretHash = hashSecret(serverSecret);
+    const secret = newSecret();
+    const info = secretInfo(secret, app.createdAt);
     await this.redis
       .multi()
-      .hset(this.keys.app(app.id), {
-        name: app.name,
-        clientKey: app.clientKey,
-        status: app.status,
-        createdAt: app.createdAt,
-        serverSecretHash: secretHash,
-      })
-      .set(this.keys.serverSecret(secretHash), app.id)
+      .hset(this.keys.app(app.id), { name: app.name, clientKey: app.clientKey, status: app.status, createdAt: app.createdAt })
+      .hset(this.keys.appSecrets(app.id), info.id, JSON.stringify(info.stored))
+      .set(this.keys.serverSecret(info.stored.hash), app.id)
       .sadd(this.keys.apps(), app.id)
       .exec();
-    return { app, serverSecret };
+    return { app, serverSecret: secret, secretId: info.id };
   }
 
   async get(appId: string): Promise<App | null> {
-    const h = await this.redis.hgetall(this.keys.app(appId));
-    if (!h['clientKey']) return null;
-    return {
-      id: appId,
-      name: h['name'] ?? '',
-      clientKey: h['clientKey'],
-      status: h['status'] === 'disabled' ? 'disabled' : 'active',
-      createdAt: Number(h['createdAt'] ?? 0),
-    };
+    return appOf(appId, await this.redis.hgetall(this.keys.app(appId)));
+  }
+
+  /** Every app, oldest first. Tenants number in the thousands at most: one pipeline. */
+  async list(): Promise<App[]> {
+    const ids = await this.redis.smembers(this.keys.apps());
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.hgetall(this.keys.app(id));
+    const rows = (await pipeline.exec()) ?? [];
+    const apps: App[] = [];
+    rows.forEach(([err, hash], i) => {
+      const app = err ? null : appOf(ids[i]!, hash as Record<string, string>);
+      if (app) apps.push(app);
+    });
+    return apps.sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
+  }
+
+  /** Renames or enables/disables an app; null when there is no such app. */
+  async update(appId: string, changes: AppChanges): Promise<App | null> {
+    const fields: string[] = [];
+    if (changes.name !== undefined) fields.push('name', changes.name);
+    if (changes.status !== undefined) fields.push('status', changes.status);
+    if (fields.length > 0) {
+      // HSET only if the app exists, so a typo does not create a half app.
+      const updated = await this.redis.eval(
+        "if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], unpack(ARGV)) return 1 end return 0",
+        1, this.keys.app(appId), ...fields,
+      );
+      if (updated !== 1) return null;
+    }
+    return this.get(appId);
   }
 
   async setStatus(appId: string, status: App['status']): Promise<boolean> {
-    const key = this.keys.app(appId);
-    // HSET only if the app exists, so a typo does not create a half app.
-    const updated = await this.redis.eval(
-      "if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'status', ARGV[1]) return 1 end return 0",
-      1, key, status,
-    );
-    return updated === 1;
+    return (await this.update(appId, { status })) !== null;
   }
 
   /**
    * The active app a bearer server secret belongs to, or null. The secret identifies the
-   * app on its own (app servers send one header), through an index by the secret's hash.
+   * app on its own (app servers send one header), through an index by the secret's hash
+   * whose key expires when the secret is retired.
    */
   async appOfServerSecret(presented: string): Promise<App | null> {
     const appId = await this.redis.get(this.keys.serverSecret(hashSecret(presented)));
@@ -78,15 +110,90 @@ export class AppStore {
     return app && app.status === 'active' ? app : null;
   }
 
-  /** Records the bearer index of a secret created before the index existed (idempotent). */
-  async indexServerSecret(appId: string, secret: string): Promise<void> {
-    if (await this.verifyServerSecret(appId, secret)) await this.redis.set(this.keys.serverSecret(hashSecret(secret)), appId);
+  /**
+   * Issues a new server secret. With `retireOthersAfterMs`, every other secret of the app
+   * stops working that long from now (0: at once); without it they stay valid.
+   */
+  async issueServerSecret(appId: string, options: { retireOthersAfterMs?: number } = {}, now = Date.now()): Promise<IssuedSecret | null> {
+    if (!(await this.get(appId))) return null;
+    const secret = newSecret();
+    const info = secretInfo(secret, now);
+    await this.redis
+      .multi()
+      .hset(this.keys.appSecrets(appId), info.id, JSON.stringify(info.stored))
+      .set(this.keys.serverSecret(info.stored.hash), appId)
+      .exec();
+    if (options.retireOthersAfterMs !== undefined) await this.retireOthers(appId, info.id, now + options.retireOthersAfterMs);
+    return { secret, id: info.id, createdAt: now, expiresAt: null };
+  }
+
+  /** Every secret but `keep` stops working at `at` (an earlier retirement is never extended). */
+  private async retireOthers(appId: string, keep: string, at: number): Promise<void> {
+    const entries = await this.redis.hgetall(this.keys.appSecrets(appId));
+    const multi = this.redis.multi();
+    for (const [id, json] of Object.entries(entries)) {
+      const stored = JSON.parse(json) as StoredSecret;
+      if (id === keep || (stored.expiresAt !== null && stored.expiresAt <= at)) continue;
+      multi.hset(this.keys.appSecrets(appId), id, JSON.stringify({ ...stored, expiresAt: at }));
+      multi.pexpireat(this.keys.serverSecret(stored.hash), at);
+    }
+    await multi.exec();
+  }
+
+  /**
+   * Records a secret minted elsewhere (the demo credentials saved by an earlier start).
+   * Idempotent: the id is derived from the secret's hash.
+   */
+  async adoptServerSecret(appId: string, secret: string, now = Date.now()): Promise<void> {
+    const info = secretInfo(secret, now);
+    const added = await this.redis.hsetnx(this.keys.appSecrets(appId), info.id, JSON.stringify(info.stored));
+    if (added === 1) await this.redis.set(this.keys.serverSecret(info.stored.hash), appId);
+  }
+
+  /** Live server secrets of an app (id and dates, never the secret); lapsed ones are pruned. */
+  async serverSecrets(appId: string, now = Date.now()): Promise<ServerSecretInfo[]> {
+    const entries = await this.redis.hgetall(this.keys.appSecrets(appId));
+    const live: ServerSecretInfo[] = [];
+    const lapsed: string[] = [];
+    for (const [id, json] of Object.entries(entries)) {
+      const stored = JSON.parse(json) as StoredSecret;
+      if (stored.expiresAt !== null && stored.expiresAt <= now) lapsed.push(id);
+      else live.push({ id, createdAt: stored.createdAt, expiresAt: stored.expiresAt });
+    }
+    if (lapsed.length > 0) await this.redis.hdel(this.keys.appSecrets(appId), ...lapsed);
+    return live.sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
+  }
+
+  /** Revokes one server secret at once; false when the app has no such secret. */
+  async revokeServerSecret(appId: string, secretId: string): Promise<boolean> {
+    const json = await this.redis.hget(this.keys.appSecrets(appId), secretId);
+    if (json === null) return false;
+    const stored = JSON.parse(json) as StoredSecret;
+    await this.redis.multi().hdel(this.keys.appSecrets(appId), secretId).del(this.keys.serverSecret(stored.hash)).exec();
+    return true;
   }
 
   async verifyServerSecret(appId: string, presented: string): Promise<boolean> {
-    const stored = await this.redis.hget(this.keys.app(appId), 'serverSecretHash');
-    return stored !== null && sameCredential(stored, hashSecret(presented));
+    const owner = await this.redis.get(this.keys.serverSecret(hashSecret(presented)));
+    return owner !== null && sameCredential(owner, appId);
   }
+}
+
+function appOf(id: string, h: Record<string, string>): App | null {
+  if (!h['clientKey']) return null;
+  return {
+    id,
+    name: h['name'] ?? '',
+    clientKey: h['clientKey'],
+    status: h['status'] === 'disabled' ? 'disabled' : 'active',
+    createdAt: Number(h['createdAt'] ?? 0),
+  };
+}
+
+/** A secret's public id is a prefix of its hash: stable, and says nothing about the secret. */
+function secretInfo(secret: string, now: number): { id: string; stored: StoredSecret } {
+  const hash = hashSecret(secret);
+  return { id: `sk_${hash.slice(0, 12)}`, stored: { hash, createdAt: now, expiresAt: null } };
 }
 
 export function hashSecret(secret: string): string {

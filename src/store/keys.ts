@@ -6,9 +6,14 @@
 export class RedisKeys {
   constructor(readonly prefix: string) {}
 
-  /** Hash: name, clientKey, status, createdAt, serverSecretHash. */
+  /** Hash: name, clientKey, status, createdAt. */
   app(appId: string): string {
     return `${this.prefix}app:{${appId}}`;
+  }
+
+  /** Hash: server secret id → JSON {hash, createdAt, expiresAt} (never the secret). */
+  appSecrets(appId: string): string {
+    return `${this.prefix}app-secrets:{${appId}}`;
   }
 
   /** Set of all app ids (admin listing). */
@@ -90,7 +95,10 @@ export class RedisKeys {
     return `${this.prefix}dev-accounts:{${deviceId}}`;
   }
 
-  /** String: app id of a server secret, by the secret's SHA-256 (bearer token lookup). */
+  /**
+   * String: app id of a server secret, by the secret's SHA-256 (bearer token lookup).
+   * Expires when a rotation retires the secret.
+   */
   serverSecret(secretHash: string): string {
     return `${this.prefix}server-secret:${secretHash}`;
   }

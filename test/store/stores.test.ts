@@ -24,8 +24,34 @@ describe('app and device stores', () => {
     assert.equal(await apps.verifyServerSecret(app.id, serverSecret), true);
     assert.equal(await apps.verifyServerSecret(app.id, serverSecret + 'x'), false);
     assert.equal(await apps.verifyServerSecret('no-such-app', serverSecret), false);
-    const stored = await redis.hgetall(keys.app(app.id));
-    assert.ok(!JSON.stringify(stored).includes(serverSecret), 'the secret itself is not stored');
+    const stored = JSON.stringify([await redis.hgetall(keys.app(app.id)), await redis.hgetall(keys.appSecrets(app.id))]);
+    assert.ok(!stored.includes(serverSecret), 'the secret itself is not stored');
+  });
+
+  it('rotates server secrets: the old one works through the overlap window, then lapses', async () => {
+    const apps = new AppStore(redis, keys);
+    const { app, serverSecret: first, secretId } = await apps.create('rotating');
+    const kept = await apps.issueServerSecret(app.id);
+    assert.ok(kept);
+    assert.equal((await apps.appOfServerSecret(kept.secret))?.id, app.id);
+    assert.equal((await apps.appOfServerSecret(first))?.id, app.id, 'issuing alone retires nothing');
+
+    const rotated = await apps.issueServerSecret(app.id, { retireOthersAfterMs: 300 });
+    assert.ok(rotated);
+    const listed = await apps.serverSecrets(app.id);
+    assert.deepEqual(listed.map((s) => s.id).sort(), [secretId, kept.id, rotated.id].sort());
+    assert.ok(listed.filter((s) => s.id !== rotated.id).every((s) => s.expiresAt !== null), 'the others are scheduled to retire');
+    assert.equal((await apps.appOfServerSecret(first))?.id, app.id, 'still valid inside the overlap window');
+    await new Promise((r) => setTimeout(r, 400));
+    assert.equal(await apps.appOfServerSecret(first), null);
+    assert.equal(await apps.appOfServerSecret(kept.secret), null);
+    assert.equal((await apps.appOfServerSecret(rotated.secret))?.id, app.id);
+    assert.deepEqual((await apps.serverSecrets(app.id)).map((s) => s.id), [rotated.id], 'lapsed secrets are pruned from the listing');
+
+    assert.equal(await apps.revokeServerSecret(app.id, rotated.id), true);
+    assert.equal(await apps.appOfServerSecret(rotated.secret), null, 'revoked at once');
+    assert.equal(await apps.revokeServerSecret(app.id, rotated.id), false);
+    assert.equal(await apps.issueServerSecret('no-such-app'), null);
   });
 
   it('disables an existing app and refuses to create a half app for an unknown id', async () => {

@@ -20,6 +20,9 @@ export interface ApiBody {
   error: { code: string; message: string; details: { devices: string[]; fields: Array<{ path: string; message: string }> } };
 }
 
+/** Bearer token of the stack's admin API (/v1/admin). */
+export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
+
 export interface TestStack {
   rt: Runtime;
   prefix: string;
@@ -54,7 +57,7 @@ export async function startTestStack(options: { gateways?: number; overrides?: R
     },
   });
   const rt = createRuntime(config, 'test', { defaultMetrics: false, log: createLogger({ level: 'silent' }) });
-  const httpPort = await startHttp(rt);
+  const httpPort = await startHttp(rt, 'http', { adminToken: TEST_ADMIN_TOKEN });
   await startDispatcher(rt);
   const deviceKey = randomBytes(32);
   const gateways: GatewayServer[] = [];

@@ -14,7 +14,7 @@ export function errorHandler(log: Logger) {
     else if (failure.code === 'storage_unavailable') log.warn({ err: String((failure.cause as Error | undefined)?.message ?? '') }, 'storage unavailable');
     const body: { code: string; message: string; details?: Record<string, unknown> } = { code: failure.code, message: failure.message };
     if (failure.details) body.details = failure.details;
-    if (failure.status === 503) res.set('Retry-After', '1');
+    if (failure.status === 503 || failure.code === 'idempotency_in_progress') res.set('Retry-After', '1');
     res.status(failure.status).json({ error: body });
   };
 }

@@ -15,7 +15,13 @@ export interface HttpAppDeps {
   /** Resolves when the tiers behind the API can take work (Redis reachable). */
   ready(): Promise<boolean>;
   /** The app-server API: authentication, then its routers. Absent on ops-only listeners. */
-  api?: { auth: RequestHandler; routers: Router[]; maxBodyBytes: number };
+  api?: {
+    auth: RequestHandler[];
+    routers: Router[];
+    maxBodyBytes: number;
+    /** Paths whose bodies may be larger than maxBodyBytes (batch sends). */
+    bodyLimits?: Record<string, number>;
+  };
   /** The operator's admin API (apps, credentials); absent when no admin token is configured. */
   admin?: { auth: RequestHandler; router: Router };
 }
@@ -54,7 +60,9 @@ export function createHttpApp(deps: HttpAppDeps): Express {
     app.use('/v1/admin', express.json({ limit: 16 * 1024, strict: true }), deps.admin.auth, deps.admin.router, routeNotFound);
   }
   if (deps.api) {
-    app.use('/v1', express.json({ limit: deps.api.maxBodyBytes, strict: true }), deps.api.auth);
+    // A body parsed by the first matching parser is not parsed again.
+    for (const [path, limit] of Object.entries(deps.api.bodyLimits ?? {})) app.use(path, express.json({ limit, strict: true }));
+    app.use('/v1', express.json({ limit: deps.api.maxBodyBytes, strict: true }), ...deps.api.auth);
     for (const router of deps.api.routers) app.use(router);
   }
   app.use(routeNotFound);

@@ -4,6 +4,8 @@ import type { SendInput } from '../dispatch/message-intake.js';
 
 export interface MessageSchemaLimits {
   maxDevices: number;
+  /** Messages in one batch request. */
+  maxBatch: number;
   maxNames: number;
   maxTtlSec: number;
 }
@@ -27,6 +29,14 @@ export function messageBodySchema(limits: MessageSchemaLimits) {
     notification: z.looseObject({ title: z.string().max(512), body: z.string().max(4096) }).optional(),
     ttl: z.number().int().min(0).max(limits.maxTtlSec).optional(),
   });
+}
+
+/**
+ * The envelope of POST /v1/messages/batch. Items are validated one by one afterwards
+ * (each gets its own result), so here they only need to be objects.
+ */
+export function batchBodySchema(limits: MessageSchemaLimits) {
+  return z.strictObject({ messages: z.array(z.looseObject({})).min(1).max(limits.maxBatch) });
 }
 
 export type MessageBody = z.infer<ReturnType<typeof messageBodySchema>>;

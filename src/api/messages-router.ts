@@ -1,26 +1,68 @@
-import { Router } from 'express';
+import { Router, type Request } from 'express';
 import { PetrelError } from '../domain/errors.js';
 import { MESSAGE_ID_PATTERN } from '../domain/message.js';
 import type { MessageIntake } from '../dispatch/message-intake.js';
+import type { IdempotencyStore } from '../store/idempotency-store.js';
 import { storage } from '../store/redis.js';
-import type { MessageStore } from '../store/message-store.js';
-import { messageBodySchema, toSendInput, type MessageBody, type MessageSchemaLimits } from './message-schema.js';
+import type { MessageStore, NewMessage } from '../store/message-store.js';
+import { idempotent } from './idempotency.js';
+import { batchBodySchema, messageBodySchema, toSendInput, type MessageBody, type MessageSchemaLimits } from './message-schema.js';
 import { appOf } from './server-auth.js';
 import { validate } from './validate.js';
 
-/** POST /v1/messages (send) and GET /v1/messages/:id (trace). Mounted behind serverAuth. */
-export function messagesRouter(intake: MessageIntake, messages: MessageStore, limits: MessageSchemaLimits): Router {
+export interface BatchItemResult {
+  id?: string;
+  accepted?: number;
+  error?: { code: string; message: string; details?: Record<string, unknown> };
+}
+
+/**
+ * POST /v1/messages (send), POST /v1/messages/batch (many sends, a result each) and
+ * GET /v1/messages/:id (trace). Mounted behind serverAuth.
+ */
+export function messagesRouter(intake: MessageIntake, messages: MessageStore, idempotency: IdempotencyStore, limits: MessageSchemaLimits): Router {
   const router = Router();
   const bodySchema = messageBodySchema(limits);
+  const batchSchema = batchBodySchema(limits);
 
-  router.post('/v1/messages', async (req, res) => {
-    const body = validate(bodySchema, req.body);
+  /** Validates and prepares one send; nothing is stored yet. */
+  async function prepare(appId: string, raw: unknown): Promise<NewMessage> {
+    const body = validate(bodySchema, raw);
     // The payload goes out as the app server wrote it, not as zod rebuilt it: zod copies
     // objects by assignment, which turns a "__proto__" key into a prototype and silently
     // drops it. From the raw JSON, the codec sees that key and refuses it (payload_invalid).
-    const raw = req.body as Pick<MessageBody, 'data' | 'notification'>;
-    const accepted = await intake.accept(appOf(res).id, toSendInput({ ...body, data: raw.data, notification: raw.notification }));
-    res.status(202).location(`/v1/messages/${accepted.id}`).json(accepted);
+    const { data, notification } = raw as Pick<MessageBody, 'data' | 'notification'>;
+    return intake.prepare(appId, toSendInput({ ...body, data, notification }));
+  }
+
+  router.post('/v1/messages', async (req, res) => {
+    const app = appOf(res).id;
+    await idempotent(req, res, app, idempotency, async (remember) => {
+      const message = await prepare(app, req.body);
+      const answer = { status: 202, body: { id: message.id, accepted: message.accepted }, location: `/v1/messages/${message.id}` };
+      await intake.commit([message], remember(answer));
+      return answer;
+    });
+  });
+
+  router.post('/v1/messages/batch', async (req: Request, res) => {
+    const app = appOf(res).id;
+    const { messages: items } = validate(batchSchema, req.body);
+    await idempotent(req, res, app, idempotency, async (remember) => {
+      // An item's bad input is its own result; anything else (Redis down) fails the request.
+      const prepared = await Promise.all(items.map((item) => prepare(app, item).catch((err: unknown) => {
+        if (err instanceof PetrelError && err.status < 500) return err;
+        throw err;
+      })));
+      const results: BatchItemResult[] = prepared.map((p) =>
+        p instanceof PetrelError
+          ? { error: { code: p.code, message: p.message, ...(p.details ? { details: p.details } : {}) } }
+          : { id: p.id, accepted: p.accepted });
+      const ok = prepared.filter((p): p is NewMessage => !(p instanceof PetrelError));
+      const answer = { status: 202, body: { accepted: ok.length, refused: items.length - ok.length, results } };
+      await intake.commit(ok, ok.length > 0 ? remember(answer) : undefined);
+      return answer;
+    });
   });
 
   router.get('/v1/messages/:id', async (req, res) => {

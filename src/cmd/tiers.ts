@@ -1,11 +1,14 @@
 import { once } from 'node:events';
+import type { RequestHandler } from 'express';
 import type { Redis, RedisOptions } from 'ioredis';
+import { RateLimiterRedis } from 'rate-limiter-flexible';
 import type { AddressInfo } from 'node:net';
 import { createHttpApp } from '../api/http-app.js';
 import { adminAuth } from '../api/admin-auth.js';
 import { appsRouter } from '../api/apps-router.js';
 import { bindingsRouter } from '../api/bindings-router.js';
 import { messagesRouter } from '../api/messages-router.js';
+import { appRateLimit } from '../api/rate-limit.js';
 import { serverAuth } from '../api/server-auth.js';
 import { Courier } from '../dispatch/courier.js';
 import { dispatchRpcHandler } from '../dispatch/dispatch-rpc.js';
@@ -32,6 +35,7 @@ import { startThriftServer } from '../rpc/thrift-server.js';
 import { AppStore } from '../store/app-store.js';
 import { BindingStore } from '../store/binding-store.js';
 import { DeviceStore } from '../store/device-store.js';
+import { IdempotencyStore } from '../store/idempotency-store.js';
 import { InboxStore } from '../store/inbox-store.js';
 import { LoadingCache } from '../store/loading-cache.js';
 import { MessageStore } from '../store/message-store.js';
@@ -211,13 +215,19 @@ export async function startHttp(rt: Runtime, which: 'http' | 'ops' = 'http', opt
     const messages = messageStore(rt, redis);
     const intake = intakeOf(rt, redis, messages, failFast);
     const apps = new AppStore(redis, rt.keys);
+    const idempotency = new IdempotencyStore(redis, rt.keys, { doneMs: 86_400_000, pendingMs: 60_000 });
+    const auth: RequestHandler[] = [serverAuth(apps, config.gateway.appCacheMs)];
+    if (config.limits.appPointsPerSec > 0) {
+      auth.push(appRateLimit(new RateLimiterRedis({ storeClient: redis, keyPrefix: rt.keys.rateLimitPrefix(), points: config.limits.appPointsPerSec, duration: 1 })));
+    }
     api = {
-      auth: serverAuth(apps, config.gateway.appCacheMs),
+      auth,
       routers: [
-        messagesRouter(intake, messages, config.messages),
+        messagesRouter(intake, messages, idempotency, config.messages),
         bindingsRouter(redis, rt.keys, new BindingStore(redis, rt.keys, config.messages.maxDevicesPerAccount)),
       ],
-      maxBodyBytes: 64 * 1024,
+      maxBodyBytes: config.http.maxBodyBytes,
+      bodyLimits: { '/v1/messages/batch': config.http.maxBatchBodyBytes },
     };
     if (options.adminToken) admin = { auth: adminAuth(options.adminToken), router: appsRouter(apps) };
   }

@@ -28,6 +28,7 @@ const envMap: ReadonlyArray<readonly [string, string, 'string' | 'int']> = [
   ['PETREL_DISPATCH_CONCURRENCY', 'dispatch.concurrency', 'int'],
   ['PETREL_STALLED_INTERVAL_MS', 'dispatch.stalledIntervalMs', 'int'],
   ['PETREL_INBOX_CAP', 'dispatch.inboxCap', 'int'],
+  ['PETREL_APP_RATE_LIMIT', 'limits.appPointsPerSec', 'int'],
   ['PETREL_REGISTRY_TTL_MS', 'registry.ttlMs', 'int'],
 ];
 

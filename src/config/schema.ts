@@ -112,6 +112,8 @@ export const configSchema = z.object({
     maxDataBytes: z.number().int().min(64).max(60_000).default(4096),
     /** Devices named in one request. */
     maxDevices: z.number().int().min(1).max(10_000).default(1000),
+    /** Messages in one POST /v1/messages/batch. */
+    maxBatch: z.number().int().min(1).max(10_000).default(500),
     /** Aliases or accounts named in one request. */
     maxNames: z.number().int().min(1).max(10_000).default(1000),
     /** Devices one user account is bound to at most (the oldest binding goes). */
@@ -126,10 +128,19 @@ export const configSchema = z.object({
   }).prefault({}),
   limits: z.object({
     topicsPerDevice: z.number().int().min(1).default(200),
+    /**
+     * Per-app rate limit of the app-server API, in points per second: a send costs one
+     * point per message (a batch of 500 costs 500), any other call one. 0 = no limit.
+     */
+    appPointsPerSec: z.number().int().min(0).default(60_000),
   }).prefault({}),
   http: z.object({
     host: z.string().default('0.0.0.0'),
     port: z.number().int().min(0).max(65535).default(8080),
+    /** JSON bodies of the API; larger → 413. */
+    maxBodyBytes: z.number().int().min(1024).default(64 * 1024),
+    /** JSON body of a batch send (many messages of up to 4 KiB each). */
+    maxBatchBodyBytes: z.number().int().min(1024).default(2 * 1024 * 1024),
   }).prefault({}),
 });
 

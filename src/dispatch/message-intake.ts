@@ -6,7 +6,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { FrameType, ProtocolError, type NotificationFields, type WireCodec } from '../protocol/index.js';
 import type { RedisKeys } from '../store/keys.js';
-import type { MessageStore, NewMessage } from '../store/message-store.js';
+import type { MessageStore, NewMessage, TransactionWrite } from '../store/message-store.js';
 import { storage } from '../store/redis.js';
 import { DeviceAppLookup } from './device-directory.js';
 import type { SendJob } from './send-queue.js';
@@ -34,7 +34,8 @@ export interface IntakeLimits {
 }
 
 interface Waiting {
-  message: NewMessage;
+  messages: readonly NewMessage[];
+  alongside: TransactionWrite | undefined;
   resolve(): void;
   reject(err: unknown): void;
 }
@@ -67,6 +68,16 @@ export class MessageIntake {
   }
 
   async accept(appId: string, input: SendInput, now = Date.now()): Promise<Accepted> {
+    const message = await this.prepare(appId, input, now);
+    await this.commit([message]);
+    return { id: message.id, accepted: message.accepted };
+  }
+
+  /**
+   * Checks a send and encodes its PUSH frame, without storing anything: bad input fails
+   * here with its error code. `commit` makes prepared messages durable.
+   */
+  async prepare(appId: string, input: SendInput, now = Date.now()): Promise<NewMessage> {
     const targets = [...new Set(input.to.ids)];
     const to: MessageTarget = { kind: input.to.kind, ids: targets };
     if (to.kind === 'devices') {
@@ -85,13 +96,22 @@ export class MessageIntake {
       if (err instanceof ProtocolError) throw new PetrelError('payload_invalid', `the message cannot be sent to devices: ${err.message}`);
       throw err;
     }
+    return { id, appId, target: to, ts: now, exp, frame, accepted: targets.length };
+  }
+
+  /**
+   * Stores prepared messages and queues their dispatch; resolves once both are in Redis.
+   * `alongside` adds writes that must commit in the same transaction as the messages
+   * (the idempotency record of the request that carried them).
+   */
+  async commit(messages: readonly NewMessage[], alongside?: TransactionWrite): Promise<void> {
+    if (messages.length === 0) return;
     await new Promise<void>((resolve, reject) => {
       if (this.closed) return reject(new PetrelError('storage_unavailable', 'shutting down'));
-      this.waiting.push({ message: { id, appId, target: to, ts: now, exp, frame, accepted: targets.length }, resolve, reject });
+      this.waiting.push({ messages, alongside, resolve, reject });
       this.schedule();
     });
-    this.metrics.messagesAccepted.inc();
-    return { id, accepted: targets.length };
+    this.metrics.messagesAccepted.inc(messages.length);
   }
 
   /**
@@ -114,14 +134,16 @@ export class MessageIntake {
     if (this.waiting.length === 0) return;
     const batch = this.waiting;
     this.waiting = [];
-    const messages = batch.map((w) => w.message);
+    const messages = batch.flatMap((w) => w.messages);
+    const alongside = batch.flatMap((w) => (w.alongside ? [w.alongside] : []));
     try {
-      await this.messages.create(messages);
+      await this.messages.create(messages, (multi) => alongside.forEach((a) => a.write(multi)));
       try {
         await this.queue.add('send', { ids: messages.map((m) => m.id) });
       } catch (err) {
         // Not acknowledged, so not kept: a message without a job would never be sent.
         await this.messages.discard(messages.map((m) => m.id)).catch(() => undefined);
+        await Promise.all(alongside.map((a) => a.undo().catch(() => undefined)));
         throw err;
       }
       for (const w of batch) w.resolve();

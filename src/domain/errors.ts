@@ -26,6 +26,9 @@ export const errorCatalog = {
   log_unsupported: { status: 400, message: 'This log cannot be published to.' },
   app_not_found: { status: 404, message: 'No app with this id.' },
   secret_not_found: { status: 404, message: 'The app has no server secret with this id (or it has lapsed).' },
+  idempotency_key_invalid: { status: 400, message: 'Idempotency-Key must be 1-255 printable ASCII characters.' },
+  idempotency_conflict: { status: 409, message: 'This Idempotency-Key was used with a different request within the last 24 hours.' },
+  idempotency_in_progress: { status: 409, message: 'A request with this Idempotency-Key is still being processed; retry shortly.' },
   route_not_found: { status: 404, message: 'No such endpoint; see /openapi.json.' },
   message_not_found: { status: 404, message: 'No message with this id in this app (or its trace has expired).' },
 } as const satisfies Record<string, { status: number; closeCode?: number; message: string }>;

@@ -6,6 +6,19 @@
 export class RedisKeys {
   constructor(readonly prefix: string) {}
 
+  /**
+   * String with a TTL: JSON record of one Idempotency-Key of an app (by the key's SHA-256):
+   * the request's fingerprint and, once accepted, the answer given.
+   */
+  idempotency(appId: string, keyHash: string): string {
+    return `${this.prefix}idem:{${appId}}:${keyHash}`;
+  }
+
+  /** Rate limiter keys of one app (rate-limiter-flexible adds the app id). */
+  rateLimitPrefix(): string {
+    return `${this.prefix}rl`;
+  }
+
   /** Hash: name, clientKey, status, createdAt. */
   app(appId: string): string {
     return `${this.prefix}app:{${appId}}`;

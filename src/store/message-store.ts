@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import { DeliveryState, type MessageState, type MessageTarget, type StoredMessage, terminalStates } from '../domain/message.js';
 import type { RedisKeys } from './keys.js';
 import { RedisScript } from './redis-script.js';
@@ -38,6 +38,12 @@ return 1
 export interface NewMessage extends StoredMessage {
   /** Number of targets the request named (devices, aliases or accounts). */
   readonly accepted: number;
+}
+
+/** Writes committed in the same MULTI as a request's messages, and undone if those are. */
+export interface TransactionWrite {
+  write(multi: ChainableCommander): void;
+  undo(): Promise<void>;
 }
 
 export interface MessageCounts {
@@ -93,9 +99,13 @@ export class MessageStore {
     private readonly traceRetentionMs: number,
   ) {}
 
-  /** Writes messages durably in one transaction; the caller acknowledges after this resolves. */
-  async create(messages: readonly NewMessage[]): Promise<void> {
+  /**
+   * Writes messages durably in one transaction; the caller acknowledges after this
+   * resolves. `alongside` adds the caller's own writes to the same transaction.
+   */
+  async create(messages: readonly NewMessage[], alongside?: (multi: ChainableCommander) => void): Promise<void> {
     const multi = this.redis.multi();
+    alongside?.(multi);
     for (const m of messages) {
       const key = this.keys.message(m.id);
       multi.hset(key, {

@@ -1,0 +1,30 @@
+import type { NextFunction, Request, Response } from 'express';
+import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { PetrelError } from '../domain/errors.js';
+import { appOf } from './server-auth.js';
+
+/**
+ * Per-app rate limit of the app-server API, counted in Redis (rate-limiter-flexible) so
+ * that every API process shares one budget per app. A send costs one point per message —
+ * a batch of 500 costs 500 — so the limit bounds the work an app can cause, not its
+ * number of HTTP requests. Over the limit: 429 `rate_limited` with Retry-After.
+ */
+export function appRateLimit(limiter: RateLimiterAbstract) {
+  return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
+    const messages = (req.body as { messages?: unknown } | undefined)?.messages;
+    const cost = req.method === 'POST' && Array.isArray(messages) ? Math.max(1, messages.length) : 1;
+    try {
+      const state = await limiter.consume(appOf(res).id, cost);
+      res.set('RateLimit-Limit', String(limiter.points));
+      res.set('RateLimit-Remaining', String(state.remainingPoints));
+    } catch (err) {
+      if (!(err instanceof RateLimiterRes)) throw new PetrelError('storage_unavailable', undefined, { cause: err });
+      const retryAfterSec = Math.max(1, Math.ceil(err.msBeforeNext / 1000));
+      res.set('Retry-After', String(retryAfterSec));
+      throw new PetrelError('rate_limited', `this app may send ${limiter.points} messages (or make as many calls) per second`, {
+        details: { limit: limiter.points, retryAfterMs: err.msBeforeNext },
+      });
+    }
+    next();
+  };
+}

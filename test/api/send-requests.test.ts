@@ -1,0 +1,134 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { FrameType } from '../../src/protocol/index.js';
+import { RawDevice, type DeviceCredentials } from '../support/raw-device.js';
+import { startTestStack, type TestStack } from '../support/stack-fixture.js';
+
+interface Answer {
+  id: string;
+  accepted: number;
+  refused: number;
+  results: Array<{ id?: string; accepted?: number; error?: { code: string; details?: { fields?: Array<{ path: string }> } } }>;
+  error: { code: string; details?: { limit?: number } };
+}
+
+describe('send requests: Idempotency-Key, batch, rate limit', () => {
+  let stack: TestStack;
+  let dev: RawDevice;
+  let creds: DeviceCredentials;
+  const post = async (path: string, body: unknown, headers: Record<string, string> = {}, secret?: string) => {
+    const res = await stack.api(path, { body, headers, ...(secret ? { secret } : {}) });
+    return { status: res.status, body: res.body as unknown as Answer, headers: res.headers };
+  };
+  const messageKeys = async () => (await stack.rt.redis.keys(`${stack.prefix}msg:*`)).length;
+
+  before(async () => {
+    stack = await startTestStack();
+    dev = await RawDevice.connect(stack.gateways[0]!.port);
+    creds = await dev.register(stack.app.appId, stack.app.clientKey);
+    await dev.hello(creds);
+  });
+  after(async () => {
+    dev.destroy();
+    await stack.close();
+  });
+
+  it('the same Idempotency-Key and body answers the first 202 again and sends once', async () => {
+    const body = { to: { devices: [creds.deviceId] }, data: { n: 'idem' } };
+    const before = await messageKeys();
+    const first = await post('/v1/messages', body, { 'idempotency-key': 'order-1001' });
+    assert.equal(first.status, 202);
+    const again = await post('/v1/messages', body, { 'idempotency-key': 'order-1001' });
+    assert.equal(again.status, 202);
+    assert.equal(again.body.id, first.body.id);
+    assert.equal(again.headers.get('idempotent-replayed'), 'true');
+    assert.equal(again.headers.get('location'), `/v1/messages/${first.body.id}`);
+    assert.equal(await messageKeys(), before + 1, 'stored once');
+    const push = await dev.nextOf(FrameType.PUSH);
+    assert.equal(push.id, first.body.id);
+    dev.send({ t: FrameType.ACK, ids: [push.id] });
+    await assert.rejects(dev.nextOf(FrameType.PUSH, 300), 'delivered once');
+
+    const other = await post('/v1/messages', { ...body, data: { n: 'changed' } }, { 'idempotency-key': 'order-1001' });
+    assert.equal(other.status, 409);
+    assert.equal(other.body.error.code, 'idempotency_conflict');
+    const anotherApp = await stack.newApp();
+    const theirs = await post('/v1/messages', { to: { aliases: ['x'] } }, { 'idempotency-key': 'order-1001' }, anotherApp.serverSecret);
+    assert.equal(theirs.status, 202, 'keys are per app');
+  });
+
+  it('concurrent requests with one key: one is stored, the other waits its turn (409 in progress) or replays it', async () => {
+    const body = { to: { aliases: ['concurrent'] }, data: 1 };
+    const answers = await Promise.all([1, 2, 3].map(() => post('/v1/messages', body, { 'idempotency-key': 'same-time' })));
+    const ids = new Set(answers.filter((a) => a.status === 202).map((a) => a.body.id));
+    assert.equal(ids.size, 1);
+    for (const a of answers.filter((x) => x.status !== 202)) {
+      assert.equal(a.body.error.code, 'idempotency_in_progress');
+      assert.equal(a.headers.get('retry-after'), '1');
+    }
+  });
+
+  it('a refused request leaves no record: fixed and retried with the same key it is sent', async () => {
+    const bad = await post('/v1/messages', { to: { devices: ['nosuchdevice'] } }, { 'idempotency-key': 'fix-me' });
+    assert.equal(bad.body.error.code, 'device_unknown');
+    const good = await post('/v1/messages', { to: { devices: [creds.deviceId] }, data: 'fixed' }, { 'idempotency-key': 'fix-me' });
+    assert.equal(good.status, 202);
+    dev.send({ t: FrameType.ACK, ids: [(await dev.nextOf(FrameType.PUSH)).id] });
+    assert.equal((await post('/v1/messages', { to: { aliases: ['a'] } }, { 'idempotency-key': 'white space' })).body.error.code, 'idempotency_key_invalid');
+  });
+
+  it('a batch answers a result per item; good items are stored and delivered, bad ones refused alone', async () => {
+    const to = { devices: [creds.deviceId] };
+    const items = [
+      JSON.stringify({ to, data: 'b1' }),
+      JSON.stringify({ to: { devices: ['nosuchdevice'] }, data: 'b2' }),
+      JSON.stringify({ to, data: 'b3', tll: 5 }),
+      `{"to":${JSON.stringify(to)},"data":{"__proto__":1}}`,
+      JSON.stringify({ to, data: 'b5' }),
+    ];
+    const sent = await stack.api('/v1/messages/batch', { raw: `{"messages":[${items.join(',')}]}` });
+    const res = { status: sent.status, body: sent.body as unknown as Answer };
+    assert.equal(res.status, 202);
+    assert.equal(res.body.accepted, 2);
+    assert.equal(res.body.refused, 3);
+    assert.deepEqual(res.body.results.map((r) => r.error?.code ?? 'ok'), ['ok', 'device_unknown', 'body_invalid', 'payload_invalid', 'ok']);
+    const got = [await dev.nextOf(FrameType.PUSH), await dev.nextOf(FrameType.PUSH)];
+    assert.deepEqual(got.map((p) => p.data), ['b1', 'b5']);
+    assert.deepEqual(got.map((p) => p.id), [res.body.results[0]!.id, res.body.results[4]!.id]);
+    dev.send({ t: FrameType.ACK, ids: got.map((p) => p.id) });
+    assert.equal((await post('/v1/messages/batch', { messages: [] })).body.error.code, 'body_invalid');
+  });
+
+  it('a batch with an Idempotency-Key is replayed whole', async () => {
+    const body = { messages: [{ to: { aliases: ['u1'] } }, { to: { aliases: ['u2'] } }] };
+    const first = await post('/v1/messages/batch', body, { 'idempotency-key': 'batch-7' });
+    const again = await post('/v1/messages/batch', body, { 'idempotency-key': 'batch-7' });
+    assert.deepEqual(again.body, first.body);
+  });
+});
+
+describe('per-app rate limit', () => {
+  let stack: TestStack;
+  before(async () => {
+    stack = await startTestStack({ overrides: { limits: { appPointsPerSec: 20 } } });
+  });
+  after(async () => {
+    await stack.close();
+  });
+
+  it('answers 429 with Retry-After past the limit, counts a batch by its messages, and limits apps apart', async () => {
+    const one = { to: { aliases: ['someone'] } };
+    const batch = await stack.api('/v1/messages/batch', { body: { messages: Array.from({ length: 15 }, () => one) } });
+    assert.equal(batch.status, 202);
+    assert.equal(batch.headers.get('ratelimit-remaining'), '5');
+    // Sequential requests: a second window may open meanwhile on a slow machine, so look
+    // for the first refusal rather than counting exactly five.
+    let limited = await stack.api('/v1/messages', { body: one });
+    for (let i = 0; i < 40 && limited.status === 202; i++) limited = await stack.api('/v1/messages', { body: one });
+    assert.equal(limited.status, 429);
+    assert.equal(limited.body.error.code, 'rate_limited');
+    assert.ok(Number(limited.headers.get('retry-after')) >= 1);
+    const other = await stack.newApp();
+    assert.equal((await stack.api('/v1/messages', { body: one, secret: other.serverSecret })).status, 202, 'another app has its own budget');
+  });
+});

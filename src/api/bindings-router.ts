@@ -11,7 +11,7 @@ import { bindingName } from './message-schema.js';
 import { appOf } from './server-auth.js';
 import { validate } from './validate.js';
 
-const params = z.object({
+export const bindingParams = z.object({
   deviceId: z.string().regex(ID_PATTERN, 'not a device id'),
   kind: z.enum(['aliases', 'accounts']),
   name: bindingName.optional(),
@@ -27,7 +27,7 @@ export function bindingsRouter(redis: Redis, keys: RedisKeys, bindings: BindingS
   const router = Router();
 
   async function target(req: Request, appId: string): Promise<{ deviceId: string; kind: BindingKind; name: string | undefined }> {
-    const p = validate(params, req.params);
+    const p = validate(bindingParams, req.params);
     const { active } = await storage(activeDevicesOf(redis, keys, appId, [p.deviceId]));
     if (active.length === 0) throw new PetrelError('device_not_found');
     return { deviceId: p.deviceId, kind: p.kind, name: p.name };

@@ -2,7 +2,9 @@ import express, { type Express, type RequestHandler, type Router } from 'express
 import type { Registry } from 'prom-client';
 import type { Logger } from '../observability/logger.js';
 import { PetrelError } from '../domain/errors.js';
+import { docsRouter } from './docs-page.js';
 import { errorHandler } from './error-handler.js';
+import { undocumentedRoutes } from './openapi.js';
 
 /** Unknown paths answer in the API's error format, not with Express's HTML page. */
 const routeNotFound: RequestHandler = (req) => {
@@ -22,6 +24,8 @@ export interface HttpAppDeps {
     /** Paths whose bodies may be larger than maxBodyBytes (batch sends). */
     bodyLimits?: Record<string, number>;
   };
+  /** Served at /openapi.json with a docs page at /docs (no authentication). */
+  openApi?: unknown;
   /** The operator's admin API (apps, credentials); absent when no admin token is configured. */
   admin?: { auth: RequestHandler; router: Router };
 }
@@ -54,6 +58,15 @@ export function createHttpApp(deps: HttpAppDeps): Express {
       gc();
       res.json({ heapUsed: process.memoryUsage().heapUsed });
     });
+  }
+  if (deps.openApi) {
+    const doc = deps.openApi as Parameters<typeof undocumentedRoutes>[1];
+    const missing = [
+      ...(deps.api?.routers ?? []).flatMap((r) => undocumentedRoutes(r, doc)),
+      ...(deps.admin ? undocumentedRoutes(deps.admin.router, doc, '/v1/admin') : []),
+    ];
+    if (missing.length > 0) throw new Error(`routes missing from the OpenAPI document (src/api/api-operations.ts): ${missing.join(', ')}`);
+    app.use(docsRouter(deps.openApi));
   }
   // Admin first: its paths are under /v1 too, but authenticate with the admin token.
   if (deps.admin) {

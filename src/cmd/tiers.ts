@@ -5,6 +5,10 @@ import { RateLimiterRedis } from 'rate-limiter-flexible';
 import type { AddressInfo } from 'node:net';
 import { createHttpApp } from '../api/http-app.js';
 import { adminAuth } from '../api/admin-auth.js';
+import { errorAnswer } from '../api/answers.js';
+import { apiOperations } from '../api/api-operations.js';
+import { openApiDocument } from '../api/openapi.js';
+import { PETREL_VERSION } from './version.js';
 import { appsRouter } from '../api/apps-router.js';
 import { bindingsRouter } from '../api/bindings-router.js';
 import { messagesRouter } from '../api/messages-router.js';
@@ -237,6 +241,7 @@ export async function startHttp(rt: Runtime, which: 'http' | 'ops' = 'http', opt
     ready: async () => (await rt.redis.ping()) === 'PONG',
     ...(api ? { api } : {}),
     ...(admin ? { admin } : {}),
+    ...(api ? { openApi: openApiDocument(apiOperations(config.messages), { version: PETREL_VERSION, errorSchema: errorAnswer }) } : {}),
   });
   const { host, port: wanted } = config[which];
   const server = app.listen(wanted, host);

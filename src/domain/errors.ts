@@ -7,7 +7,7 @@
 export const errorCatalog = {
   config_invalid: { status: 500, message: 'The service configuration is invalid.' },
   internal: { status: 500, message: 'Internal error.' },
-  storage_unavailable: { status: 503, message: 'Storage is unavailable; retry later. (If Redis failed while answering, a send may have been stored although this came back.)' },
+  storage_unavailable: { status: 503, message: 'Storage is unavailable; retry later (with the same Idempotency-Key, a send that was stored after all is not sent twice).' },
   app_unknown: { status: 404, closeCode: 4010, message: 'The app does not exist or is disabled.' },
   auth_failed: { status: 401, closeCode: 4001, message: 'Authentication failed.' },
   hello_stale: { status: 401, closeCode: 4001, message: 'HELLO timestamp is outside the accepted window.' },

@@ -1,0 +1,60 @@
+import { z } from 'zod';
+import { errorCatalog } from '../domain/errors.js';
+import { DeliveryState } from '../domain/message.js';
+
+/**
+ * Schemas of what the API answers. The routers build these objects by hand; the schemas
+ * are the documentation of them (OpenAPI), and test/api/openapi.test.ts checks real
+ * answers against them.
+ */
+
+export const errorAnswer = z.object({
+  error: z.object({
+    code: z.enum(Object.keys(errorCatalog) as [keyof typeof errorCatalog, ...Array<keyof typeof errorCatalog>]),
+    message: z.string(),
+    details: z.record(z.string(), z.unknown()).optional().meta({ description: 'Field errors (`fields`), unknown ids (`devices`), limits.' }),
+  }),
+});
+
+export const acceptedAnswer = z.object({
+  id: z.string().meta({ description: 'Message id (ULID: sorts by accept time).' }),
+  accepted: z.int().meta({ description: 'Distinct targets named.' }),
+});
+
+export const batchAnswer = z.object({
+  accepted: z.int(),
+  refused: z.int(),
+  results: z.array(z.union([acceptedAnswer, errorAnswer])).meta({ description: 'One per item, in order.' }),
+});
+
+const deliveryState = z.enum(Object.values(DeliveryState) as [string, ...string[]]);
+
+export const traceAnswer = z.object({
+  id: z.string(),
+  state: z.enum(['accepted', 'dispatched', 'completed', 'expired']),
+  acceptedAt: z.int().meta({ description: 'unix ms' }),
+  expiresAt: z.int().meta({ description: 'unix ms' }),
+  counts: z.object({ targeted: z.int(), delivered: z.int(), opened: z.int(), expired: z.int(), dropped: z.int(), failed: z.int() }),
+  devices: z.record(z.string(), deliveryState).optional().meta({ description: 'Per-device state, for sends to ≤ 100 devices.' }),
+});
+
+export const bindingsAnswer = z.object({
+  aliases: z.array(z.string()).optional(),
+  accounts: z.array(z.string()).optional(),
+});
+
+const serverSecretInfo = z.object({ id: z.string(), createdAt: z.int(), expiresAt: z.int().nullable() });
+
+export const appAnswer = z.object({
+  id: z.string(),
+  name: z.string(),
+  clientKey: z.string().meta({ description: 'Ships in the mobile app; lets the SDK register devices.' }),
+  status: z.enum(['active', 'disabled']),
+  createdAt: z.int(),
+});
+
+export const createdAppAnswer = appAnswer.extend({ serverSecret: serverSecretInfo.extend({ secret: z.string().meta({ description: 'Shown once.' }) }) });
+export const appWithSecretsAnswer = appAnswer.extend({ serverSecrets: z.array(serverSecretInfo) });
+export const appsAnswer = z.object({ apps: z.array(appAnswer) });
+export const secretsAnswer = z.object({ serverSecrets: z.array(serverSecretInfo) });
+export const issuedSecretAnswer = serverSecretInfo.extend({ secret: z.string().meta({ description: 'Shown once.' }) });

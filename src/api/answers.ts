@@ -21,6 +21,8 @@ export const acceptedAnswer = z.object({
   accepted: z.int().meta({ description: 'Distinct targets named.' }),
 });
 
+export const cancelledAnswer = z.object({ id: z.string(), state: z.literal('cancelled') });
+
 export const batchAnswer = z.object({
   accepted: z.int(),
   refused: z.int(),
@@ -31,9 +33,10 @@ const deliveryState = z.enum(Object.values(DeliveryState) as [string, ...string[
 
 export const traceAnswer = z.object({
   id: z.string(),
-  state: z.enum(['accepted', 'dispatched', 'completed', 'expired']),
+  state: z.enum(['scheduled', 'cancelled', 'accepted', 'dispatched', 'completed', 'expired']),
   acceptedAt: z.int().meta({ description: 'unix ms' }),
   expiresAt: z.int().meta({ description: 'unix ms' }),
+  sendAt: z.int().optional().meta({ description: 'Scheduled messages: when due (unix ms).' }),
   counts: z.object({ targeted: z.int(), delivered: z.int(), opened: z.int(), expired: z.int(), dropped: z.int(), failed: z.int() }),
   devices: z.record(z.string(), deliveryState).optional().meta({ description: 'Per-device state, for sends to ≤ 100 devices.' }),
 });

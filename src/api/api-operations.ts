@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { acceptedAnswer, appAnswer, appsAnswer, appWithSecretsAnswer, batchAnswer, bindingsAnswer, createdAppAnswer, issuedSecretAnswer, secretsAnswer, traceAnswer } from './answers.js';
+import { acceptedAnswer, appAnswer, cancelledAnswer, appsAnswer, appWithSecretsAnswer, batchAnswer, bindingsAnswer, createdAppAnswer, issuedSecretAnswer, secretsAnswer, traceAnswer } from './answers.js';
 import { appParams, createAppBody, issueSecretBody, secretParams, updateAppBody } from './app-schema.js';
 import { bindingParams } from './bindings-router.js';
 import { batchBodySchema, messageBodySchema, type MessageSchemaLimits } from './message-schema.js';
@@ -30,6 +30,11 @@ export function apiOperations(limits: MessageSchemaLimits): Operation[] {
     {
       method: 'get', path: '/v1/messages/{id}', tag: 'messages', auth: 'server', summary: 'Trace a message', params: messageParams,
       responses: { 200: { description: 'Counts, and per-device states for small sends.', body: traceAnswer } },
+    },
+    {
+      method: 'delete', path: '/v1/messages/{id}', tag: 'messages', auth: 'server', summary: 'Cancel a scheduled message', params: messageParams,
+      description: 'Only before its sendAt; afterwards 409 message_not_cancellable.',
+      responses: { 200: { description: 'Cancelled (also when it already was).', body: cancelledAnswer } },
     },
     {
       method: 'put', path: '/v1/devices/{deviceId}/{kind}/{name}', tag: 'devices', auth: 'server', summary: 'Bind an alias or account to a device',

@@ -28,6 +28,11 @@ export function messageBodySchema(limits: MessageSchemaLimits) {
     data: z.json().optional(),
     notification: z.looseObject({ title: z.string().max(512), body: z.string().max(4096) }).optional(),
     ttl: z.number().int().min(0).max(limits.maxTtlSec).optional(),
+    collapseId: z.string().min(1).max(64).regex(/^[^\s\x00-\x1f]+$/, 'no whitespace or control characters').optional()
+      .meta({ description: 'A newer message with the same collapseId replaces this one on devices that have not received it yet.' }),
+    priority: z.enum(['high', 'normal']).optional().meta({ description: '`high`: queued ahead of everything waiting to be dispatched. Default `normal`.' }),
+    sendAt: z.union([z.number().int().min(0), z.iso.datetime({ offset: true })]).optional()
+      .meta({ description: 'Send later: epoch milliseconds or an RFC 3339 time, up to 7 days ahead. Cancellable with DELETE /v1/messages/{id} until then. The TTL counts from this time.' }),
   });
 }
 
@@ -51,5 +56,8 @@ export function toSendInput(body: MessageBody): SendInput {
   if (body.data !== undefined) input.data = body.data;
   if (body.notification !== undefined) input.notification = body.notification;
   if (body.ttl !== undefined) input.ttl = body.ttl;
+  if (body.collapseId !== undefined) input.collapseId = body.collapseId;
+  if (body.priority !== undefined) input.priority = body.priority;
+  if (body.sendAt !== undefined) input.sendAt = typeof body.sendAt === 'number' ? body.sendAt : Date.parse(body.sendAt);
   return input;
 }

@@ -65,6 +65,14 @@ export function messagesRouter(intake: MessageIntake, messages: MessageStore, id
     });
   });
 
+  router.delete('/v1/messages/:id', async (req, res) => {
+    const id = req.params['id'] ?? '';
+    const outcome = MESSAGE_ID_PATTERN.test(id) ? await intake.cancel(appOf(res).id, id) : 'not_found';
+    if (outcome === 'not_found') throw new PetrelError('message_not_found');
+    if (outcome === 'too_late') throw new PetrelError('message_not_cancellable');
+    res.json({ id, state: 'cancelled' });
+  });
+
   router.get('/v1/messages/:id', async (req, res) => {
     const id = req.params['id'] ?? '';
     const trace = MESSAGE_ID_PATTERN.test(id) ? await storage(messages.trace(appOf(res).id, id)) : null;

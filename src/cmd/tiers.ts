@@ -70,7 +70,7 @@ function intakeOf(rt: Runtime, redis: Redis, messages: MessageStore, redisOption
   queue.on('error', (err) => rt.log.warn({ err: err.message }, 'send queue error'));
   const intake = new MessageIntake(
     redis, rt.keys, messages, queue, new WireCodec(config.codec),
-    { defaultTtlSec: config.messages.defaultTtlSec, maxDataBytes: config.messages.maxDataBytes, batchMs: config.messages.intakeBatchMs },
+    { defaultTtlSec: config.messages.defaultTtlSec, maxDataBytes: config.messages.maxDataBytes, batchMs: config.messages.intakeBatchMs, maxScheduleSec: config.messages.maxScheduleSec },
     rt.metrics, rt.log,
   );
   rt.onClose(async () => {

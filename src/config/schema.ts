@@ -112,6 +112,8 @@ export const configSchema = z.object({
     maxDataBytes: z.number().int().min(64).max(60_000).default(4096),
     /** Devices named in one request. */
     maxDevices: z.number().int().min(1).max(10_000).default(1000),
+    /** How far ahead a message may be scheduled (`sendAt`). */
+    maxScheduleSec: z.number().int().min(0).max(30 * 86_400).default(7 * 86_400),
     /** Messages in one POST /v1/messages/batch. */
     maxBatch: z.number().int().min(1).max(10_000).default(500),
     /** Aliases or accounts named in one request. */

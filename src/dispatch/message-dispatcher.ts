@@ -65,13 +65,21 @@ export class MessageDispatcher {
     }
     // Even a TTL 0 message sits in the inbox until ACKed (that is how the ACK is counted);
     // the inbox key itself must not expire in the past, or its other entries would go too.
-    const added = await Promise.all(adds.map((a) => inbox.add(a.deviceId, a.message.id, Math.max(a.message.exp, now + 60_000))));
+    const added = await Promise.all(adds.map((a) => inbox.add(a.deviceId, a.message.id, Math.max(a.message.exp, now + 60_000), a.message.collapseId)));
+    // Evicted by the cap, replaced by a newer message with the same collapse id, or
+    // superseded by one: dropped for that device.
     const drops: StateChange[] = [];
+    const superseded: StateChange[] = [];
     added.forEach((r, i) => {
-      for (const old of r.evicted) drops.push({ messageId: old, deviceId: adds[i]!.deviceId, state: DeliveryState.DROPPED });
+      const { deviceId, message } = adds[i]!;
+      for (const old of r.evicted) drops.push({ messageId: old, deviceId, state: DeliveryState.DROPPED });
+      if (r.replaced) drops.push({ messageId: r.replaced, deviceId, state: DeliveryState.DROPPED });
+      if (r.superseded) superseded.push({ messageId: message.id, deviceId, state: DeliveryState.DROPPED });
     });
     // The trace is written before any PUSH goes out, so an ACK always finds its entry.
     await Promise.all([messages.dispatched(fanOuts), messages.record(drops)]);
+    // After the fan-out record, whose counters it adds to: messages of this very job.
+    await messages.record(superseded);
 
     // Routes are read after the inbox write: a device that comes online in between is
     // replayed from its inbox by its ONLINE report (session-reports.ts), so none is missed.
@@ -79,7 +87,7 @@ export class MessageDispatcher {
     const plan = new GatewayBatches();
     adds.forEach(({ message: m, deviceId }, i) => {
       const route = where[i];
-      if (route) plan.put(route.gatewayId, { deviceId, sessionId: route.sessionId, frame: m.frame, messageId: m.id, expiresAt: m.exp });
+      if (route && !added[i]!.superseded) plan.put(route.gatewayId, { deviceId, sessionId: route.sessionId, frame: m.frame, messageId: m.id, expiresAt: m.exp });
     });
     this.deps.metrics.messagesDispatched.inc(loaded.length);
     await this.deps.courier.send(plan);

@@ -1,7 +1,7 @@
-import type { Queue } from 'bullmq';
+import type { JobsOptions, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { PetrelError } from '../domain/errors.js';
-import { expiryOf, newMessageId, type MessageTarget } from '../domain/message.js';
+import { expiryOf, newMessageId, type MessagePriority, type MessageTarget } from '../domain/message.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { FrameType, ProtocolError, type NotificationFields, type WireCodec } from '../protocol/index.js';
@@ -16,8 +16,12 @@ export interface SendInput {
   to: MessageTarget;
   data?: unknown;
   notification?: NotificationFields;
-  /** Seconds; the configured default when absent. */
+  /** Seconds, counted from the send time; the configured default when absent. */
   ttl?: number;
+  collapseId?: string;
+  priority?: MessagePriority;
+  /** Dispatch at this time (unix ms) instead of now. */
+  sendAt?: number;
 }
 
 export interface Accepted {
@@ -31,7 +35,12 @@ export interface IntakeLimits {
   maxDataBytes: number;
   /** Accepted messages within this window share one MULTI and one send job. */
   batchMs: number;
+  /** How far ahead `sendAt` may be. */
+  maxScheduleSec: number;
 }
+
+/** A `sendAt` this little in the past is clock skew: sent at once, not refused. */
+const SEND_AT_SKEW_MS = 60_000;
 
 interface Waiting {
   messages: readonly NewMessage[];
@@ -87,8 +96,9 @@ export class MessageIntake {
     if (input.data !== undefined && this.codec.sizeOf(input.data) > this.limits.maxDataBytes) {
       throw new PetrelError('data_too_large', `the encoded data is larger than ${this.limits.maxDataBytes} bytes`);
     }
+    const sendAt = this.sendTimeOf(input.sendAt, now);
     const id = newMessageId(now);
-    const exp = expiryOf(now, input.ttl ?? this.limits.defaultTtlSec);
+    const exp = expiryOf(sendAt ?? now, input.ttl ?? this.limits.defaultTtlSec);
     let frame: Buffer;
     try {
       frame = this.codec.encode({ t: FrameType.PUSH, id, ts: now, exp, data: input.data, n: input.notification });
@@ -96,7 +106,39 @@ export class MessageIntake {
       if (err instanceof ProtocolError) throw new PetrelError('payload_invalid', `the message cannot be sent to devices: ${err.message}`);
       throw err;
     }
-    return { id, appId, target: to, ts: now, exp, frame, accepted: targets.length };
+    return {
+      id, appId, target: to, ts: now, exp, frame, accepted: targets.length,
+      ...(input.collapseId === undefined ? {} : { collapseId: input.collapseId }),
+      ...(input.priority === undefined ? {} : { priority: input.priority }),
+      ...(sendAt === undefined ? {} : { sendAt }),
+    };
+  }
+
+  /** A future send time, or undefined for "now"; out of range → send_at_invalid. */
+  private sendTimeOf(sendAt: number | undefined, now: number): number | undefined {
+    if (sendAt === undefined || sendAt <= now) {
+      if (sendAt !== undefined && sendAt < now - SEND_AT_SKEW_MS) throw new PetrelError('send_at_invalid', 'sendAt is in the past');
+      return undefined;
+    }
+    if (sendAt > now + this.limits.maxScheduleSec * 1000) {
+      throw new PetrelError('send_at_invalid', `sendAt may be at most ${this.limits.maxScheduleSec} seconds ahead`);
+    }
+    return sendAt;
+  }
+
+  /**
+   * Cancels a scheduled message of this app whose time has not come. Its delayed job is
+   * removed first: only if that succeeds (the job was not taken by a dispatcher) is the
+   * message marked cancelled, so a message is either cancelled or sent, never both.
+   */
+  async cancel(appId: string, messageId: string): Promise<'cancelled' | 'not_found' | 'too_late'> {
+    const state = await storage(this.messages.stateOf(appId, messageId));
+    if (state === null) return 'not_found';
+    if (state === 'cancelled') return 'cancelled';
+    if (state !== 'scheduled') return 'too_late';
+    if ((await storage(this.queue.remove(scheduledJobId(messageId)))) !== 1) return 'too_late';
+    await storage(this.messages.cancelled(messageId));
+    return 'cancelled';
   }
 
   /**
@@ -139,7 +181,7 @@ export class MessageIntake {
     try {
       await this.messages.create(messages, (multi) => alongside.forEach((a) => a.write(multi)));
       try {
-        await this.queue.add('send', { ids: messages.map((m) => m.id) });
+        await this.queue.addBulk(sendJobsOf(messages));
       } catch (err) {
         // Not acknowledged, so not kept: a message without a job would never be sent.
         await this.messages.discard(messages.map((m) => m.id)).catch(() => undefined);
@@ -162,4 +204,26 @@ export class MessageIntake {
     await this.flushing;
     if (this.waiting.length > 0) await this.flush();
   }
+}
+
+/** The BullMQ job of a scheduled message (a custom id, so that cancelling can remove it). */
+function scheduledJobId(messageId: string): string {
+  return `at-${messageId}`;
+}
+
+/**
+ * The jobs of one intake batch: one for its normal sends, one for its high-priority
+ * sends (LIFO: taken before everything waiting), and one delayed job per scheduled message.
+ */
+function sendJobsOf(messages: readonly NewMessage[], now = Date.now()): Array<{ name: string; data: SendJob; opts?: JobsOptions }> {
+  const normal: string[] = [];
+  const high: string[] = [];
+  const jobs: Array<{ name: string; data: SendJob; opts?: JobsOptions }> = [];
+  for (const m of messages) {
+    if (m.sendAt !== undefined) jobs.push({ name: 'send', data: { ids: [m.id] }, opts: { jobId: scheduledJobId(m.id), delay: Math.max(0, m.sendAt - now) } });
+    else (m.priority === 'high' ? high : normal).push(m.id);
+  }
+  if (high.length > 0) jobs.push({ name: 'send', data: { ids: high }, opts: { lifo: true } });
+  if (normal.length > 0) jobs.push({ name: 'send', data: { ids: normal } });
+  return jobs;
 }

@@ -29,6 +29,8 @@ export const errorCatalog = {
   idempotency_key_invalid: { status: 400, message: 'Idempotency-Key must be 1-255 printable ASCII characters.' },
   idempotency_conflict: { status: 409, message: 'This Idempotency-Key was used with a different request within the last 24 hours.' },
   idempotency_in_progress: { status: 409, message: 'A request with this Idempotency-Key is still being processed; retry shortly.' },
+  send_at_invalid: { status: 400, message: '`sendAt` is in the past or further ahead than the configured maximum (7 days by default).' },
+  message_not_cancellable: { status: 409, message: 'Only a scheduled message whose time has not come can be cancelled; this one is being or was sent.' },
   route_not_found: { status: 404, message: 'No such endpoint; see /openapi.json.' },
   message_not_found: { status: 404, message: 'No message with this id in this app (or its trace has expired).' },
 } as const satisfies Record<string, { status: number; closeCode?: number; message: string }>;

@@ -28,6 +28,8 @@ export interface StoredMessage {
   readonly exp: number;
   /** The whole PUSH frame, encoded once at accept time and written to sockets as is. */
   readonly frame: Buffer;
+  /** A newer message with the same collapse id replaces this one while pending. */
+  readonly collapseId?: string;
 }
 
 /**
@@ -54,7 +56,10 @@ export const terminalStates: ReadonlySet<DeliveryState> = new Set([
  * target's inbox (or pushed). `completed`: every target reached a terminal state.
  * `expired`: the TTL passed before every target did.
  */
-export type MessageState = 'accepted' | 'dispatched' | 'completed' | 'expired';
+export type MessageState = 'scheduled' | 'cancelled' | 'accepted' | 'dispatched' | 'completed' | 'expired';
+
+/** `high` send jobs are taken before queued `normal` ones (a bulk send does not delay a login code). */
+export type MessagePriority = 'high' | 'normal';
 
 /**
  * Message ids are ULIDs: 48 bits of milliseconds then 80 random bits, monotonic within a

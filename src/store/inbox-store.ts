@@ -4,18 +4,32 @@ import { RedisScript } from './redis-script.js';
 import type { TurnPipeline } from './turn-pipeline.js';
 
 /**
- * inbox_add_2 — put a message in a device's inbox, keeping at most `cap` entries.
- * KEYS[1] inbox (sorted set, scores 0, ordered by message id), KEYS[2] overflow flag
- * ARGV[1] message id, ARGV[2] cap, ARGV[3] expiry of the message (unix ms)
- * Returns {added (0|1), evicted ids...}. The oldest entries are evicted and the overflow
- * flag set, so the device's next session starts with RESYNC instead of a silent gap.
- * The inbox lives as long as its longest-lived message.
+ * inbox_add_3 — put a message in a device's inbox, keeping at most `cap` entries.
+ * KEYS[1] inbox (sorted set, scores 0, ordered by message id), KEYS[2] overflow flag,
+ * KEYS[3] collapse hash (collapse id → message id)
+ * ARGV[1] message id, ARGV[2] cap, ARGV[3] expiry of the message (unix ms),
+ * ARGV[4] collapse id ('' for none)
+ * Returns {added (0|1), replaced id or '', superseded (0|1), evicted ids...}.
+ * Collapse: a newer message (ids sort by accept time) takes the place of a pending older
+ * one with the same collapse id; an older one arriving late is superseded, not added.
+ * The oldest entries beyond the cap are evicted and the overflow flag set, so the
+ * device's next session starts with RESYNC instead of a silent gap. The inbox lives as
+ * long as its longest-lived message.
  */
-const INBOX_ADD_2 = new RedisScript('inbox_add_2', 2, `
+const INBOX_ADD_3 = new RedisScript('inbox_add_3', 3, `
+local replaced = ''
+if ARGV[4] ~= '' then
+  local other = redis.call('HGET', KEYS[3], ARGV[4])
+  if other and other > ARGV[1] and redis.call('ZSCORE', KEYS[1], other) then return {0, '', 1} end
+  if other and other < ARGV[1] and redis.call('ZREM', KEYS[1], other) == 1 then replaced = other end
+  redis.call('HSET', KEYS[3], ARGV[4], ARGV[1])
+  redis.call('PEXPIREAT', KEYS[3], ARGV[3], 'GT')
+  if redis.call('PTTL', KEYS[3]) == -1 then redis.call('PEXPIREAT', KEYS[3], ARGV[3]) end
+end
 local added = redis.call('ZADD', KEYS[1], 'NX', 0, ARGV[1])
 if redis.call('PTTL', KEYS[1]) == -1 then redis.call('PEXPIREAT', KEYS[1], ARGV[3])
 else redis.call('PEXPIREAT', KEYS[1], ARGV[3], 'GT') end
-local out = {added}
+local out = {added, replaced, 0}
 local over = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[2])
 if over > 0 then
   local popped = redis.call('ZPOPMIN', KEYS[1], over)
@@ -39,6 +53,10 @@ return removed
 
 export interface InboxAddResult {
   added: boolean;
+  /** A pending older message with the same collapse id, taken out for this one. */
+  replaced: string | null;
+  /** A newer message with the same collapse id is pending: this one was not added. */
+  superseded: boolean;
   /** Older messages pushed out by the cap: dropped for this device. */
   evicted: string[];
 }
@@ -56,10 +74,14 @@ export class InboxStore {
   ) {}
 
   /** Calls made in the same turn share one round trip (TurnPipeline). */
-  async add(deviceId: string, messageId: string, expiresAt: number): Promise<InboxAddResult> {
-    const out = (await this.scripts.run(INBOX_ADD_2, [this.keys.inbox(deviceId), this.keys.inboxOverflow(deviceId)], [messageId, this.cap, expiresAt])) as [number, ...string[]];
-    const [added, ...evicted] = out;
-    return { added: added === 1, evicted };
+  async add(deviceId: string, messageId: string, expiresAt: number, collapseId = ''): Promise<InboxAddResult> {
+    const out = (await this.scripts.run(
+      INBOX_ADD_3,
+      [this.keys.inbox(deviceId), this.keys.inboxOverflow(deviceId), this.keys.inboxCollapse(deviceId)],
+      [messageId, this.cap, expiresAt, collapseId],
+    )) as [number, string, number, ...string[]];
+    const [added, replaced, superseded, ...evicted] = out;
+    return { added: added === 1, replaced: replaced === '' ? null : replaced, superseded: superseded === 1, evicted };
   }
 
   async remove(deviceId: string, messageIds: readonly string[]): Promise<string[]> {

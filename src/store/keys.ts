@@ -78,6 +78,11 @@ export class RedisKeys {
     return `${this.prefix}inbox:{${deviceId}}`;
   }
 
+  /** Hash: collapse id → the id of the message holding it in the device's inbox. */
+  inboxCollapse(deviceId: string): string {
+    return `${this.prefix}inbox-collapse:{${deviceId}}`;
+  }
+
   /** String: set when the inbox overflowed; the next session gets RESYNC inbox_overflow. */
   inboxOverflow(deviceId: string): string {
     return `${this.prefix}inbox-overflow:{${deviceId}}`;

@@ -1,5 +1,5 @@
 import type { ChainableCommander, Redis } from 'ioredis';
-import { DeliveryState, type MessageState, type MessageTarget, type StoredMessage, terminalStates } from '../domain/message.js';
+import { DeliveryState, type MessagePriority, type MessageState, type MessageTarget, type StoredMessage, terminalStates } from '../domain/message.js';
 import type { RedisKeys } from './keys.js';
 import { RedisScript } from './redis-script.js';
 import type { TurnPipeline } from './turn-pipeline.js';
@@ -38,6 +38,9 @@ return 1
 export interface NewMessage extends StoredMessage {
   /** Number of targets the request named (devices, aliases or accounts). */
   readonly accepted: number;
+  /** Dispatched at this time (unix ms) instead of at once; cancellable until then. */
+  readonly sendAt?: number;
+  readonly priority?: MessagePriority;
 }
 
 /** Writes committed in the same MULTI as a request's messages, and undone if those are. */
@@ -60,6 +63,8 @@ export interface MessageTrace {
   state: MessageState;
   acceptedAt: number;
   expiresAt: number;
+  /** For scheduled messages: when they are (or were) due. */
+  sendAt?: number;
   counts: MessageCounts;
   /** Per-device states, for sends small enough to be traced device by device. */
   devices?: Record<string, DeliveryState>;
@@ -115,11 +120,25 @@ export class MessageStore {
         exp: m.exp,
         frame: m.frame,
         accepted: m.accepted,
-        state: 'accepted',
+        state: m.sendAt === undefined ? 'accepted' : 'scheduled',
+        ...(m.collapseId === undefined ? {} : { collapse: m.collapseId }),
+        ...(m.sendAt === undefined ? {} : { sendAt: m.sendAt }),
+        ...(m.priority === undefined ? {} : { priority: m.priority }),
       });
       multi.pexpireat(key, m.exp + this.traceRetentionMs);
     }
     await multi.exec();
+  }
+
+  /** The state of a message of this app; null for none (or another app's). */
+  async stateOf(appId: string, messageId: string): Promise<MessageState | null> {
+    const [app, state] = await this.redis.hmget(this.keys.message(messageId), 'app', 'state');
+    return app === appId ? ((state ?? 'accepted') as MessageState) : null;
+  }
+
+  /** Marks a scheduled message cancelled (its job is already gone). */
+  async cancelled(messageId: string): Promise<void> {
+    await this.redis.hset(this.keys.message(messageId), 'state', 'cancelled');
   }
 
   /** Removes messages that were stored but could not be queued (never acknowledged). */
@@ -131,14 +150,15 @@ export class MessageStore {
   async load(ids: readonly string[]): Promise<Array<StoredMessage | null>> {
     if (ids.length === 0) return [];
     const pipeline = this.redis.pipeline();
-    for (const id of ids) pipeline.hmgetBuffer(this.keys.message(id), 'app', 'to', 'ts', 'exp', 'frame');
+    for (const id of ids) pipeline.hmgetBuffer(this.keys.message(id), 'app', 'to', 'ts', 'exp', 'frame', 'collapse');
     const results = (await pipeline.exec()) ?? [];
     return ids.map((id, i) => {
       const [err, fields] = results[i] ?? [new Error('pipeline discarded'), null];
       if (err) throw err;
-      const [app, to, ts, exp, frame] = fields as Array<Buffer | null>;
+      const [app, to, ts, exp, frame, collapse] = fields as Array<Buffer | null>;
       if (!app || !to || !ts || !exp || !frame) return null;
-      return { id, appId: app.toString(), target: JSON.parse(to.toString()) as MessageTarget, ts: Number(ts.toString()), exp: Number(exp.toString()), frame };
+      const message = { id, appId: app.toString(), target: JSON.parse(to.toString()) as MessageTarget, ts: Number(ts.toString()), exp: Number(exp.toString()), frame };
+      return collapse ? { ...message, collapseId: collapse.toString() } : message;
     });
   }
 
@@ -200,10 +220,12 @@ export class MessageStore {
     };
     const settled = counts.delivered + counts.dropped + counts.failed;
     if (over) counts.expired = Math.max(0, counts.targeted - settled);
-    let state: MessageState = h['state'] === 'dispatched' ? 'dispatched' : 'accepted';
+    const stored = h['state'] as MessageState | undefined;
+    let state: MessageState = stored === 'dispatched' || stored === 'scheduled' || stored === 'cancelled' ? stored : 'accepted';
     if (state === 'dispatched' && settled >= counts.targeted) state = 'completed';
-    else if (over) state = 'expired';
+    else if (over && state !== 'cancelled') state = 'expired';
     const trace: MessageTrace = { id: messageId, state, acceptedAt: num('ts'), expiresAt: exp, counts };
+    if (h['sendAt']) trace.sendAt = num('sendAt');
     if (Object.keys(d).length > 0) {
       const devices: Record<string, DeliveryState> = {};
       for (const [device, s] of Object.entries(d)) {

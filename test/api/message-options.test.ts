@@ -65,12 +65,12 @@ describe('message options: collapseId, sendAt (and cancel), priority', { timeout
   it('a scheduled message can be cancelled before its time, and not after', async () => {
     const { dev, creds } = await device();
     await dev.hello(creds);
-    const res = await send({ to: { devices: [creds.deviceId] }, data: 'never', sendAt: Date.now() + 800 });
+    const res = await send({ to: { devices: [creds.deviceId] }, data: 'never', sendAt: Date.now() + 2500 });
     const cancel = await stack.api(`/v1/messages/${res.id}`, { method: 'DELETE' });
     assert.equal(cancel.status, 200);
     assert.equal((await stack.api(`/v1/messages/${res.id}`, { method: 'DELETE' })).status, 200, 'idempotent');
     assert.equal((await trace(res.id)).state, 'cancelled');
-    await assert.rejects(dev.nextOf(FrameType.PUSH, 1500), 'a cancelled message is never sent');
+    await assert.rejects(dev.nextOf(FrameType.PUSH, 3500), 'a cancelled message is never sent');
 
     const now = await send({ to: { devices: [creds.deviceId] }, data: 'now' });
     dev.send({ t: FrameType.ACK, ids: [(await dev.nextOf(FrameType.PUSH)).id] });
@@ -96,15 +96,22 @@ describe('message options: collapseId, sendAt (and cancel), priority', { timeout
     await dev.hello(creds);
     // Pause the workers so a backlog builds up, then let it drain.
     const { Queue } = await import('bullmq');
-    const queue = new Queue('send', { connection: stack.rt.redis.duplicate(), prefix: stack.rt.keys.queuePrefix() });
-    await queue.pause();
-    const to = { devices: [creds.deviceId] };
-    for (let i = 0; i < 5; i++) await send({ to, data: `normal ${i}` });
-    const urgent = await send({ to, data: 'urgent', priority: 'high' });
-    await queue.resume();
-    const first = (await dev.nextOf(FrameType.PUSH, 5000)) as PushFrame;
-    assert.equal(first.id, urgent.id);
-    await queue.close();
-    dev.destroy();
+    const connection = stack.rt.redis.duplicate();
+    const queue = new Queue('send', { connection, prefix: stack.rt.keys.queuePrefix() });
+    try {
+      await queue.pause();
+      const to = { devices: [creds.deviceId] };
+      for (let i = 0; i < 5; i++) await send({ to, data: `normal ${i}` });
+      const urgent = await send({ to, data: 'urgent', priority: 'high' });
+      await queue.resume();
+      const first = (await dev.nextOf(FrameType.PUSH, 5000)) as PushFrame;
+      assert.equal(first.data, 'urgent');
+      assert.equal(first.id, urgent.id);
+    } finally {
+      await queue.resume();
+      await queue.close();
+      connection.disconnect(); // BullMQ leaves a connection it was given open
+      dev.destroy();
+    }
   });
 });

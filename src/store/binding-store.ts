@@ -58,6 +58,15 @@ export class BindingStore {
     return removed === 1;
   }
 
+  /** Unbinds every alias and account of a device (it was invalidated). */
+  async unbindAll(appId: string, deviceId: string): Promise<void> {
+    const kinds: BindingKind[] = ['aliases', 'accounts'];
+    await Promise.all(kinds.map(async (kind) => {
+      const names = await this.namesOf(kind, deviceId);
+      await Promise.all(names.map((name) => this.unbind(kind, appId, deviceId, name)));
+    }));
+  }
+
   /** Names bound to a device. */
   async namesOf(kind: BindingKind, deviceId: string): Promise<string[]> {
     const key = kind === 'aliases' ? this.keys.deviceAliases(deviceId) : this.keys.deviceAccounts(deviceId);

@@ -3,9 +3,12 @@ import type { Redis, RedisOptions } from 'ioredis';
 import type { AddressInfo } from 'node:net';
 import { createHttpApp } from '../api/http-app.js';
 import { bindingsRouter } from '../api/bindings-router.js';
+import { devicesRouter } from '../api/devices-router.js';
 import { messagesRouter } from '../api/messages-router.js';
 import { serverAuth } from '../api/server-auth.js';
+import { topicsRouter } from '../api/topics-router.js';
 import { Courier } from '../dispatch/courier.js';
+import { DeviceInvalidation } from '../dispatch/device-invalidation.js';
 import { dispatchRpcHandler } from '../dispatch/dispatch-rpc.js';
 import { GatewayDirectory } from '../dispatch/gateway-directory.js';
 import { MessageDispatcher } from '../dispatch/message-dispatcher.js';
@@ -208,11 +211,26 @@ export async function startHttp(rt: Runtime, which: 'http' | 'ops' = 'http'): Pr
     const messages = messageStore(rt, redis);
     const intake = intakeOf(rt, redis, messages, failFast);
     const apps = new AppStore(redis, rt.keys);
+    const bindings = new BindingStore(redis, rt.keys, config.messages.maxDevicesPerAccount);
+    const subscriptions = new SubscriptionStore(redis, rt.keys, config.limits.topicsPerDevice);
+    const devices = new DeviceStore(redis, rt.keys);
+    const routes = new RouteStore(redis, rt.keys);
+    // The API reaches gateways itself for one thing: closing an invalidated device's session.
+    const gatewayPools = new NodePools(new NodeRegistry(redis, rt.keys), 'gateway', GatewayService.Client, { refreshMs: REGISTRY_REFRESH_MS, callTimeoutMs: RPC_TIMEOUT_MS });
+    rt.onClose(() => gatewayPools.close());
+    const invalidation = new DeviceInvalidation({
+      devices, routes, bindings, subscriptions, messages,
+      gateways: new GatewayDirectory(gatewayPools, rt.metrics, rt.log),
+      inbox: new InboxStore(redis, rt.keys, new TurnPipeline(redis), config.dispatch.inboxCap),
+    });
+    const liveGateways = async () => new Set((await gatewayPools.live()).map((g) => g.id));
     api = {
       auth: serverAuth(apps, config.gateway.appCacheMs),
       routers: [
         messagesRouter(intake, messages, config.messages),
-        bindingsRouter(redis, rt.keys, new BindingStore(redis, rt.keys, config.messages.maxDevicesPerAccount)),
+        devicesRouter({ redis, keys: rt.keys, devices, routes, liveGateways, bindings, subscriptions, invalidation }),
+        topicsRouter(redis, rt.keys, subscriptions),
+        bindingsRouter(redis, rt.keys, bindings),
       ],
       maxBodyBytes: 64 * 1024,
     };

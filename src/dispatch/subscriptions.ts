@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { PetrelError } from '../domain/errors.js';
-import { isValidTopic } from '../domain/topic.js';
+import { validTopic } from '../domain/topic.js';
 import type { RedisKeys } from '../store/keys.js';
 
 /** A topic of an app and how many devices are subscribed to it. */
@@ -35,7 +35,7 @@ export class SubscriptionStore {
    * take the device over its topic cap, so a device never ends up half subscribed.
    */
   async change(appId: string, deviceId: string, topics: readonly string[], subscribe: boolean): Promise<void> {
-    for (const topic of topics) checkTopic(topic);
+    for (const topic of topics) validTopic(topic);
     if (topics.length === 0) return;
     const deviceTopics = this.keys.deviceTopics(deviceId);
     if (subscribe) {
@@ -54,7 +54,7 @@ export class SubscriptionStore {
    * code (`topic_limit`). The caller has checked that the devices are the app's.
    */
   async changeDevices(appId: string, topic: string, deviceIds: readonly string[], subscribe: boolean): Promise<Map<string, 'topic_limit' | null>> {
-    checkTopic(topic);
+    validTopic(topic);
     const out = new Map<string, 'topic_limit' | null>();
     if (deviceIds.length === 0) return out;
     const pipeline = this.redis.pipeline();
@@ -80,8 +80,10 @@ export class SubscriptionStore {
     await this.change(appId, deviceId, await this.topicsOf(deviceId), false);
   }
 
-  async topicsOf(deviceId: string): Promise<string[]> {
-    return (await this.redis.smembers(this.keys.deviceTopics(deviceId))).sort();
+  /** Topics of a device, sorted; with `limit`, at most that many (any of them when there are more). */
+  async topicsOf(deviceId: string, limit?: number): Promise<string[]> {
+    const key = this.keys.deviceTopics(deviceId);
+    return (limit === undefined ? await this.redis.smembers(key) : await this.redis.srandmember(key, limit)).sort();
   }
 
   async subscriberCount(appId: string, topic: string): Promise<number> {
@@ -117,10 +119,6 @@ export class SubscriptionStore {
   private overCap(): PetrelError {
     return new PetrelError('topic_limit', `a device may subscribe to at most ${this.maxTopicsPerDevice} topics`);
   }
-}
-
-function checkTopic(topic: string): void {
-  if (!isValidTopic(topic)) throw new PetrelError('topic_invalid', `invalid topic name "${topic.slice(0, 64)}"`);
 }
 
 /**

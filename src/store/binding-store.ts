@@ -67,10 +67,10 @@ export class BindingStore {
     }));
   }
 
-  /** Names bound to a device. */
-  async namesOf(kind: BindingKind, deviceId: string): Promise<string[]> {
+  /** Names bound to a device, sorted; with `limit`, at most that many (any of them when there are more). */
+  async namesOf(kind: BindingKind, deviceId: string, limit?: number): Promise<string[]> {
     const key = kind === 'aliases' ? this.keys.deviceAliases(deviceId) : this.keys.deviceAccounts(deviceId);
-    return (await this.redis.smembers(key)).sort();
+    return (limit === undefined ? await this.redis.smembers(key) : await this.redis.srandmember(key, limit)).sort();
   }
 
   /** The distinct devices the names resolve to, in order of first appearance. */

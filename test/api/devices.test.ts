@@ -204,3 +204,22 @@ describe('device management API', () => {
     assert.deepEqual(res.body.error.details.fields.map((f) => f.path), ['deviceId']);
   });
 });
+
+describe('device invalidation racing the session\'s ONLINE report', () => {
+  let stack: TestStack;
+  before(async () => {
+    // Reports held 400 ms: the invalidation runs before the dispatch tier knows the session.
+    stack = await startTestStack({ overrides: { gateway: { reportIntervalMs: 400 } } });
+  });
+  after(async () => {
+    await stack.close();
+  });
+
+  it('a session that authenticated just before the invalidation is closed with 4001 when its ONLINE arrives', async () => {
+    const creds = await registered(stack);
+    const dev = await online(stack, creds);
+    assert.equal(await stack.rt.redis.exists(stack.rt.keys.route(creds.deviceId)), 0, 'no route yet');
+    assert.equal((await stack.api(`/v1/devices/${creds.deviceId}/invalidate`, { method: 'POST' })).status, 204);
+    assert.equal(await dev.closeCode(3000), CloseCode.AUTH_FAILED);
+  });
+});

@@ -9,6 +9,9 @@ export interface TopicCount {
   subscribers: number;
 }
 
+/** Why one device of a bulk subscription was not subscribed. */
+export type SubscriptionRefusal = 'topic_limit' | 'device_not_found';
+
 export interface TopicPage {
   topics: TopicCount[];
   /** Pass as `after` for the next page; null on the last page. */
@@ -39,8 +42,9 @@ export class SubscriptionStore {
     if (topics.length === 0) return;
     const deviceTopics = this.keys.deviceTopics(deviceId);
     if (subscribe) {
-      const added = await this.redis.eval(SUBSCRIBE_1, 1, deviceTopics, this.maxTopicsPerDevice, ...topics);
-      if (added === -1) throw this.overCap();
+      const added = await this.redis.eval(SUBSCRIBE_2, 2, deviceTopics, this.keys.device(deviceId), this.maxTopicsPerDevice, ...topics);
+      if (added === -1) throw new PetrelError('topic_limit', `a device may subscribe to at most ${this.maxTopicsPerDevice} topics`);
+      if (added === -2) throw new PetrelError('device_not_found');
     } else {
       await this.redis.srem(deviceTopics, ...topics);
     }
@@ -51,15 +55,15 @@ export class SubscriptionStore {
   /**
    * One topic for many devices (the app server's bulk call): each device is checked
    * against its own cap, so the answer is per device — null when done, else the error
-   * code (`topic_limit`). The caller has checked that the devices are the app's.
+   * code. The caller has checked that the devices are the app's.
    */
-  async changeDevices(appId: string, topic: string, deviceIds: readonly string[], subscribe: boolean): Promise<Map<string, 'topic_limit' | null>> {
+  async changeDevices(appId: string, topic: string, deviceIds: readonly string[], subscribe: boolean): Promise<Map<string, SubscriptionRefusal | null>> {
     validTopic(topic);
-    const out = new Map<string, 'topic_limit' | null>();
+    const out = new Map<string, SubscriptionRefusal | null>();
     if (deviceIds.length === 0) return out;
     const pipeline = this.redis.pipeline();
     for (const id of deviceIds) {
-      if (subscribe) pipeline.eval(SUBSCRIBE_1, 1, this.keys.deviceTopics(id), this.maxTopicsPerDevice, topic);
+      if (subscribe) pipeline.eval(SUBSCRIBE_2, 2, this.keys.deviceTopics(id), this.keys.device(id), this.maxTopicsPerDevice, topic);
       else pipeline.srem(this.keys.deviceTopics(id), topic);
     }
     const results = (await pipeline.exec()) ?? [];
@@ -67,9 +71,9 @@ export class SubscriptionStore {
     deviceIds.forEach((id, i) => {
       const [err, value] = results[i] ?? [new Error('pipeline discarded'), null];
       if (err) throw err;
-      const refused = subscribe && value === -1;
-      out.set(id, refused ? 'topic_limit' : null);
-      if (!refused) done.push(id);
+      const refusal = !subscribe ? null : value === -1 ? 'topic_limit' : value === -2 ? 'device_not_found' : null;
+      out.set(id, refusal);
+      if (!refusal) done.push(id);
     });
     await this.members(appId, [topic], done, subscribe);
     return out;
@@ -115,17 +119,16 @@ export class SubscriptionStore {
       subscribe ? 1 : 0, topics.length, ...topics, ...deviceIds,
     );
   }
-
-  private overCap(): PetrelError {
-    return new PetrelError('topic_limit', `a device may subscribe to at most ${this.maxTopicsPerDevice} topics`);
-  }
 }
 
 /**
- * subscribe_1 — KEYS[1] device topic set; ARGV[1] cap; ARGV[2..] topics.
- * Returns the number added, or -1 when the cap would be exceeded (nothing added).
+ * subscribe_2 — KEYS[1] device topic set, KEYS[2] device hash (same {device} slot);
+ * ARGV[1] cap; ARGV[2..] topics.
+ * Returns the number added, -1 when the cap would be exceeded, or -2 when the device has
+ * been invalidated (a SUB racing its invalidation); nothing is added then.
  */
-const SUBSCRIBE_1 = `
+const SUBSCRIBE_2 = `
+if redis.call('HGET', KEYS[2], 'status') == 'invalid' then return -2 end
 local cap = tonumber(ARGV[1])
 local new = 0
 for i = 2, #ARGV do

@@ -80,4 +80,12 @@ describe('topic subscriptions', () => {
     assert.equal(await subs.subscriberCount('bulk', 'news'), 0);
     assert.deepEqual((await subs.topics('bulk', null, 10)).topics.map((t) => t.topic), ['x', 'y', 'z']);
   });
+
+  it('refuses to subscribe a device that has been invalidated (a SUB racing the invalidation)', async () => {
+    await redis.hset(keys.device('gone'), { app: 'app', gen: 2, status: 'invalid' });
+    await assert.rejects(subs.change('app', 'gone', ['news'], true), (e: unknown) => e instanceof PetrelError && e.code === 'device_not_found');
+    assert.deepEqual([...(await subs.changeDevices('app', 'news', ['gone'], true))], [['gone', 'device_not_found']]);
+    assert.deepEqual(await subs.topicsOf('gone'), []);
+    assert.equal(await redis.sismember(keys.topicSubscribers('app', 'news'), 'gone'), 0);
+  });
 });

@@ -17,7 +17,7 @@ import { validate } from './validate.js';
 /** Names of each kind a device info answer lists at most (aliases and accounts have no cap of their own). */
 export const DEVICE_INFO_LIST_CAP = 100;
 
-export const deviceParam = z.object({ deviceId: z.string().regex(ID_PATTERN, 'not a device id') });
+const deviceParam = z.object({ deviceId: z.string().regex(ID_PATTERN, 'not a device id') });
 
 export interface DevicesRouterDeps {
   redis: Redis;

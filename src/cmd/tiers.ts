@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import type { Router } from 'express';
 import type { Redis, RedisOptions } from 'ioredis';
 import type { AddressInfo } from 'node:net';
 import { createHttpApp } from '../api/http-app.js';
@@ -196,6 +197,33 @@ export async function startDispatcher(rt: Runtime): Promise<Dispatcher> {
 }
 
 /**
+ * The app server's device and topic management (devices, topics, bindings). The devices
+ * router goes before the bindings router, whose `/v1/devices/:id/:kind` would take
+ * `topics` as well.
+ */
+function managementRouters(rt: Runtime, redis: Redis, messages: MessageStore): Router[] {
+  const { config } = rt;
+  const bindings = new BindingStore(redis, rt.keys, config.messages.maxDevicesPerAccount);
+  const subscriptions = new SubscriptionStore(redis, rt.keys, config.limits.topicsPerDevice);
+  const devices = new DeviceStore(redis, rt.keys);
+  const routes = new RouteStore(redis, rt.keys);
+  // The API reaches gateways itself for one thing: closing an invalidated device's session.
+  const gatewayPools = new NodePools(new NodeRegistry(redis, rt.keys), 'gateway', GatewayService.Client, { refreshMs: REGISTRY_REFRESH_MS, callTimeoutMs: RPC_TIMEOUT_MS });
+  rt.onClose(() => gatewayPools.close());
+  const invalidation = new DeviceInvalidation({
+    devices, routes, bindings, subscriptions, messages,
+    gateways: new GatewayDirectory(gatewayPools, rt.metrics, rt.log),
+    inbox: new InboxStore(redis, rt.keys, new TurnPipeline(redis), config.dispatch.inboxCap),
+  });
+  const liveGateways = async () => new Set((await gatewayPools.live()).map((g) => g.id));
+  return [
+    devicesRouter({ redis, keys: rt.keys, devices, routes, liveGateways, bindings, subscriptions, invalidation }),
+    topicsRouter(redis, rt.keys, subscriptions),
+    bindingsRouter(redis, rt.keys, bindings),
+  ];
+}
+
+/**
  * Starts an HTTP server: the app-server API on `config.http`, or only the ops endpoints on
  * `config.ops` for tiers without the API (a gateway's /metrics).
  */
@@ -211,27 +239,9 @@ export async function startHttp(rt: Runtime, which: 'http' | 'ops' = 'http'): Pr
     const messages = messageStore(rt, redis);
     const intake = intakeOf(rt, redis, messages, failFast);
     const apps = new AppStore(redis, rt.keys);
-    const bindings = new BindingStore(redis, rt.keys, config.messages.maxDevicesPerAccount);
-    const subscriptions = new SubscriptionStore(redis, rt.keys, config.limits.topicsPerDevice);
-    const devices = new DeviceStore(redis, rt.keys);
-    const routes = new RouteStore(redis, rt.keys);
-    // The API reaches gateways itself for one thing: closing an invalidated device's session.
-    const gatewayPools = new NodePools(new NodeRegistry(redis, rt.keys), 'gateway', GatewayService.Client, { refreshMs: REGISTRY_REFRESH_MS, callTimeoutMs: RPC_TIMEOUT_MS });
-    rt.onClose(() => gatewayPools.close());
-    const invalidation = new DeviceInvalidation({
-      devices, routes, bindings, subscriptions, messages,
-      gateways: new GatewayDirectory(gatewayPools, rt.metrics, rt.log),
-      inbox: new InboxStore(redis, rt.keys, new TurnPipeline(redis), config.dispatch.inboxCap),
-    });
-    const liveGateways = async () => new Set((await gatewayPools.live()).map((g) => g.id));
     api = {
       auth: serverAuth(apps, config.gateway.appCacheMs),
-      routers: [
-        messagesRouter(intake, messages, config.messages),
-        devicesRouter({ redis, keys: rt.keys, devices, routes, liveGateways, bindings, subscriptions, invalidation }),
-        topicsRouter(redis, rt.keys, subscriptions),
-        bindingsRouter(redis, rt.keys, bindings),
-      ],
+      routers: [messagesRouter(intake, messages, config.messages), ...managementRouters(rt, redis, messages)],
       maxBodyBytes: 64 * 1024,
     };
   }

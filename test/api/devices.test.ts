@@ -66,6 +66,20 @@ describe('device management API', () => {
     assert.equal((await info(stack, deviceId)).connectedSince, undefined);
   });
 
+  it('device info lists at most 100 names of a kind and says which lists were cut', async () => {
+    const creds = await registered(stack);
+    const names = Array.from({ length: 101 }, (_, i) => `alias-${String(i).padStart(3, '0')}`);
+    await Promise.all(names.map((n) => stack.api(`/v1/devices/${creds.deviceId}/aliases/${n}`, { method: 'PUT' })));
+    await stack.api(`/v1/devices/${creds.deviceId}/accounts/only-one`, { method: 'PUT' });
+    const got = (await stack.api(`/v1/devices/${creds.deviceId}`)).body as unknown as DeviceInfo & { truncated?: string[] };
+    assert.equal(got.aliases.length, 100);
+    assert.ok(got.aliases.every((a) => names.includes(a)));
+    assert.deepEqual(got.aliases, [...got.aliases].sort());
+    assert.deepEqual(got.accounts, ['only-one']);
+    assert.deepEqual(got.truncated, ['aliases']);
+    assert.equal(((await stack.api(`/v1/devices/${creds.deviceId}/aliases`)).body as unknown as { aliases: string[] }).aliases.length, 101);
+  });
+
   it('a route naming a gateway no longer listed live reads as offline', async () => {
     const creds = await registered(stack);
     await stack.rt.redis.set(stack.rt.keys.route(creds.deviceId), `gw-gone s1 ${Date.now()}`);

@@ -61,3 +61,22 @@ export const appWithSecretsAnswer = appAnswer.extend({ serverSecrets: z.array(se
 export const appsAnswer = z.object({ apps: z.array(appAnswer) });
 export const secretsAnswer = z.object({ serverSecrets: z.array(serverSecretInfo) });
 export const issuedSecretAnswer = serverSecretInfo.extend({ secret: z.string().meta({ description: 'Shown once.' }) });
+
+export const deviceAnswer = z.object({
+  id: z.string(),
+  status: z.enum(['active', 'invalid']),
+  createdAt: z.int(),
+  pkg: z.string(),
+  online: z.boolean(),
+  connectedSince: z.int().optional(),
+  aliases: z.array(z.string()),
+  accounts: z.array(z.string()),
+  topics: z.array(z.string()),
+  truncated: z.array(z.enum(['aliases', 'accounts', 'topics'])).optional().meta({ description: 'Lists cut at 100 names.' }),
+});
+
+export const deviceTopicsAnswer = z.object({ topics: z.array(z.string()) });
+export const topicAnswer = z.object({ topic: z.string(), subscribers: z.int() });
+export const topicsAnswer = z.object({ topics: z.array(topicAnswer), next: z.string().nullable().meta({ description: 'Cursor of the next page; null at the end.' }) });
+const bulkResults = z.record(z.string(), z.enum(['ok', 'device_not_found', 'topic_limit']));
+export const bulkSubscribersAnswer = z.object({ topic: z.string(), subscribe: bulkResults, unsubscribe: bulkResults });

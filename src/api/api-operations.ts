@@ -1,7 +1,9 @@
 import { z } from 'zod';
-import { acceptedAnswer, appAnswer, cancelledAnswer, appsAnswer, appWithSecretsAnswer, batchAnswer, bindingsAnswer, createdAppAnswer, issuedSecretAnswer, secretsAnswer, traceAnswer } from './answers.js';
+import { acceptedAnswer, appAnswer, bulkSubscribersAnswer, cancelledAnswer, deviceAnswer, deviceTopicsAnswer, topicAnswer, topicsAnswer, appsAnswer, appWithSecretsAnswer, batchAnswer, bindingsAnswer, createdAppAnswer, issuedSecretAnswer, secretsAnswer, traceAnswer } from './answers.js';
 import { appParams, createAppBody, issueSecretBody, secretParams, updateAppBody } from './app-schema.js';
 import { bindingParams } from './bindings-router.js';
+import { deviceParam } from './devices-router.js';
+import { bulkSubscribersBody, topicListQuery } from './topics-router.js';
 import { batchBodySchema, messageBodySchema, type MessageSchemaLimits } from './message-schema.js';
 import type { Operation } from './openapi.js';
 
@@ -11,6 +13,8 @@ const idempotencyHeader = {
 };
 const messageParams = z.object({ id: z.string().meta({ description: 'Message id' }) });
 const deviceParams = bindingParams.pick({ deviceId: true, kind: true });
+const topicParams = z.object({ topic: z.string().meta({ description: 'Topic name: 1-128 of letters, digits and _ - . ~ %' }) });
+const deviceTopicParams = deviceParam.extend(topicParams.shape);
 
 /** Every endpoint of the HTTP API, with the schemas its router validates with. */
 export function apiOperations(limits: MessageSchemaLimits): Operation[] {
@@ -35,6 +39,39 @@ export function apiOperations(limits: MessageSchemaLimits): Operation[] {
       method: 'delete', path: '/v1/messages/{id}', tag: 'messages', auth: 'server', summary: 'Cancel a scheduled message', params: messageParams,
       description: 'Only before its sendAt; afterwards 409 message_not_cancellable.',
       responses: { 200: { description: 'Cancelled (also when it already was).', body: cancelledAnswer } },
+    },
+    {
+      method: 'get', path: '/v1/devices/{deviceId}', tag: 'devices', auth: 'server', summary: 'Device info and presence', params: deviceParam,
+      responses: { 200: { description: 'The device, whether it is connected, its names and topics.', body: deviceAnswer } },
+    },
+    {
+      method: 'post', path: '/v1/devices/{deviceId}/invalidate', tag: 'devices', auth: 'server', summary: 'Invalidate a device', params: deviceParam,
+      description: 'Its credentials stop working (a connected session is closed with 4001), its names, topics and pending messages go.',
+      responses: { 204: { description: 'Invalidated (also when it already was).' } },
+    },
+    {
+      method: 'get', path: '/v1/devices/{deviceId}/topics', tag: 'devices', auth: 'server', summary: 'Topics of a device', params: deviceParam,
+      responses: { 200: { description: 'Topic names.', body: deviceTopicsAnswer } },
+    },
+    {
+      method: 'put', path: '/v1/devices/{deviceId}/topics/{topic}', tag: 'devices', auth: 'server', summary: 'Subscribe a device to a topic', params: deviceTopicParams,
+      responses: { 204: { description: 'Subscribed.' } },
+    },
+    {
+      method: 'delete', path: '/v1/devices/{deviceId}/topics/{topic}', tag: 'devices', auth: 'server', summary: 'Unsubscribe a device from a topic', params: deviceTopicParams,
+      responses: { 204: { description: 'Unsubscribed.' } },
+    },
+    {
+      method: 'get', path: '/v1/topics', tag: 'topics', auth: 'server', summary: 'Topics of the app with subscriber counts', query: topicListQuery,
+      responses: { 200: { description: 'A page of topics by name.', body: topicsAnswer } },
+    },
+    {
+      method: 'get', path: '/v1/topics/{topic}', tag: 'topics', auth: 'server', summary: 'Subscriber count of a topic', params: topicParams,
+      responses: { 200: { description: 'Zero for a topic nobody subscribed to.', body: topicAnswer } },
+    },
+    {
+      method: 'post', path: '/v1/topics/{topic}/subscribers', tag: 'topics', auth: 'server', summary: 'Subscribe and unsubscribe many devices', params: topicParams, body: bulkSubscribersBody,
+      responses: { 200: { description: 'A result per device id.', body: bulkSubscribersAnswer } },
     },
     {
       method: 'put', path: '/v1/devices/{deviceId}/{kind}/{name}', tag: 'devices', auth: 'server', summary: 'Bind an alias or account to a device',

@@ -27,7 +27,7 @@ export function bindingsRouter(redis: Redis, keys: RedisKeys, bindings: BindingS
   const router = Router();
 
   async function target(req: Request, appId: string): Promise<{ deviceId: string; kind: BindingKind; name: string | undefined }> {
-    const p = validate(bindingParams, req.params);
+    const p = validate(bindingParams, req.params, 'query_invalid');
     const { active } = await storage(activeDevicesOf(redis, keys, appId, [p.deviceId]));
     if (active.length === 0) throw new PetrelError('device_not_found');
     return { deviceId: p.deviceId, kind: p.kind, name: p.name };

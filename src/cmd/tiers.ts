@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import type { RequestHandler } from 'express';
+import type { RequestHandler, Router } from 'express';
 import type { Redis, RedisOptions } from 'ioredis';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
 import type { AddressInfo } from 'node:net';
@@ -11,10 +11,13 @@ import { openApiDocument } from '../api/openapi.js';
 import { PETREL_VERSION } from './version.js';
 import { appsRouter } from '../api/apps-router.js';
 import { bindingsRouter } from '../api/bindings-router.js';
+import { devicesRouter } from '../api/devices-router.js';
 import { messagesRouter } from '../api/messages-router.js';
 import { appRateLimit } from '../api/rate-limit.js';
 import { serverAuth } from '../api/server-auth.js';
+import { topicsRouter } from '../api/topics-router.js';
 import { Courier } from '../dispatch/courier.js';
+import { DeviceInvalidation } from '../dispatch/device-invalidation.js';
 import { dispatchRpcHandler } from '../dispatch/dispatch-rpc.js';
 import { GatewayDirectory } from '../dispatch/gateway-directory.js';
 import { MessageDispatcher } from '../dispatch/message-dispatcher.js';
@@ -203,6 +206,33 @@ export async function startDispatcher(rt: Runtime): Promise<Dispatcher> {
 }
 
 /**
+ * The app server's device and topic management (devices, topics, bindings). The devices
+ * router goes before the bindings router, whose `/v1/devices/:id/:kind` would take
+ * `topics` as well.
+ */
+function managementRouters(rt: Runtime, redis: Redis, messages: MessageStore): Router[] {
+  const { config } = rt;
+  const bindings = new BindingStore(redis, rt.keys, config.messages.maxDevicesPerAccount);
+  const subscriptions = new SubscriptionStore(redis, rt.keys, config.limits.topicsPerDevice);
+  const devices = new DeviceStore(redis, rt.keys);
+  const routes = new RouteStore(redis, rt.keys);
+  // The API reaches gateways itself for one thing: closing an invalidated device's session.
+  const gatewayPools = new NodePools(new NodeRegistry(redis, rt.keys), 'gateway', GatewayService.Client, { refreshMs: REGISTRY_REFRESH_MS, callTimeoutMs: RPC_TIMEOUT_MS });
+  rt.onClose(() => gatewayPools.close());
+  const invalidation = new DeviceInvalidation({
+    devices, routes, bindings, subscriptions, messages,
+    gateways: new GatewayDirectory(gatewayPools, rt.metrics, rt.log),
+    inbox: new InboxStore(redis, rt.keys, new TurnPipeline(redis), config.dispatch.inboxCap),
+  });
+  const liveGateways = async () => new Set((await gatewayPools.live()).map((g) => g.id));
+  return [
+    devicesRouter({ redis, keys: rt.keys, devices, routes, liveGateways, bindings, subscriptions, invalidation }),
+    topicsRouter(redis, rt.keys, subscriptions),
+    bindingsRouter(redis, rt.keys, bindings),
+  ];
+}
+
+/**
  * Starts an HTTP server: the app-server API on `config.http`, or only the ops endpoints on
  * `config.ops` for tiers without the API (a gateway's /metrics).
  */
@@ -226,10 +256,7 @@ export async function startHttp(rt: Runtime, which: 'http' | 'ops' = 'http', opt
     }
     api = {
       auth,
-      routers: [
-        messagesRouter(intake, messages, idempotency, config.messages),
-        bindingsRouter(redis, rt.keys, new BindingStore(redis, rt.keys, config.messages.maxDevicesPerAccount)),
-      ],
+      routers: [messagesRouter(intake, messages, idempotency, config.messages), ...managementRouters(rt, redis, messages)],
       maxBodyBytes: config.http.maxBodyBytes,
       bodyLimits: { '/v1/messages/batch': config.http.maxBatchBodyBytes },
     };

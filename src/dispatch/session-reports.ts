@@ -64,7 +64,13 @@ export class SessionReports {
   }
 
   private async online(gatewayId: string, e: SessionReport, plan: GatewayBatches): Promise<void> {
-    const previous = await this.deps.routes.online(e.deviceId, { gatewayId, sessionId: e.sessionId });
+    const { previous, invalidated } = await this.deps.routes.online(e.deviceId, { gatewayId, sessionId: e.sessionId });
+    if (invalidated) {
+      // Invalidated between its HELLO and this report: the invalidation may have looked
+      // for a route before this one existed, so the session is closed from here.
+      void this.deps.gateways.kick(gatewayId, e.deviceId, e.sessionId, CloseCode.AUTH_FAILED, 'device invalidated');
+      return;
+    }
     if (previous && previous.gatewayId !== gatewayId) {
       // One session per device across gateways (docs/protocol.md): the older one goes.
       // A gateway replaces sessions it holds itself; another gateway's is kicked here —

@@ -58,10 +58,19 @@ export class BindingStore {
     return removed === 1;
   }
 
-  /** Names bound to a device. */
-  async namesOf(kind: BindingKind, deviceId: string): Promise<string[]> {
+  /** Unbinds every alias and account of a device (it was invalidated). */
+  async unbindAll(appId: string, deviceId: string): Promise<void> {
+    const kinds: BindingKind[] = ['aliases', 'accounts'];
+    await Promise.all(kinds.map(async (kind) => {
+      const names = await this.namesOf(kind, deviceId);
+      await Promise.all(names.map((name) => this.unbind(kind, appId, deviceId, name)));
+    }));
+  }
+
+  /** Names bound to a device, sorted; with `limit`, at most that many (any of them when there are more). */
+  async namesOf(kind: BindingKind, deviceId: string, limit?: number): Promise<string[]> {
     const key = kind === 'aliases' ? this.keys.deviceAliases(deviceId) : this.keys.deviceAccounts(deviceId);
-    return (await this.redis.smembers(key)).sort();
+    return (limit === undefined ? await this.redis.smembers(key) : await this.redis.srandmember(key, limit)).sort();
   }
 
   /** The distinct devices the names resolve to, in order of first appearance. */

@@ -19,6 +19,21 @@ local fresh = redis.call('SET', KEYS[2], '1', 'PX', ARGV[1], 'NX') and 1 or 0
 return {d[1], d[2], d[3] or 'active', fresh}
 `);
 
+/**
+ * device_invalidate_1 — mark a device of an app invalid and bump its secret generation,
+ * so the secret it holds no longer verifies (docs/architecture.md, derived secrets).
+ * KEYS[1] device hash; ARGV[1] app id
+ * Returns 0 when there is no such device in that app, 1 when it was invalidated now, 2
+ * when it already was (nothing changes: invalidating twice is harmless).
+ */
+const DEVICE_INVALIDATE_1 = `
+if redis.call('HGET', KEYS[1], 'app') ~= ARGV[1] then return 0 end
+if redis.call('HGET', KEYS[1], 'status') == 'invalid' then return 2 end
+redis.call('HINCRBY', KEYS[1], 'gen', 1)
+redis.call('HSET', KEYS[1], 'status', 'invalid')
+return 1
+`;
+
 export interface HelloRecord {
   appId: string;
   gen: number;
@@ -64,6 +79,15 @@ export class DeviceStore {
       pkg: pkg ?? '',
       createdAt: Number(createdAt ?? 0),
     };
+  }
+
+  /**
+   * Invalidates a device of the app: its credentials fail at the next HELLO (4001).
+   * 'unknown' also for another app's device, so tenants cannot probe each other's ids.
+   */
+  async invalidate(appId: string, deviceId: string): Promise<'invalidated' | 'already' | 'unknown'> {
+    const r = await this.redis.eval(DEVICE_INVALIDATE_1, 1, this.keys.device(deviceId), appId);
+    return r === 1 ? 'invalidated' : r === 2 ? 'already' : 'unknown';
   }
 
   /**

@@ -94,6 +94,16 @@ export class InboxStore {
     return this.redis.zrange(this.keys.inbox(deviceId), 0, -1);
   }
 
+  /**
+   * Empties a device's inbox (it was invalidated); returns the ids that were pending, so
+   * their traces can say what became of them. An ACK racing this settles each id once.
+   */
+  async clear(deviceId: string): Promise<string[]> {
+    const removed = await this.remove(deviceId, await this.pending(deviceId));
+    await this.redis.del(this.keys.inbox(deviceId), this.keys.inboxOverflow(deviceId));
+    return removed;
+  }
+
   /** Whether messages were evicted since the device last got its RESYNC. */
   async overflowed(deviceId: string): Promise<boolean> {
     return (await this.redis.exists(this.keys.inboxOverflow(deviceId))) === 1;

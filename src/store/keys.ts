@@ -55,6 +55,14 @@ export class RedisKeys {
   }
 
   /**
+   * Sorted set, all scores 0 (ordered by name): the topics of an app that have at least
+   * one subscriber, for paginated listings. Same {app} slot as the subscriber sets.
+   */
+  appTopics(appId: string): string {
+    return `${this.prefix}app-topics:{${appId}}`;
+  }
+
+  /**
    * Hash: one accepted message. app, to (JSON target), ts, exp, frame (the encoded PUSH),
    * state, and counters targeted / delivered / opened / dropped / failed. Expires after
    * the message's own expiry plus the trace retention.

@@ -5,13 +5,27 @@ import type { RedisKeys } from './keys.js';
 export interface Route {
   gatewayId: string;
   sessionId: string;
+  /** When the dispatch tier learnt of the session (unix ms); absent on routes written before it was kept. */
+  since?: number;
 }
 
 /**
  * route_clear_1 — forget a route only if it is still the given session's (an OFFLINE
  * report that arrives after the device already reconnected elsewhere changes nothing).
+ * KEYS[1] route; ARGV[1] "gatewayId sessionId". The stored value may go on with " since".
  */
-const ROUTE_CLEAR = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+const ROUTE_CLEAR = `
+local v = redis.call('GET', KEYS[1])
+if v == ARGV[1] or (v and string.sub(v, 1, #ARGV[1] + 1) == ARGV[1] .. ' ') then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
+/**
+ * route_online_2 — KEYS[1] route, KEYS[2] device hash (same {device} slot); ARGV[1] route value.
+ * Returns {previous route or false, device status or false}.
+ */
+const ROUTE_ONLINE_2 = `
+local previous = redis.call('SET', KEYS[1], ARGV[1], 'GET')
+return {previous, redis.call('HGET', KEYS[2], 'status')}`;
 
 /** Device → gateway routes, written from the gateways' ONLINE / OFFLINE reports. */
 export class RouteStore {
@@ -20,10 +34,16 @@ export class RouteStore {
     private readonly keys: RedisKeys,
   ) {}
 
-  /** Records the device's new session; returns the route it replaced, if any. */
-  async online(deviceId: string, route: Route): Promise<Route | null> {
-    const previous = await this.redis.set(this.keys.route(deviceId), encode(route), 'GET');
-    return previous === null ? null : decode(previous);
+  /**
+   * Records the device's new session; returns the route it replaced, if any, and whether
+   * the device has been invalidated meanwhile. An invalidation (dispatch/device-invalidation.ts)
+   * marks the device, then reads its route; this writes the route, then reads the mark:
+   * whichever runs second sees the other, so a session that authenticated just before
+   * its device was invalidated is still found and closed.
+   */
+  async online(deviceId: string, route: Route, now = Date.now()): Promise<{ previous: Route | null; invalidated: boolean }> {
+    const [previous, status] = (await this.redis.eval(ROUTE_ONLINE_2, 2, this.keys.route(deviceId), this.keys.device(deviceId), `${encode(route)} ${now}`)) as [string | null, string | null];
+    return { previous: previous ? decode(previous) : null, invalidated: status === 'invalid' };
   }
 
   async offline(deviceId: string, route: Route): Promise<void> {
@@ -44,12 +64,14 @@ export class RouteStore {
   }
 }
 
+/** The session part of a stored route, "gatewayId sessionId" (neither contains a space). */
 function encode(route: Route): string {
   return `${route.gatewayId} ${route.sessionId}`;
 }
 
+/** "gatewayId sessionId since", or without " since" as routes were first written. */
 function decode(value: string): Route | null {
-  const space = value.indexOf(' ');
-  if (space < 0) return null;
-  return { gatewayId: value.slice(0, space), sessionId: value.slice(space + 1) };
+  const [gatewayId, sessionId, since] = value.split(' ');
+  if (!gatewayId || !sessionId) return null;
+  return since === undefined ? { gatewayId, sessionId } : { gatewayId, sessionId, since: Number(since) };
 }

@@ -11,6 +11,11 @@ export interface MessageSchemaLimits {
 /** Alias and account names: what an app server would use as a user or device key. */
 export const bindingName = z.string().min(1).max(128).regex(/^[^\s\x00-\x1f]+$/, 'no whitespace or control characters');
 
+/** Where receipts go: an absolute http(s) URL, without credentials in it (they would be logged and stored). */
+export const callbackUrl = z.url({ protocol: /^https?$/, hostname: z.regexes.hostname, error: 'an http or https URL' })
+  .max(2048)
+  .refine((u) => { const p = new URL(u); return p.username === '' && p.password === ''; }, 'no user or password in the URL');
+
 /**
  * The body of POST /v1/messages. Unknown fields are refused (a misspelt `tll` should not
  * silently send with the default TTL). Built from the config limits.
@@ -26,6 +31,7 @@ export function messageBodySchema(limits: MessageSchemaLimits) {
     data: z.json().optional(),
     notification: z.looseObject({ title: z.string().max(512), body: z.string().max(4096) }).optional(),
     ttl: z.number().int().min(0).max(limits.maxTtlSec).optional(),
+    callbackUrl: callbackUrl.optional(),
   });
 }
 
@@ -41,5 +47,6 @@ export function toSendInput(body: MessageBody): SendInput {
   if (body.data !== undefined) input.data = body.data;
   if (body.notification !== undefined) input.notification = body.notification;
   if (body.ttl !== undefined) input.ttl = body.ttl;
+  if (body.callbackUrl !== undefined) input.callbackUrl = body.callbackUrl;
   return input;
 }

@@ -10,6 +10,7 @@ import type { MessageStore, NewMessage } from '../store/message-store.js';
 import { storage } from '../store/redis.js';
 import { DeviceAppLookup } from './device-directory.js';
 import type { SendJob } from './send-queue.js';
+import type { StatsRecorder } from './stats-recorder.js';
 
 /** A send request after schema validation (api/message-schema.ts, or DispatchService.send). */
 export interface SendInput {
@@ -18,6 +19,8 @@ export interface SendInput {
   notification?: NotificationFields;
   /** Seconds; the configured default when absent. */
   ttl?: number;
+  /** Where this message's delivery receipts are POSTed (README, "Receipts"). */
+  callbackUrl?: string;
 }
 
 export interface Accepted {
@@ -62,6 +65,7 @@ export class MessageIntake {
     private readonly limits: IntakeLimits,
     private readonly metrics: Metrics,
     private readonly log: Logger,
+    private readonly stats: StatsRecorder,
   ) {
     this.devices = new DeviceAppLookup(redis, keys);
   }
@@ -87,7 +91,8 @@ export class MessageIntake {
     }
     await new Promise<void>((resolve, reject) => {
       if (this.closed) return reject(new PetrelError('storage_unavailable', 'shutting down'));
-      this.waiting.push({ message: { id, appId, target: to, ts: now, exp, frame, accepted: targets.length }, resolve, reject });
+      const message: NewMessage = { id, appId, target: to, ts: now, exp, frame, accepted: targets.length, ...(input.callbackUrl ? { callbackUrl: input.callbackUrl } : {}) };
+      this.waiting.push({ message, resolve, reject });
       this.schedule();
     });
     this.metrics.messagesAccepted.inc();
@@ -124,7 +129,10 @@ export class MessageIntake {
         await this.messages.discard(messages.map((m) => m.id)).catch(() => undefined);
         throw err;
       }
-      for (const w of batch) w.resolve();
+      for (const w of batch) {
+        this.stats.count(w.message.appId, 'accepted', w.message.ts);
+        w.resolve();
+      }
     } catch (err) {
       this.log.warn({ err: (err as Error).message, messages: batch.length }, 'accepting messages failed');
       const failure = new PetrelError('storage_unavailable', undefined, { cause: err });

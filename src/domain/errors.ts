@@ -18,6 +18,7 @@ export const errorCatalog = {
   rpc_unavailable: { status: 503, message: 'Another Petrel tier could not be reached; the call was not made. Retry later.' },
   rpc_timeout: { status: 504, message: 'Another Petrel tier did not answer in time; the call may or may not have taken effect.' },
   body_invalid: { status: 400, message: 'The request body does not match the schema; see `details` for each field.' },
+  query_invalid: { status: 400, message: 'The query string does not match what this call takes; see `details` for each parameter.' },
   body_too_large: { status: 413, message: 'The request body is larger than the API accepts.' },
   device_unknown: { status: 400, message: 'A target device does not exist in this app or was invalidated; see `details.devices`.' },
   data_too_large: { status: 400, message: 'The encoded `data` is larger than the configured maximum (4 KiB by default).' },

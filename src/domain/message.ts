@@ -28,6 +28,8 @@ export interface StoredMessage {
   readonly exp: number;
   /** The whole PUSH frame, encoded once at accept time and written to sockets as is. */
   readonly frame: Buffer;
+  /** Where delivery receipts of this message are POSTed (README, "Receipts"); none when absent. */
+  readonly callbackUrl?: string;
 }
 
 /**

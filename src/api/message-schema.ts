@@ -14,7 +14,12 @@ export const bindingName = z.string().min(1).max(128).regex(/^[^\s\x00-\x1f]+$/,
 /** Where receipts go: an absolute http(s) URL, without credentials in it (they would be logged and stored). */
 export const callbackUrl = z.url({ protocol: /^https?$/, hostname: z.regexes.hostname, error: 'an http or https URL' })
   .max(2048)
-  .refine((u) => { const p = new URL(u); return p.username === '' && p.password === ''; }, 'no user or password in the URL');
+  // zod runs this check even after the URL check failed, so it must not assume a URL.
+  .refine((u) => !URL.canParse(u) || noCredentials(new URL(u)), 'no user or password in the URL');
+
+function noCredentials(url: URL): boolean {
+  return url.username === '' && url.password === '';
+}
 
 /**
  * The body of POST /v1/messages. Unknown fields are refused (a misspelt `tll` should not

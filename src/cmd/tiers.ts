@@ -9,6 +9,7 @@ import { statsRouter } from '../api/stats-router.js';
 import { serverAuth } from '../api/server-auth.js';
 import { Courier } from '../dispatch/courier.js';
 import { DeliveryEvents } from '../dispatch/delivery-events.js';
+import { ExpirySweep } from '../dispatch/expiry-sweep.js';
 import { dispatchRpcHandler } from '../dispatch/dispatch-rpc.js';
 import { GatewayDirectory } from '../dispatch/gateway-directory.js';
 import { MessageDispatcher } from '../dispatch/message-dispatcher.js';
@@ -37,6 +38,7 @@ import { startThriftServer } from '../rpc/thrift-server.js';
 import { AppStore } from '../store/app-store.js';
 import { BindingStore } from '../store/binding-store.js';
 import { DeviceStore } from '../store/device-store.js';
+import { ExpirySchedule } from '../store/expiry-schedule.js';
 import { InboxStore } from '../store/inbox-store.js';
 import { LoadingCache } from '../store/loading-cache.js';
 import { MessageStore } from '../store/message-store.js';
@@ -197,6 +199,8 @@ export async function startDispatcher(rt: Runtime): Promise<Dispatcher> {
   const events = new DeliveryEvents([stats, batcher], rt.metrics, rt.log);
 
   const replay = new InboxReplay(new WireCodec(config.codec), inbox, messages, rt.metrics, events);
+  const expiries = new ExpirySchedule(rt.redis, rt.keys);
+  const sweep = new ExpirySweep(expiries, inbox, messages, events, { intervalMs: Math.min(1000, config.dispatch.expiryGraceMs), batch: 500 }, rt.log);
   const redeliverer = new Redeliverer(schedule, routes, replay, courier, {
     intervalMs: Math.min(1000, config.dispatch.redeliveryDelayMs), batch: 500, giveUpMs: config.dispatch.redeliveryGiveUpMs,
   }, rt.log);
@@ -206,6 +210,7 @@ export async function startDispatcher(rt: Runtime): Promise<Dispatcher> {
   });
   const dispatcher = new MessageDispatcher({
     redis: rt.redis, keys: rt.keys, messages, inbox, routes, courier, events, metrics: rt.metrics, log: rt.log,
+    expiries, expiryGraceMs: config.dispatch.expiryGraceMs,
     bindings: new BindingStore(rt.redis, rt.keys, config.messages.maxDevicesPerAccount),
     traceDevices: config.dispatch.traceDevices,
   });
@@ -241,9 +246,11 @@ export async function startDispatcher(rt: Runtime): Promise<Dispatcher> {
   const announcer = new Announcer(registry, 'dispatcher', () => ({ id, host: rpc.host, port: rpc.port, load: 0 }), config.registry.ttlMs, rt.log);
   await announcer.start();
   redeliverer.start();
+  sweep.start();
   rt.onClose(async () => {
     await announcer.stop();
     await redeliverer.stop();
+    await sweep.stop();
     await worker.close();
     await workerRedis.quit().catch(() => workerRedis.disconnect());
     await receiptWorker.close();

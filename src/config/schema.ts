@@ -94,6 +94,12 @@ export const configSchema = z.object({
     redeliveryDelayMs: z.number().int().min(100).default(2000),
     /** …until this long after the first failure; then its inbox waits for its next session. */
     redeliveryGiveUpMs: z.number().int().min(1000).default(600_000),
+    /**
+     * A traced message's devices still without a terminal state are marked expired (and
+     * their `expired` receipts sent) this long after its expiry: an ACK of a PUSH sent just
+     * before the expiry still counts as delivered within it.
+     */
+    expiryGraceMs: z.number().int().min(100).default(60_000),
     /** Deliveries per Thrift call to one gateway. */
     deliverBatch: z.number().int().min(1).max(10_000).default(1000),
   }).prefault({}),

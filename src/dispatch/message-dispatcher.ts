@@ -3,6 +3,7 @@ import { DeliveryState, type StoredMessage } from '../domain/message.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { BindingStore } from '../store/binding-store.js';
+import type { ExpirySchedule } from '../store/expiry-schedule.js';
 import type { InboxStore } from '../store/inbox-store.js';
 import type { RedisKeys } from '../store/keys.js';
 import type { FanOut, MessageStore, StateChange } from '../store/message-store.js';
@@ -25,6 +26,9 @@ export interface DispatcherDeps {
   bindings: BindingStore;
   courier: Courier;
   events: DeliveryEvents;
+  expiries: ExpirySchedule;
+  /** A message's devices still without a terminal state are marked expired this long after its expiry. */
+  expiryGraceMs: number;
   metrics: Metrics;
   log: Logger;
   /** Sends to at most this many devices keep a per-device trace. */
@@ -89,6 +93,10 @@ export class MessageDispatcher {
     // A re-run job (its dispatcher died) fans out again but emits its events only once.
     for (const m of loaded) if (first.has(m.id)) this.deps.events.emit((fanOutEvents.get(m.id) ?? []).map((e) => emitted(e, m.callbackUrl)));
     this.deps.events.counted(evicted);
+    // Traced messages with devices still to reach are swept after their expiry (expiry-sweep.ts).
+    await this.deps.expiries.schedule(fanOuts
+      .filter((f) => f.initial && [...f.initial.values()].includes(DeliveryState.PENDING))
+      .map((f) => ({ messageId: f.message.id, dueAt: f.message.exp + this.deps.expiryGraceMs })));
 
     // Routes are read after the inbox write: a device that comes online in between is
     // replayed from its inbox by its ONLINE report (session-reports.ts), so none is missed.

@@ -129,6 +129,11 @@ export class RedisKeys {
     return `${this.prefix}receipt-dead:{${appId}}`;
   }
 
+  /** Sorted set: traced messages whose undelivered devices are to be marked expired, scored by when (unix ms). */
+  expirySchedule(): string {
+    return `${this.prefix}expiring`;
+  }
+
   /** BullMQ key prefix (BullMQ adds `{queue}` hash tags of its own). */
   queuePrefix(): string {
     return `${this.prefix}bull`;

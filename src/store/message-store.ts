@@ -203,6 +203,12 @@ export class MessageStore {
     return typeof counted === 'string' ? counted : null;
   }
 
+  /** Devices of a traced message not yet in a terminal state (empty for an untraced one). */
+  async unsettledDevices(messageId: string): Promise<string[]> {
+    const trace = await this.redis.hgetall(this.keys.messageDevices(messageId));
+    return Object.entries(trace).filter(([, s]) => !terminalStates.has(s as DeliveryState)).map(([d]) => d);
+  }
+
   /**
    * The trace of a message of this app, or null — also for another app's message, so
    * ids of other tenants cannot be probed. Expired is derived: after the expiry every

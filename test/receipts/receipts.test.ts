@@ -13,7 +13,7 @@ describe('receipts (delivery events POSTed to a message\'s callbackUrl)', () => 
   let receiver: ReceiptReceiver;
   before(async () => {
     stack = await startTestStack({
-      overrides: { receipts: { windowMs: 150, backoffMs: 50, attempts: 3, timeoutMs: 1000 }, stats: { flushMs: 20 } },
+      overrides: { receipts: { windowMs: 150, backoffMs: 50, attempts: 3, timeoutMs: 1000 }, stats: { flushMs: 20 }, dispatch: { expiryGraceMs: 200 } },
     });
   });
   after(async () => {
@@ -145,6 +145,33 @@ describe('receipts (delivery events POSTed to a message\'s callbackUrl)', () => 
     await waitFor(() => receiver.accepted().length === 1, 'the expired receipt');
     const [e] = receiver.accepted();
     assert.deepEqual({ ...e, at: 0 }, { type: 'expired', messageId: body.id, deviceId: creds.deviceId, reason: 'ttl', at: 0 });
+    await receiver.close();
+  });
+
+  it('expired for a device that never came back, once its TTL passed; delivered for the one that ACKed', async () => {
+    const { app, receiver } = await fresh();
+    const a = await device(app);
+    const { creds: away } = await device(app, false);
+    const { body } = await send(app, { to: { devices: [a.creds.deviceId, away.deviceId] }, data: 1, ttl: 1, callbackUrl: receiver.url });
+    await a.dev.nextOf(FrameType.PUSH);
+    a.dev.send({ t: FrameType.ACK, ids: [body.id] });
+    await waitFor(() => receiver.accepted().length === 2, 'delivered and expired receipts', 5000);
+    const events = receiver.accepted().map((e) => ({ ...e, at: 0 }));
+    assert.deepEqual(events, [
+      { type: 'delivered', messageId: body.id, deviceId: a.creds.deviceId, at: 0 },
+      { type: 'expired', messageId: body.id, deviceId: away.deviceId, reason: 'ttl', at: 0 },
+    ]);
+    // Coming back later finds nothing to replay and counts nothing again.
+    const back = await RawDevice.connect(stack.gateways[0]!.port);
+    await back.hello(away);
+    await assert.rejects(back.nextOf(FrameType.PUSH, 300), /timed out/);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(receiver.accepted().length, 2);
+    const trace = (await stack.api(`/v1/messages/${body.id}`, { secret: app.serverSecret })).body as unknown as { state: string; counts: { expired: number } };
+    assert.equal(trace.state, 'expired');
+    assert.equal(trace.counts.expired, 1);
+    back.destroy();
+    a.dev.destroy();
     await receiver.close();
   });
 

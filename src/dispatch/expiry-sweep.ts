@@ -4,6 +4,7 @@ import type { ExpirySchedule } from '../store/expiry-schedule.js';
 import type { InboxStore } from '../store/inbox-store.js';
 import type { MessageStore, StateChange } from '../store/message-store.js';
 import type { DeliveryEvents } from './delivery-events.js';
+import { PollLoop } from './poll-loop.js';
 
 /**
  * Marks the devices of expired traced messages that never got them as `expired`, with
@@ -11,8 +12,7 @@ import type { DeliveryEvents } from './delivery-events.js';
  * counts: an ACK or a replay that got there first removed it, so nothing is counted twice.
  */
 export class ExpirySweep {
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
+  private readonly loop: PollLoop;
 
   constructor(
     private readonly schedule: ExpirySchedule,
@@ -20,23 +20,17 @@ export class ExpirySweep {
     private readonly messages: MessageStore,
     private readonly events: DeliveryEvents,
     private readonly options: { intervalMs: number; batch: number },
-    private readonly log: Logger,
-  ) {}
+    log: Logger,
+  ) {
+    this.loop = new PollLoop('expiry sweep', options.intervalMs, () => this.poll(), log);
+  }
 
   start(): void {
-    this.timer = setInterval(() => {
-      this.running ??= this.poll().then(
-        () => undefined,
-        (err: unknown) => this.log.warn({ err: (err as Error).message }, 'expiry sweep failed'),
-      ).finally(() => (this.running = null));
-    }, this.options.intervalMs);
-    this.timer.unref();
+    this.loop.start();
   }
 
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-    await this.running;
+    await this.loop.stop();
   }
 
   /** One pass; returns the number of messages claimed. */

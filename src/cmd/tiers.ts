@@ -229,7 +229,8 @@ export async function startDispatcher(rt: Runtime): Promise<Dispatcher> {
   const apps = new AppStore(rt.redis, rt.keys);
   const secrets = new LoadingCache((appId) => apps.receiptSecret(appId), config.gateway.appCacheMs);
   const sender = new ReceiptSender({
-    secretOf: (appId) => secrets.get(appId), deadLetters: deadLettersOf(rt, rt.redis), timeoutMs: config.receipts.timeoutMs, metrics: rt.metrics, log: rt.log,
+    secretOf: (appId) => secrets.get(appId), deadLetters: deadLettersOf(rt, rt.redis), timeoutMs: config.receipts.timeoutMs,
+    allowPrivateAddresses: config.receipts.allowPrivateAddresses, metrics: rt.metrics, log: rt.log,
   });
   // Receipt POSTs run beside the send worker, on a blocking connection of their own.
   const receiptRedis = createRedis(config.redis.url, rt.log, { maxRetriesPerRequest: null, enableAutoPipelining: false });

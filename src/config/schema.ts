@@ -129,6 +129,12 @@ export const configSchema = z.object({
     backoffMs: z.number().int().min(10).default(1000),
     /** One POST (connect to last response byte) gives up after this. */
     timeoutMs: z.number().int().min(100).max(60_000).default(5000),
+    /**
+     * Whether callback URLs may point at loopback, private, link-local and other
+     * non-public addresses. Off: an app server could otherwise make Petrel POST to
+     * services inside the deployment (SSRF).
+     */
+    allowPrivateAddresses: z.boolean().default(false),
     /** Receipt POSTs one dispatcher process has in flight at once. */
     concurrency: z.number().int().min(1).max(256).default(8),
     /** Dead-lettered batches kept per app (newest first). */

@@ -1,8 +1,12 @@
 import type { Job } from 'bullmq';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { isIP, type LookupFunction } from 'node:net';
 import { RECEIPT_DELIVERY_HEADER, RECEIPT_SIGNATURE_HEADER, signReceipt } from '../domain/receipt-signature.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { ReceiptDeadLetters } from '../store/receipt-dead-letters.js';
+import { isPrivateAddress, publicOnlyLookup } from './callback-address.js';
 import type { ReceiptJob } from './receipt-queue.js';
 
 /** Of a failed receiver's answer, only this much is read (into the dead letter's error). */
@@ -21,6 +25,8 @@ export interface ReceiptSenderDeps {
   secretOf(appId: string): Promise<string | null>;
   deadLetters: ReceiptDeadLetters;
   timeoutMs: number;
+  /** Whether callback URLs may reach private and loopback addresses (callback-address.ts). */
+  allowPrivateAddresses: boolean;
   metrics: Metrics;
   log: Logger;
 }
@@ -59,46 +65,59 @@ export class ReceiptSender {
   private async post(appId: string, url: string, delivery: string, body: string): Promise<void> {
     const secret = await this.deps.secretOf(appId);
     if (secret === null) throw new ReceiptFailure('the app no longer exists');
-    let res: Response;
-    const signal = AbortSignal.timeout(this.deps.timeoutMs);
-    try {
-      res = await fetch(url, {
-        method: 'POST',
-        redirect: 'manual',
-        signal,
-        headers: {
-          'content-type': 'application/json',
-          'user-agent': 'Petrel-Receipts/1',
-          [RECEIPT_SIGNATURE_HEADER]: signReceipt(secret, body),
-          [RECEIPT_DELIVERY_HEADER]: delivery,
-        },
-        body,
-      });
-    } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause?.code;
-      throw new ReceiptFailure(signal.aborted ? `no answer within ${this.deps.timeoutMs} ms` : `request failed: ${cause ?? (err as Error).message}`);
+    const target = new URL(url);
+    // A literal IP never goes through the lookup, so it is checked here.
+    const host = target.hostname.replace(/^\[|\]$/g, '');
+    if (!this.deps.allowPrivateAddresses && isIP(host) !== 0 && isPrivateAddress(host)) {
+      throw new ReceiptFailure(`refused: ${host} is a private address (receipts.allowPrivateAddresses)`);
     }
-    if (res.status >= 200 && res.status < 300) {
-      await res.body?.cancel().catch(() => undefined);
-      return;
-    }
-    const excerpt = await readCapped(res, MAX_ERROR_BODY_BYTES).catch(() => '');
-    throw new ReceiptFailure(`answered ${res.status}${excerpt ? `: ${excerpt}` : ''}`, res.status);
+    const { status, excerpt } = await postOnce(target, {
+      'content-type': 'application/json',
+      'content-length': String(Buffer.byteLength(body)),
+      'user-agent': 'Petrel-Receipts/1',
+      [RECEIPT_SIGNATURE_HEADER]: signReceipt(secret, body),
+      [RECEIPT_DELIVERY_HEADER]: delivery,
+    }, body, this.deps.timeoutMs, this.deps.allowPrivateAddresses ? undefined : publicOnlyLookup);
+    if (status < 200 || status >= 300) throw new ReceiptFailure(`answered ${status}${excerpt ? `: ${excerpt}` : ''}`, status);
   }
 }
 
-/** The start of a response body, without reading (or buffering) the rest of it. */
-async function readCapped(res: Response, maxBytes: number): Promise<string> {
-  if (!res.body) return '';
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  while (size < maxBytes) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    size += value.byteLength;
-  }
-  await reader.cancel().catch(() => undefined);
-  return Buffer.concat(chunks).subarray(0, maxBytes).toString('utf8');
+/**
+ * One POST with one deadline for the whole exchange. node:http rather than fetch: it takes
+ * a `lookup` (the private-address check on the address connected to) and never follows
+ * redirects. A 2xx answer's body is not read; of another, at most MAX_ERROR_BODY_BYTES.
+ */
+function postOnce(url: URL, headers: Record<string, string>, body: string, timeoutMs: number, lookup: LookupFunction | undefined): Promise<{ status: number; excerpt: string }> {
+  return new Promise((resolve, reject) => {
+    const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    const req = request(url, { method: 'POST', headers, agent: false, ...(lookup ? { lookup } : {}) }, (res) => {
+      const status = res.statusCode ?? 0;
+      if (status >= 200 && status < 300) {
+        finish();
+        res.destroy();
+        return resolve({ status, excerpt: '' });
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      const done = () => {
+        finish();
+        res.destroy();
+        resolve({ status, excerpt: Buffer.concat(chunks).subarray(0, MAX_ERROR_BODY_BYTES).toString('utf8') });
+      };
+      res.on('data', (chunk: Buffer) => {
+        chunks.push(chunk);
+        size += chunk.length;
+        if (size >= MAX_ERROR_BODY_BYTES) done();
+      });
+      res.on('end', done);
+      res.on('error', done);
+    });
+    const timer = setTimeout(() => req.destroy(new ReceiptFailure(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    const finish = () => clearTimeout(timer);
+    req.on('error', (err: Error & { code?: string }) => {
+      finish();
+      reject(err instanceof ReceiptFailure ? err : new ReceiptFailure(`request failed: ${err.code === 'EPRIVATE' ? err.message : (err.code ?? err.message)}`));
+    });
+    req.end(body);
+  });
 }

@@ -13,7 +13,7 @@ describe('receipts (delivery events POSTed to a message\'s callbackUrl)', () => 
   let receiver: ReceiptReceiver;
   before(async () => {
     stack = await startTestStack({
-      overrides: { receipts: { windowMs: 150, backoffMs: 50, attempts: 3, timeoutMs: 1000 }, stats: { flushMs: 20 }, dispatch: { expiryGraceMs: 200 } },
+      overrides: { receipts: { windowMs: 150, backoffMs: 50, attempts: 3, timeoutMs: 1000, allowPrivateAddresses: true }, stats: { flushMs: 20 }, dispatch: { expiryGraceMs: 200 } },
     });
   });
   after(async () => {

@@ -50,7 +50,9 @@ export class ReceiptSender {
       this.deps.metrics.receiptsFailed.inc();
       const failure = err instanceof ReceiptFailure ? err : new ReceiptFailure((err as Error).message);
       const attempts = job.attemptsMade + 1;
-      if (attempts >= (job.opts.attempts ?? 1)) {
+      if (attempts < (job.opts.attempts ?? 1)) {
+        this.deps.log.info({ app: appId, delivery: job.id, attempts, err: failure.message }, 'receipt POST failed; retried with backoff');
+      } else {
         await this.deps.deadLetters.add(appId, [{
           delivery: job.id ?? '', url, events, failedAt: Date.now(), attempts, error: failure.message,
           ...(failure.status === undefined ? {} : { status: failure.status }),

@@ -72,6 +72,9 @@ describe('receipts (delivery events POSTed to a message\'s callbackUrl)', () => 
       deliveries.add(String(post.headers['petrel-delivery']));
     }
     assert.equal(deliveries.size, receiver.posts.length);
+    const metrics = await stack.rt.metrics.registry.metrics();
+    assert.match(metrics, /petrel_delivery_events_total\{type="opened"\} [1-9]/);
+    assert.match(metrics, /petrel_receipts_sent_total [1-9]/);
     a.dev.destroy();
     b.dev.destroy();
     await receiver.close();

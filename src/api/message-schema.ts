@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { callbackUrlProblem } from '../domain/callback-url.js';
 import { ID_PATTERN } from '../domain/ids.js';
 import type { SendInput } from '../dispatch/message-intake.js';
 
@@ -11,15 +12,11 @@ export interface MessageSchemaLimits {
 /** Alias and account names: what an app server would use as a user or device key. */
 export const bindingName = z.string().min(1).max(128).regex(/^[^\s\x00-\x1f]+$/, 'no whitespace or control characters');
 
-/** Where receipts go: an absolute http(s) URL, without credentials in it (they would be logged and stored). */
-export const callbackUrl = z.url({ protocol: /^https?$/, hostname: z.regexes.hostname, error: 'an http or https URL' })
-  .max(2048)
-  // zod runs this check even after the URL check failed, so it must not assume a URL.
-  .refine((u) => !URL.canParse(u) || noCredentials(new URL(u)), 'no user or password in the URL');
-
-function noCredentials(url: URL): boolean {
-  return url.username === '' && url.password === '';
-}
+/** Where receipts go (domain/callback-url.ts). */
+export const callbackUrl = z.string().check((ctx) => {
+  const problem = callbackUrlProblem(ctx.value);
+  if (problem) ctx.issues.push({ code: 'custom', message: problem, input: ctx.value });
+});
 
 /**
  * The body of POST /v1/messages. Unknown fields are refused (a misspelt `tll` should not

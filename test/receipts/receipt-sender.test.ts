@@ -5,6 +5,12 @@ import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import type { Job } from 'bullmq';
 import { isPrivateAddress } from '../../src/dispatch/callback-address.js';
+import { dispatchRpcHandler } from '../../src/dispatch/dispatch-rpc.js';
+import type { MessageIntake, SendInput } from '../../src/dispatch/message-intake.js';
+import type { SessionReports } from '../../src/dispatch/session-reports.js';
+import type { PetrelError } from '../../src/domain/errors.js';
+import { SendRequest } from '../../src/rpc/gen/index.js';
+import type { AppStore } from '../../src/store/app-store.js';
 import type { ReceiptJob } from '../../src/dispatch/receipt-queue.js';
 import { ReceiptSender } from '../../src/dispatch/receipt-sender.js';
 import { createLogger } from '../../src/observability/logger.js';
@@ -54,5 +60,18 @@ describe('receipt sender', () => {
     await assert.rejects(s.run(job(url)), /no answer within 300 ms/);
     server.closeAllConnections();
     server.close();
+  });
+});
+
+describe('DispatchService.send with a callbackUrl', () => {
+  it('passes a valid one to the intake and refuses another as body_invalid', async () => {
+    const inputs: SendInput[] = [];
+    const intake = { accept: async (_app: string, input: SendInput) => { inputs.push(input); return { id: 'm', accepted: 1 }; } } as unknown as MessageIntake;
+    const apps = { get: async (id: string) => ({ id, status: 'active' }) } as unknown as AppStore;
+    const handler = dispatchRpcHandler({} as SessionReports, intake, apps, 3600);
+    await handler.send(new SendRequest({ app: 'a', devices: ['d'], callbackUrl: 'https://example.com/r' }));
+    assert.equal(inputs[0]!.callbackUrl, 'https://example.com/r');
+    await assert.rejects(async () => handler.send(new SendRequest({ app: 'a', devices: ['d'], callbackUrl: 'gopher://example.com/' })), (err: PetrelError) => err.code === 'body_invalid');
+    assert.equal(inputs.length, 1);
   });
 });

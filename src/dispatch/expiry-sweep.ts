@@ -8,8 +8,10 @@ import { PollLoop } from './poll-loop.js';
 
 /**
  * Marks the devices of expired traced messages that never got them as `expired`, with
- * their events. Each device's inbox entry is removed first and only a removed entry
- * counts: an ACK or a replay that got there first removed it, so nothing is counted twice.
+ * their events. The trace decides, not the inbox: the inbox key expires with its
+ * longest-lived entry, so by now the entry may be gone without an ACK. Every device here
+ * is in the trace, where `delivery_state_2` never leaves a terminal state, so an ACK or
+ * a replay racing the sweep is counted once, whichever comes first.
  */
 export class ExpirySweep {
   private readonly loop: PollLoop;
@@ -39,9 +41,10 @@ export class ExpirySweep {
     await Promise.all(
       due.map(async (messageId) => {
         const devices = await this.messages.unsettledDevices(messageId);
-        const removed = await Promise.all(devices.map((d) => this.inbox.remove(d, [messageId])));
-        const changes: StateChange[] = devices.filter((_, i) => removed[i]!.length > 0).map((deviceId) => ({ messageId, deviceId, state: DeliveryState.EXPIRED }));
+        const changes: StateChange[] = devices.map((deviceId) => ({ messageId, deviceId, state: DeliveryState.EXPIRED }));
         this.events.counted(await this.messages.record(changes), now);
+        // Left in an inbox, the entry would only be skipped (and removed) at the next replay.
+        await Promise.all(devices.map((d) => this.inbox.remove(d, [messageId])));
       }),
     );
     return due.length;

@@ -6,7 +6,7 @@
 export class RedisKeys {
   constructor(readonly prefix: string) {}
 
-  /** Hash: name, clientKey, status, createdAt, serverSecretHash, receiptSecret (created on first receipt). */
+  /** Hash: name, clientKey, status, createdAt, serverSecretHash. */
   app(appId: string): string {
     return `${this.prefix}app:{${appId}}`;
   }

@@ -78,6 +78,8 @@ struct SendRequest {
   5: optional string dataJson
   6: optional Notification notification
   7: optional i32 ttl
+  /** Where delivery receipts of the message are POSTed (http or https, at most 2048 characters). */
+  8: optional string callbackUrl
 }
 
 struct SendResult {

@@ -80,3 +80,23 @@ export const topicAnswer = z.object({ topic: z.string(), subscribers: z.int() })
 export const topicsAnswer = z.object({ topics: z.array(topicAnswer), next: z.string().nullable().meta({ description: 'Cursor of the next page; null at the end.' }) });
 const bulkResults = z.record(z.string(), z.enum(['ok', 'device_not_found', 'topic_limit']));
 export const bulkSubscribersAnswer = z.object({ topic: z.string(), subscribe: bulkResults, unsubscribe: bulkResults });
+
+const statsCounts = { accepted: z.int(), delivered: z.int(), opened: z.int(), expired: z.int(), failed: z.int() };
+export const statsAnswer = z.object({
+  granularity: z.enum(['hour', 'day']),
+  buckets: z.array(z.object({ start: z.string().meta({ description: 'RFC 3339, UTC' }), ...statsCounts })),
+});
+
+export const receiptSecretAnswer = z.object({ secret: z.string().meta({ description: 'HMAC-SHA256 key of the Petrel-Signature header.' }) });
+export const deadLettersAnswer = z.object({
+  deadLetters: z.array(z.object({
+    delivery: z.string(),
+    url: z.string(),
+    events: z.array(z.record(z.string(), z.unknown())),
+    failedAt: z.int(),
+    attempts: z.int(),
+    error: z.string(),
+    status: z.int().optional(),
+  })),
+});
+export const redrivenAnswer = z.object({ redriven: z.int() });

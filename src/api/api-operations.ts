@@ -1,8 +1,10 @@
 import { z } from 'zod';
-import { acceptedAnswer, appAnswer, bulkSubscribersAnswer, cancelledAnswer, deviceAnswer, deviceTopicsAnswer, topicAnswer, topicsAnswer, appsAnswer, appWithSecretsAnswer, batchAnswer, bindingsAnswer, createdAppAnswer, issuedSecretAnswer, secretsAnswer, traceAnswer } from './answers.js';
+import { acceptedAnswer, appAnswer, bulkSubscribersAnswer, deadLettersAnswer, receiptSecretAnswer, redrivenAnswer, statsAnswer, cancelledAnswer, deviceAnswer, deviceTopicsAnswer, topicAnswer, topicsAnswer, appsAnswer, appWithSecretsAnswer, batchAnswer, bindingsAnswer, createdAppAnswer, issuedSecretAnswer, secretsAnswer, traceAnswer } from './answers.js';
 import { appParams, createAppBody, issueSecretBody, secretParams, updateAppBody } from './app-schema.js';
 import { bindingParams } from './bindings-router.js';
 import { deviceParam } from './devices-router.js';
+import { limitQuery } from './receipts-router.js';
+import { statsQueryFields } from './stats-router.js';
 import { bulkSubscribersBody, topicListQuery } from './topics-router.js';
 import { batchBodySchema, messageBodySchema, type MessageSchemaLimits } from './message-schema.js';
 import type { Operation } from './openapi.js';
@@ -84,6 +86,23 @@ export function apiOperations(limits: MessageSchemaLimits): Operation[] {
     {
       method: 'get', path: '/v1/devices/{deviceId}/{kind}', tag: 'devices', auth: 'server', summary: 'Names bound to a device',
       params: deviceParams, responses: { 200: { description: 'The aliases or accounts.', body: bindingsAnswer } },
+    },
+    {
+      method: 'get', path: '/v1/stats', tag: 'statistics', auth: 'server', summary: 'Counters by UTC hour or day', query: statsQueryFields,
+      description: 'accepted, delivered, opened, expired and failed (invalid targets) per bucket; at most 744 hourly or 400 daily buckets.',
+      responses: { 200: { description: 'One bucket per hour or day, zeros included.', body: statsAnswer } },
+    },
+    {
+      method: 'get', path: '/v1/receipts/secret', tag: 'receipts', auth: 'server', summary: 'The key receipts are signed with',
+      responses: { 200: { description: 'Created on first use.', body: receiptSecretAnswer } },
+    },
+    {
+      method: 'get', path: '/v1/receipts/dead-letters', tag: 'receipts', auth: 'server', summary: 'Receipt batches that ran out of attempts', query: limitQuery,
+      responses: { 200: { description: 'Newest first.', body: deadLettersAnswer } },
+    },
+    {
+      method: 'post', path: '/v1/receipts/dead-letters/redrive', tag: 'receipts', auth: 'server', summary: 'Queue dead letters again', query: limitQuery,
+      responses: { 202: { description: 'The oldest `limit` dead letters are queued again under their delivery ids.', body: redrivenAnswer } },
     },
     {
       method: 'post', path: '/v1/admin/apps', tag: 'admin', auth: 'admin', summary: 'Create an app', body: createAppBody,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { callbackUrlProblem } from '../domain/callback-url.js';
 import { ID_PATTERN } from '../domain/ids.js';
 import type { SendInput } from '../dispatch/message-intake.js';
 
@@ -12,6 +13,12 @@ export interface MessageSchemaLimits {
 
 /** Alias and account names: what an app server would use as a user or device key. */
 export const bindingName = z.string().min(1).max(128).regex(/^[^\s\x00-\x1f]+$/, 'no whitespace or control characters');
+
+/** Where receipts go (domain/callback-url.ts). */
+export const callbackUrl = z.string().check((ctx) => {
+  const problem = callbackUrlProblem(ctx.value);
+  if (problem) ctx.issues.push({ code: 'custom', message: problem, input: ctx.value });
+});
 
 /**
  * The body of POST /v1/messages. Unknown fields are refused (a misspelt `tll` should not
@@ -33,6 +40,7 @@ export function messageBodySchema(limits: MessageSchemaLimits) {
     priority: z.enum(['high', 'normal']).optional().meta({ description: '`high`: queued ahead of everything waiting to be dispatched. Default `normal`.' }),
     sendAt: z.union([z.number().int().min(0), z.iso.datetime({ offset: true })]).optional()
       .meta({ description: 'Send later: epoch milliseconds or an RFC 3339 time, up to 7 days ahead. Cancellable with DELETE /v1/messages/{id} until then. The TTL counts from this time.' }),
+    callbackUrl: callbackUrl.optional(),
   });
 }
 
@@ -59,5 +67,6 @@ export function toSendInput(body: MessageBody): SendInput {
   if (body.collapseId !== undefined) input.collapseId = body.collapseId;
   if (body.priority !== undefined) input.priority = body.priority;
   if (body.sendAt !== undefined) input.sendAt = typeof body.sendAt === 'number' ? body.sendAt : Date.parse(body.sendAt);
+  if (body.callbackUrl !== undefined) input.callbackUrl = body.callbackUrl;
   return input;
 }

@@ -14,18 +14,26 @@ import { bindingsRouter } from '../api/bindings-router.js';
 import { devicesRouter } from '../api/devices-router.js';
 import { messagesRouter } from '../api/messages-router.js';
 import { appRateLimit } from '../api/rate-limit.js';
+import { receiptsRouter } from '../api/receipts-router.js';
+import { statsRouter } from '../api/stats-router.js';
 import { serverAuth } from '../api/server-auth.js';
 import { topicsRouter } from '../api/topics-router.js';
 import { Courier } from '../dispatch/courier.js';
 import { DeviceInvalidation } from '../dispatch/device-invalidation.js';
+import { DeliveryEvents } from '../dispatch/delivery-events.js';
+import { ExpirySweep } from '../dispatch/expiry-sweep.js';
 import { dispatchRpcHandler } from '../dispatch/dispatch-rpc.js';
 import { GatewayDirectory } from '../dispatch/gateway-directory.js';
 import { MessageDispatcher } from '../dispatch/message-dispatcher.js';
 import { InboxReplay } from '../dispatch/inbox-replay.js';
 import { MessageIntake } from '../dispatch/message-intake.js';
+import { ReceiptBatcher } from '../dispatch/receipt-batcher.js';
+import { createReceiptQueue, createReceiptWorker } from '../dispatch/receipt-queue.js';
+import { ReceiptSender } from '../dispatch/receipt-sender.js';
 import { Redeliverer } from '../dispatch/redeliverer.js';
 import { createSendQueue, createSendWorker } from '../dispatch/send-queue.js';
 import { SessionReports } from '../dispatch/session-reports.js';
+import { StatsRecorder } from '../dispatch/stats-recorder.js';
 import { SubscriptionStore } from '../dispatch/subscriptions.js';
 import { newSessionId } from '../domain/ids.js';
 import { DeviceAuthenticator } from '../gateway/device-auth.js';
@@ -43,13 +51,16 @@ import { AppStore } from '../store/app-store.js';
 import { BindingStore } from '../store/binding-store.js';
 import { DeviceStore } from '../store/device-store.js';
 import { IdempotencyStore } from '../store/idempotency-store.js';
+import { ExpirySchedule } from '../store/expiry-schedule.js';
 import { InboxStore } from '../store/inbox-store.js';
 import { LoadingCache } from '../store/loading-cache.js';
 import { MessageStore } from '../store/message-store.js';
 import { NodeRegistry } from '../store/node-registry.js';
+import { ReceiptDeadLetters } from '../store/receipt-dead-letters.js';
 import { createRedis } from '../store/redis.js';
 import { RedeliverySchedule } from '../store/redelivery-schedule.js';
 import { RouteStore } from '../store/route-store.js';
+import { StatsStore } from '../store/stats-store.js';
 import { TurnPipeline } from '../store/turn-pipeline.js';
 import type { Runtime } from './runtime.js';
 
@@ -61,20 +72,51 @@ function messageStore(rt: Runtime, redis: Redis, scripts = new TurnPipeline(redi
   return new MessageStore(redis, rt.keys, scripts, rt.config.dispatch.traceRetentionSec * 1000);
 }
 
-function intakeOf(rt: Runtime, redis: Redis, messages: MessageStore, redisOptions: RedisOptions = {}): MessageIntake {
-  const { config } = rt;
-  // BullMQ defines its ~50 Lua commands on the connection it is given, and ioredis copies
-  // every defined command onto each pipeline it creates: shared with our own commands,
-  // that made every pipeline (one per request) several times dearer. It gets its own.
-  // Auto-pipelining off as well: each auto-pipeline would copy those commands again.
-  const queueRedis = createRedis(config.redis.url, rt.log, { ...redisOptions, enableAutoPipelining: false });
+/**
+ * The connection a process's BullMQ queues (send, receipts) share. BullMQ defines its ~50
+ * Lua commands on the connection it is given, and ioredis copies every defined command
+ * onto each pipeline it creates: shared with our own commands, that made every pipeline
+ * (one per request) several times dearer. Auto-pipelining off as well: each
+ * auto-pipeline would copy those commands again.
+ */
+function queueConnection(rt: Runtime, redisOptions: RedisOptions = {}): Redis {
+  const queueRedis = createRedis(rt.config.redis.url, rt.log, { ...redisOptions, enableAutoPipelining: false });
   rt.onClose(async () => { await queueRedis.quit().catch(() => queueRedis.disconnect()); });
+  return queueRedis;
+}
+
+function receiptQueueOf(rt: Runtime, queueRedis: Redis) {
+  const queue = createReceiptQueue(queueRedis, rt.keys, { attempts: rt.config.receipts.attempts, backoffMs: rt.config.receipts.backoffMs });
+  queue.on('error', (err) => rt.log.warn({ err: err.message }, 'receipt queue error'));
+  rt.onClose(() => queue.close());
+  return queue;
+}
+
+function statsStoreOf(rt: Runtime, redis: Redis): StatsStore {
+  const { stats } = rt.config;
+  return new StatsStore(redis, rt.keys, { hour: stats.hourRetentionSec * 1000, day: stats.dayRetentionSec * 1000 });
+}
+
+/** Per-process counter batching; registered before the intake so it closes (flushes) after it. */
+function statsRecorderOf(rt: Runtime, redis: Redis): StatsRecorder {
+  const recorder = new StatsRecorder(statsStoreOf(rt, redis), rt.config.stats.flushMs, rt.metrics, rt.log);
+  rt.onClose(() => recorder.close());
+  return recorder;
+}
+
+function deadLettersOf(rt: Runtime, redis: Redis): ReceiptDeadLetters {
+  const { receipts } = rt.config;
+  return new ReceiptDeadLetters(redis, rt.keys, receipts.deadLetterCap, receipts.deadLetterRetentionSec * 1000);
+}
+
+function intakeOf(rt: Runtime, redis: Redis, messages: MessageStore, queueRedis: Redis, stats: StatsRecorder): MessageIntake {
+  const { config } = rt;
   const queue = createSendQueue(queueRedis, rt.keys);
   queue.on('error', (err) => rt.log.warn({ err: err.message }, 'send queue error'));
   const intake = new MessageIntake(
     redis, rt.keys, messages, queue, new WireCodec(config.codec),
     { defaultTtlSec: config.messages.defaultTtlSec, maxDataBytes: config.messages.maxDataBytes, batchMs: config.messages.intakeBatchMs, maxScheduleSec: config.messages.maxScheduleSec },
-    rt.metrics, rt.log,
+    rt.metrics, rt.log, stats,
   );
   rt.onClose(async () => {
     await intake.close();
@@ -159,16 +201,29 @@ export async function startDispatcher(rt: Runtime): Promise<Dispatcher> {
   const gateways = new GatewayDirectory(gatewayPools, rt.metrics, rt.log);
   const schedule = new RedeliverySchedule(rt.redis, rt.keys, config.dispatch.redeliveryDelayMs);
   const courier = new Courier(gateways, messages, schedule, rt.metrics, config.dispatch.deliverBatch);
-  const replay = new InboxReplay(new WireCodec(config.codec), inbox, messages, rt.metrics);
+
+  // Delivery events feed statistics and receipts. Closed (flushed) after everything that
+  // emits events has stopped: closers run last-registered first.
+  const queueRedis = queueConnection(rt);
+  const receiptQueue = receiptQueueOf(rt, queueRedis);
+  const stats = statsRecorderOf(rt, rt.redis);
+  const batcher = new ReceiptBatcher(receiptQueue, { windowMs: config.receipts.windowMs, maxBatch: config.receipts.maxBatch }, rt.log);
+  rt.onClose(() => batcher.close());
+  const events = new DeliveryEvents([stats, batcher], rt.metrics, rt.log);
+
+  const replay = new InboxReplay(new WireCodec(config.codec), inbox, messages, rt.metrics, events);
+  const expiries = new ExpirySchedule(rt.redis, rt.keys);
+  const sweep = new ExpirySweep(expiries, inbox, messages, events, { intervalMs: Math.min(1000, config.dispatch.expiryGraceMs), batch: 500 }, rt.log);
   const redeliverer = new Redeliverer(schedule, routes, replay, courier, {
     intervalMs: Math.min(1000, config.dispatch.redeliveryDelayMs), batch: 500, giveUpMs: config.dispatch.redeliveryGiveUpMs,
   }, rt.log);
   const reports = new SessionReports({
-    replay, inbox, messages, routes, courier, gateways, metrics: rt.metrics, log: rt.log,
+    replay, inbox, messages, routes, courier, gateways, events, metrics: rt.metrics, log: rt.log,
     subscriptions: new SubscriptionStore(rt.redis, rt.keys, config.limits.topicsPerDevice),
   });
   const dispatcher = new MessageDispatcher({
-    redis: rt.redis, keys: rt.keys, messages, inbox, routes, courier, metrics: rt.metrics, log: rt.log,
+    redis: rt.redis, keys: rt.keys, messages, inbox, routes, courier, events, metrics: rt.metrics, log: rt.log,
+    expiries, expiryGraceMs: config.dispatch.expiryGraceMs,
     bindings: new BindingStore(rt.redis, rt.keys, config.messages.maxDevicesPerAccount),
     traceDevices: config.dispatch.traceDevices,
   });
@@ -183,21 +238,37 @@ export async function startDispatcher(rt: Runtime): Promise<Dispatcher> {
   worker.on('error', (err) => rt.log.warn({ err: err.message }, 'send worker error'));
   worker.on('failed', (job, err) => rt.log.warn({ job: job?.id, attempts: job?.attemptsMade, err: err.message }, 'send job failed; retried'));
 
+  const intake = intakeOf(rt, rt.redis, messages, queueRedis, stats);
+  const apps = new AppStore(rt.redis, rt.keys);
+  const secrets = new LoadingCache((appId) => apps.receiptSecret(appId), config.gateway.appCacheMs);
+  const sender = new ReceiptSender({
+    secretOf: (appId) => secrets.get(appId), deadLetters: deadLettersOf(rt, rt.redis), timeoutMs: config.receipts.timeoutMs,
+    allowPrivateAddresses: config.receipts.allowPrivateAddresses, metrics: rt.metrics, log: rt.log,
+  });
+  // Receipt POSTs run beside the send worker, on a blocking connection of their own.
+  const receiptRedis = createRedis(config.redis.url, rt.log, { maxRetriesPerRequest: null, enableAutoPipelining: false });
+  const receiptWorker = createReceiptWorker(receiptRedis, rt.keys, { concurrency: config.receipts.concurrency, stalledIntervalMs: config.dispatch.stalledIntervalMs }, (job) => sender.run(job));
+  receiptWorker.on('error', (err) => rt.log.warn({ err: err.message }, 'receipt worker error'));
+
   const id = `dp-${newSessionId()}`;
   const rpc = await startThriftServer({
     service: DispatchService,
-    handler: dispatchRpcHandler(reports, intakeOf(rt, rt.redis, messages), new AppStore(rt.redis, rt.keys), config.messages.maxTtlSec),
+    handler: dispatchRpcHandler(reports, intake, apps, config.messages.maxTtlSec),
     host: config.dispatch.host, port: config.dispatch.port,
     onError: (err, context) => rt.log.warn({ err, context }, 'dispatch rpc error'),
   });
   const announcer = new Announcer(registry, 'dispatcher', () => ({ id, host: rpc.host, port: rpc.port, load: 0 }), config.registry.ttlMs, rt.log);
   await announcer.start();
   redeliverer.start();
+  sweep.start();
   rt.onClose(async () => {
     await announcer.stop();
     await redeliverer.stop();
+    await sweep.stop();
     await worker.close();
     await workerRedis.quit().catch(() => workerRedis.disconnect());
+    await receiptWorker.close();
+    await receiptRedis.quit().catch(() => receiptRedis.disconnect());
     await rpc.close();
     await gatewayPools.close();
   });
@@ -247,16 +318,25 @@ export async function startHttp(rt: Runtime, which: 'http' | 'ops' = 'http', opt
     const redis = createRedis(config.redis.url, rt.log, failFast);
     rt.onClose(async () => { await redis.quit().catch(() => redis.disconnect()); });
     const messages = messageStore(rt, redis);
-    const intake = intakeOf(rt, redis, messages, failFast);
+    const queueRedis = queueConnection(rt, failFast);
+    const receiptQueue = receiptQueueOf(rt, queueRedis);
+    const intake = intakeOf(rt, redis, messages, queueRedis, statsRecorderOf(rt, redis));
     const apps = new AppStore(redis, rt.keys);
     const idempotency = new IdempotencyStore(redis, rt.keys, { doneMs: 86_400_000, pendingMs: 60_000 });
     const auth: RequestHandler[] = [serverAuth(apps, config.gateway.appCacheMs)];
     if (config.limits.appPointsPerSec > 0) {
-      auth.push(appRateLimit(new RateLimiterRedis({ storeClient: redis, keyPrefix: rt.keys.rateLimitPrefix(), points: config.limits.appPointsPerSec, duration: 1 })));
+      // rejectIfRedisNotReady: while Redis is down the request fails at once (503), not after a reconnect attempt.
+      const limiter = new RateLimiterRedis({ storeClient: redis, keyPrefix: rt.keys.rateLimitPrefix(), points: config.limits.appPointsPerSec, duration: 1, rejectIfRedisNotReady: true });
+      auth.push(appRateLimit(limiter));
     }
     api = {
       auth,
-      routers: [messagesRouter(intake, messages, idempotency, config.messages), ...managementRouters(rt, redis, messages)],
+      routers: [
+        messagesRouter(intake, messages, idempotency, config.messages),
+        ...managementRouters(rt, redis, messages),
+        statsRouter(statsStoreOf(rt, redis)),
+        receiptsRouter({ apps, deadLetters: deadLettersOf(rt, redis), queue: receiptQueue }),
+      ],
       maxBodyBytes: config.http.maxBodyBytes,
       bodyLimits: { '/v1/messages/batch': config.http.maxBatchBodyBytes },
     };

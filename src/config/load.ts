@@ -30,6 +30,11 @@ const envMap: ReadonlyArray<readonly [string, string, 'string' | 'int']> = [
   ['PETREL_INBOX_CAP', 'dispatch.inboxCap', 'int'],
   ['PETREL_APP_RATE_LIMIT', 'limits.appPointsPerSec', 'int'],
   ['PETREL_REGISTRY_TTL_MS', 'registry.ttlMs', 'int'],
+  ['PETREL_RECEIPT_WINDOW_MS', 'receipts.windowMs', 'int'],
+  ['PETREL_RECEIPT_ATTEMPTS', 'receipts.attempts', 'int'],
+  ['PETREL_RECEIPT_BACKOFF_MS', 'receipts.backoffMs', 'int'],
+  ['PETREL_RECEIPT_TIMEOUT_MS', 'receipts.timeoutMs', 'int'],
+  ['PETREL_STATS_FLUSH_MS', 'stats.flushMs', 'int'],
 ];
 
 export { envMap as configEnvironment };

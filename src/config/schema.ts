@@ -102,6 +102,12 @@ export const configSchema = z.object({
     redeliveryDelayMs: z.number().int().min(100).default(2000),
     /** …until this long after the first failure; then its inbox waits for its next session. */
     redeliveryGiveUpMs: z.number().int().min(1000).default(600_000),
+    /**
+     * A traced message's devices still without a terminal state are marked expired (and
+     * their `expired` receipts sent) this long after its expiry: an ACK of a PUSH sent just
+     * before the expiry still counts as delivered within it.
+     */
+    expiryGraceMs: z.number().int().min(100).default(60_000),
     /** Deliveries per Thrift call to one gateway. */
     deliverBatch: z.number().int().min(1).max(10_000).default(1000),
   }).prefault({}),
@@ -122,6 +128,40 @@ export const configSchema = z.object({
     maxDevicesPerAccount: z.number().int().min(1).max(1000).default(20),
     /** Accepted messages written to Redis within this window share one transaction and one send job. */
     intakeBatchMs: z.number().int().min(0).max(50).default(2),
+  }).prefault({}),
+  /** Per-message delivery receipts (webhooks to a message's callbackUrl). */
+  receipts: z.object({
+    /** Events for one (app, callbackUrl) are held this long, then sent as one batch. */
+    windowMs: z.number().int().min(1).max(60_000).default(1000),
+    /** …or sooner, once this many are held. */
+    maxBatch: z.number().int().min(1).max(1000).default(100),
+    /** Tries per batch (the first included); after the last it goes to the app's dead letters. */
+    attempts: z.number().int().min(1).max(50).default(8),
+    /** First retry delay; doubles on each further retry (BullMQ exponential backoff). */
+    backoffMs: z.number().int().min(10).default(1000),
+    /** One POST (connect to last response byte) gives up after this. */
+    timeoutMs: z.number().int().min(100).max(60_000).default(5000),
+    /**
+     * Whether callback URLs may point at loopback, private, link-local and other
+     * non-public addresses. Off: an app server could otherwise make Petrel POST to
+     * services inside the deployment (SSRF).
+     */
+    allowPrivateAddresses: z.boolean().default(false),
+    /** Receipt POSTs one dispatcher process has in flight at once. */
+    concurrency: z.number().int().min(1).max(256).default(8),
+    /** Dead-lettered batches kept per app (newest first). */
+    deadLetterCap: z.number().int().min(1).max(100_000).default(1000),
+    /** How long an app's dead-letter list lives after its last addition. */
+    deadLetterRetentionSec: z.number().int().min(60).default(7 * 86_400),
+  }).prefault({}),
+  /** Per-app counters by UTC hour and day. */
+  stats: z.object({
+    /** Counter increments are gathered in process this long and written in one pipeline. */
+    flushMs: z.number().int().min(1).max(60_000).default(1000),
+    /** How long an hourly bucket is kept (after its hour started). */
+    hourRetentionSec: z.number().int().min(3600).default(7 * 86_400),
+    /** How long a daily bucket is kept (after its day started). */
+    dayRetentionSec: z.number().int().min(86_400).default(400 * 86_400),
   }).prefault({}),
   /** Ops endpoint (/metrics, /healthz, /readyz) of processes without the HTTP API. 0 = off. */
   ops: z.object({

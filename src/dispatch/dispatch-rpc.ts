@@ -1,3 +1,4 @@
+import { callbackUrlProblem } from '../domain/callback-url.js';
 import { PetrelError } from '../domain/errors.js';
 import { outcomeToThrift, reportFromThrift } from '../rpc/convert.js';
 import { SendResult, type DispatchService, type ReportBatch, type ReportResult, type SendRequest } from '../rpc/gen/index.js';
@@ -37,5 +38,10 @@ function sendInputOf(r: SendRequest): SendInput {
   }
   if (r.notification) input.notification = { title: r.notification.title, body: r.notification.body };
   if (r.ttl !== undefined) input.ttl = r.ttl;
+  if (r.callbackUrl !== undefined) {
+    const problem = callbackUrlProblem(r.callbackUrl);
+    if (problem) throw new PetrelError('body_invalid', `callbackUrl must be ${problem}`);
+    input.callbackUrl = r.callbackUrl;
+  }
   return input;
 }

@@ -1,8 +1,10 @@
+import { DeliveryState } from '../domain/message.js';
 import type { Metrics } from '../observability/metrics.js';
 import { FrameType, type WireCodec } from '../protocol/index.js';
 import type { InboxStore } from '../store/inbox-store.js';
 import type { MessageStore } from '../store/message-store.js';
 import type { GatewayBatches } from './courier.js';
+import type { DeliveryEvents } from './delivery-events.js';
 import type { OutboundDelivery } from './gateway-link.js';
 
 /**
@@ -18,6 +20,7 @@ export class InboxReplay {
     private readonly inbox: InboxStore,
     private readonly messages: MessageStore,
     private readonly metrics: Metrics,
+    private readonly events: DeliveryEvents,
   ) {
     this.resyncOverflow = codec.encode({ t: FrameType.RESYNC, reason: 'inbox_overflow' });
   }
@@ -34,8 +37,13 @@ export class InboxReplay {
       if (!m || m.exp <= now) gone.push(ids[i]!);
       else plan.put(gatewayId, { deviceId, sessionId, frame: m.frame, messageId: m.id, expiresAt: m.exp });
     });
-    // Expired entries leave the inbox here; the trace derives `expired` from the expiry.
-    if (gone.length > 0) await this.inbox.remove(deviceId, gone);
+    // Expired entries leave the inbox here, and that is when their `expired` event is
+    // emitted: removal happens once per entry, so the event does too. (The trace derives
+    // `expired` from the expiry; the state written here only says the same.)
+    if (gone.length > 0) {
+      const removed = await this.inbox.remove(deviceId, gone);
+      this.events.counted(await this.messages.record(removed.map((messageId) => ({ messageId, deviceId, state: DeliveryState.EXPIRED }))));
+    }
     this.metrics.inboxReplayed.inc(ids.length - gone.length);
     return ids.length - gone.length;
   }

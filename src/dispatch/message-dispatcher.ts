@@ -3,12 +3,19 @@ import { DeliveryState, type StoredMessage } from '../domain/message.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { BindingStore } from '../store/binding-store.js';
+import type { ExpirySchedule } from '../store/expiry-schedule.js';
 import type { InboxStore } from '../store/inbox-store.js';
 import type { RedisKeys } from '../store/keys.js';
 import type { FanOut, MessageStore, StateChange } from '../store/message-store.js';
 import type { RouteStore } from '../store/route-store.js';
 import { type Courier, GatewayBatches } from './courier.js';
+import { type DeliveryEvent, type DeliveryEvents, emitted } from './delivery-events.js';
 import { deviceApps, splitByApp, type DevicesOfApp } from './device-directory.js';
+
+/** A message's targets at dispatch: the app's active devices, the rest, and names bound to nothing. */
+interface Targets extends DevicesOfApp {
+  unbound: string[];
+}
 
 export interface DispatcherDeps {
   redis: Redis;
@@ -18,6 +25,10 @@ export interface DispatcherDeps {
   routes: RouteStore;
   bindings: BindingStore;
   courier: Courier;
+  events: DeliveryEvents;
+  expiries: ExpirySchedule;
+  /** A message's devices still without a terminal state are marked expired this long after its expiry. */
+  expiryGraceMs: number;
   metrics: Metrics;
   log: Logger;
   /** Sends to at most this many devices keep a per-device trace. */
@@ -45,9 +56,11 @@ export class MessageDispatcher {
     const targets = await this.resolve(loaded);
     const now = Date.now();
     const fanOuts: FanOut[] = [];
+    const fanOutEvents = new Map<string, DeliveryEvent[]>();
     const adds: Array<{ message: StoredMessage; deviceId: string }> = [];
     for (const [i, m] of loaded.entries()) {
-      const { active, unknown } = targets[i]!;
+      const { active, unknown, unbound } = targets[i]!;
+      const events = invalidTargets(m, unknown, unbound, now);
       const trace = active.length + unknown.length <= this.deps.traceDevices ? new Map<string, DeliveryState>() : null;
       for (const d of unknown) trace?.set(d, DeliveryState.FAILED);
       let stored = active;
@@ -55,8 +68,13 @@ export class MessageDispatcher {
         // TTL 0 (deliver now or drop): only devices connected right now are kept at all.
         const found = await routes.lookup(active);
         stored = active.filter((_, j) => found[j] !== null);
-        for (const d of active) if (!trace?.has(d) && !stored.includes(d)) trace?.set(d, DeliveryState.DROPPED);
+        for (const d of active) {
+          if (stored.includes(d)) continue;
+          if (!trace?.has(d)) trace?.set(d, DeliveryState.DROPPED);
+          events.push({ type: 'expired', appId: m.appId, messageId: m.id, deviceId: d, reason: 'ttl', at: now });
+        }
       }
+      fanOutEvents.set(m.id, events);
       for (const d of stored) {
         trace?.set(d, DeliveryState.PENDING);
         adds.push({ message: m, deviceId: d });
@@ -73,13 +91,20 @@ export class MessageDispatcher {
     added.forEach((r, i) => {
       const { deviceId, message } = adds[i]!;
       for (const old of r.evicted) drops.push({ messageId: old, deviceId, state: DeliveryState.DROPPED });
-      if (r.replaced) drops.push({ messageId: r.replaced, deviceId, state: DeliveryState.DROPPED });
-      if (r.superseded) superseded.push({ messageId: message.id, deviceId, state: DeliveryState.DROPPED });
+      if (r.replaced) drops.push({ messageId: r.replaced, deviceId, state: DeliveryState.DROPPED, reason: 'replaced' });
+      if (r.superseded) superseded.push({ messageId: message.id, deviceId, state: DeliveryState.DROPPED, reason: 'replaced' });
     });
     // The trace is written before any PUSH goes out, so an ACK always finds its entry.
-    await Promise.all([messages.dispatched(fanOuts), messages.record(drops)]);
+    const [first, evicted] = await Promise.all([messages.dispatched(fanOuts), messages.record(drops)]);
+    // A re-run job (its dispatcher died) fans out again but emits its events only once.
+    for (const m of loaded) if (first.has(m.id)) this.deps.events.emit((fanOutEvents.get(m.id) ?? []).map((e) => emitted(e, m.callbackUrl)));
+    this.deps.events.counted(evicted);
+    // Traced messages with devices still to reach are swept after their expiry (expiry-sweep.ts).
+    await this.deps.expiries.schedule(fanOuts
+      .filter((f) => f.initial && [...f.initial.values()].includes(DeliveryState.PENDING))
+      .map((f) => ({ messageId: f.message.id, dueAt: f.message.exp + this.deps.expiryGraceMs })));
     // After the fan-out record, whose counters it adds to: messages of this very job.
-    await messages.record(superseded);
+    this.deps.events.counted(await messages.record(superseded));
 
     // Routes are read after the inbox write: a device that comes online in between is
     // replayed from its inbox by its ONLINE report (session-reports.ts), so none is missed.
@@ -94,13 +119,20 @@ export class MessageDispatcher {
   }
 
   /** Devices of each message, split into active ones of its app and the rest; one device lookup for the job. */
-  private async resolve(loaded: readonly StoredMessage[]): Promise<DevicesOfApp[]> {
+  private async resolve(loaded: readonly StoredMessage[]): Promise<Targets[]> {
     const { redis, keys, bindings } = this.deps;
     const perMessage = await Promise.all(
-      loaded.map((m) => (m.target.kind === 'devices' ? [...new Set(m.target.ids)] : bindings.resolve(m.target.kind, m.appId, m.target.ids))),
+      loaded.map((m) => (m.target.kind === 'devices' ? { devices: [...new Set(m.target.ids)], unbound: [] } : bindings.resolve(m.target.kind, m.appId, m.target.ids))),
     );
-    const all = [...new Set(perMessage.flat())];
+    const all = [...new Set(perMessage.flatMap((r) => r.devices))];
     const apps = await deviceApps(redis, keys, all);
-    return loaded.map((m, i) => splitByApp(apps, m.appId, perMessage[i]!));
+    return loaded.map((m, i) => ({ ...splitByApp(apps, m.appId, perMessage[i]!.devices), unbound: perMessage[i]!.unbound }));
   }
+}
+
+/** `invalid_target` events of a fan-out: devices unknown or invalid by now, names bound to no device. */
+function invalidTargets(m: StoredMessage, unknown: readonly string[], unbound: readonly string[], at: number): DeliveryEvent[] {
+  const base = { type: 'invalid_target' as const, appId: m.appId, messageId: m.id, at };
+  const name = m.target.kind === 'accounts' ? 'account' : 'alias';
+  return [...unknown.map((deviceId) => ({ ...base, deviceId })), ...unbound.map((n) => ({ ...base, [name]: n }))];
 }

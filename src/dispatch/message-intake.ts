@@ -10,6 +10,7 @@ import type { MessageStore, NewMessage, TransactionWrite } from '../store/messag
 import { storage } from '../store/redis.js';
 import { DeviceAppLookup } from './device-directory.js';
 import type { SendJob } from './send-queue.js';
+import type { StatsRecorder } from './stats-recorder.js';
 
 /** A send request after schema validation (api/message-schema.ts, or DispatchService.send). */
 export interface SendInput {
@@ -22,6 +23,8 @@ export interface SendInput {
   priority?: MessagePriority;
   /** Dispatch at this time (unix ms) instead of now. */
   sendAt?: number;
+  /** Where this message's delivery receipts are POSTed (README, "Receipts"). */
+  callbackUrl?: string;
 }
 
 export interface Accepted {
@@ -72,6 +75,7 @@ export class MessageIntake {
     private readonly limits: IntakeLimits,
     private readonly metrics: Metrics,
     private readonly log: Logger,
+    private readonly stats: StatsRecorder,
   ) {
     this.devices = new DeviceAppLookup(redis, keys);
   }
@@ -108,6 +112,7 @@ export class MessageIntake {
     }
     return {
       id, appId, target: to, ts: now, exp, frame, accepted: targets.length,
+      ...(input.callbackUrl === undefined ? {} : { callbackUrl: input.callbackUrl }),
       ...(input.collapseId === undefined ? {} : { collapseId: input.collapseId }),
       ...(input.priority === undefined ? {} : { priority: input.priority }),
       ...(sendAt === undefined ? {} : { sendAt }),
@@ -188,6 +193,7 @@ export class MessageIntake {
         await Promise.all(alongside.map((a) => a.undo().catch(() => undefined)));
         throw err;
       }
+      for (const m of messages) this.stats.count(m.appId, 'accepted', m.ts);
       for (const w of batch) w.resolve();
     } catch (err) {
       this.log.warn({ err: (err as Error).message, messages: batch.length }, 'accepting messages failed');

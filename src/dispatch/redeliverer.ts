@@ -3,6 +3,7 @@ import type { RedeliverySchedule } from '../store/redelivery-schedule.js';
 import type { RouteStore } from '../store/route-store.js';
 import { type Courier, GatewayBatches } from './courier.js';
 import type { InboxReplay } from './inbox-replay.js';
+import { PollLoop } from './poll-loop.js';
 
 export interface RedelivererOptions {
   /** How often the schedule is polled. */
@@ -20,8 +21,7 @@ export interface RedelivererOptions {
  * a route gets its inbox on its next ONLINE instead.
  */
 export class Redeliverer {
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
+  private readonly loop: PollLoop;
 
   constructor(
     private readonly schedule: RedeliverySchedule,
@@ -30,22 +30,16 @@ export class Redeliverer {
     private readonly courier: Courier,
     private readonly options: RedelivererOptions,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.loop = new PollLoop('redelivery poll', options.intervalMs, () => this.poll(), log);
+  }
 
   start(): void {
-    this.timer = setInterval(() => {
-      this.running ??= this.poll().then(
-        () => undefined,
-        (err: unknown) => this.log.warn({ err: (err as Error).message }, 'redelivery poll failed'),
-      ).finally(() => (this.running = null));
-    }, this.options.intervalMs);
-    this.timer.unref();
+    this.loop.start();
   }
 
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-    await this.running;
+    await this.loop.stop();
   }
 
   /** One pass; returns the number of devices claimed. */

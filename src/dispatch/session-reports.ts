@@ -3,12 +3,13 @@ import { DeliveryState } from '../domain/message.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { CloseCode } from '../protocol/index.js';
-import type { AckReport, ReportBatch, ReportOutcome, SessionReport, SubscriptionChange } from '../rpc/contract.js';
+import type { AckReport, OpenedReport, ReportBatch, ReportOutcome, SessionReport, SubscriptionChange } from '../rpc/contract.js';
 import type { InboxStore } from '../store/inbox-store.js';
 import type { MessageStore } from '../store/message-store.js';
 import { storage } from '../store/redis.js';
 import type { RouteStore } from '../store/route-store.js';
 import { type Courier, GatewayBatches } from './courier.js';
+import { type DeliveryEvents, emitted } from './delivery-events.js';
 import type { GatewayLink } from './gateway-link.js';
 import type { InboxReplay } from './inbox-replay.js';
 import type { SubscriptionStore } from './subscriptions.js';
@@ -21,6 +22,7 @@ export interface SessionReportsDeps {
   subscriptions: SubscriptionStore;
   courier: Courier;
   gateways: GatewayLink;
+  events: DeliveryEvents;
   metrics: Metrics;
   log: Logger;
 }
@@ -38,7 +40,7 @@ export class SessionReports {
       Promise.all(batch.subscriptions.map((s) => this.subscribe(s))),
       this.sessions(batch.gatewayId, batch.sessions),
       Promise.all(batch.acks.map((a) => this.acked(a))),
-      Promise.all(batch.opened.map((o) => this.deps.messages.opened(o.appId, o.deviceId, o.messageId))),
+      Promise.all(batch.opened.map((o) => this.opened(o))),
     ]);
     return { subscriptions };
   }
@@ -81,8 +83,15 @@ export class SessionReports {
   }
 
   private async acked(a: AckReport): Promise<void> {
+    // Only ids that were still in the inbox count: a repeated ACK finds nothing to remove.
     const removed = await this.deps.inbox.remove(a.deviceId, a.ids);
-    await this.deps.messages.record(removed.map((messageId) => ({ messageId, deviceId: a.deviceId, state: DeliveryState.DELIVERED })));
+    this.deps.events.counted(await this.deps.messages.record(removed.map((messageId) => ({ messageId, deviceId: a.deviceId, state: DeliveryState.DELIVERED }))));
+  }
+
+  private async opened(o: OpenedReport): Promise<void> {
+    const callbackUrl = await this.deps.messages.opened(o.appId, o.deviceId, o.messageId);
+    if (callbackUrl === null) return;
+    this.deps.events.emit([emitted({ type: 'opened', appId: o.appId, messageId: o.messageId, deviceId: o.deviceId, at: Date.now() }, callbackUrl)]);
   }
 
   private async subscribe(s: SubscriptionChange): Promise<{ ref: number; error: string }> {

@@ -30,6 +30,8 @@ export interface StoredMessage {
   readonly frame: Buffer;
   /** A newer message with the same collapse id replaces this one while pending. */
   readonly collapseId?: string;
+  /** Where delivery receipts of this message are POSTed (README, "Receipts"); none when absent. */
+  readonly callbackUrl?: string;
 }
 
 /**

@@ -48,6 +48,11 @@ export function createMetrics(registry: Registry = new Registry(), options: { de
     deliveriesRouted: new Counter({ name: 'petrel_dispatch_deliveries_total', help: 'Frames handed to a gateway that held the device.', registers }),
     inboxReplayed: new Counter({ name: 'petrel_dispatch_inbox_replayed_total', help: 'Inbox messages replayed to devices coming online.', registers }),
     sendJobSeconds: new Histogram({ name: 'petrel_dispatch_send_job_duration_seconds', help: 'Duration of one send job (a batch of accepted messages).', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5], registers }),
+    deliveryEvents: new Counter({ name: 'petrel_delivery_events_total', help: 'Delivery events emitted (each counted once), by type.', labelNames: ['type'], registers }),
+    receiptsSent: new Counter({ name: 'petrel_receipts_sent_total', help: 'Receipt batches a callback URL accepted (2xx).', registers }),
+    receiptsFailed: new Counter({ name: 'petrel_receipts_failed_total', help: 'Receipt POST attempts that failed (non-2xx, timeout, connection error); retried with backoff.', registers }),
+    receiptsDeadLettered: new Counter({ name: 'petrel_receipts_dead_lettered_total', help: 'Receipt batches moved to their app\'s dead-letter list after the last attempt.', registers }),
+    statsFlushes: new Counter({ name: 'petrel_stats_flushes_total', help: 'Per-app counter flushes to Redis (one pipeline each), by outcome.', labelNames: ['outcome'], registers }),
     rpcErrors: new Counter({ name: 'petrel_rpc_errors_total', help: 'Failed Thrift calls between tiers, by service method and error code.', labelNames: ['method', 'code'], registers }),
   };
 }

@@ -177,6 +177,19 @@ export class AppStore {
     const owner = await this.redis.get(this.keys.serverSecret(hashSecret(presented)));
     return owner !== null && sameCredential(owner, appId);
   }
+
+  /**
+   * The key an app's receipts are signed with (HMAC, README "Receipts"), created on first
+   * use. Kept as is, not hashed: signing needs the key itself. Null for an unknown app
+   * (HSETNX only on an existing app, so a stray call does not create a half app).
+   */
+  async receiptSecret(appId: string): Promise<string | null> {
+    const secret = await this.redis.eval(
+      "if redis.call('EXISTS', KEYS[1]) == 0 then return false end redis.call('HSETNX', KEYS[1], 'receiptSecret', ARGV[1]) return redis.call('HGET', KEYS[1], 'receiptSecret')",
+      1, this.keys.app(appId), newSecret(),
+    );
+    return typeof secret === 'string' ? secret : null;
+  }
 }
 
 function appOf(id: string, h: Record<string, string>): App | null {

@@ -73,9 +73,12 @@ export class BindingStore {
     return (limit === undefined ? await this.redis.smembers(key) : await this.redis.srandmember(key, limit)).sort();
   }
 
-  /** The distinct devices the names resolve to, in order of first appearance. */
-  async resolve(kind: BindingKind, appId: string, names: readonly string[]): Promise<string[]> {
-    if (names.length === 0) return [];
+  /**
+   * The distinct devices the names resolve to, in order of first appearance, and the
+   * names bound to no device (their senders get an `invalid_target` receipt).
+   */
+  async resolve(kind: BindingKind, appId: string, names: readonly string[]): Promise<{ devices: string[]; unbound: string[] }> {
+    if (names.length === 0) return { devices: [], unbound: [] };
     const pipeline = this.redis.pipeline();
     for (const name of names) {
       if (kind === 'aliases') pipeline.get(this.keys.alias(appId, name));
@@ -83,11 +86,13 @@ export class BindingStore {
     }
     const results = (await pipeline.exec()) ?? [];
     const devices = new Set<string>();
-    for (const [err, value] of results) {
+    const unbound: string[] = [];
+    results.forEach(([err, value], i) => {
       if (err) throw err;
-      if (typeof value === 'string') devices.add(value);
-      else if (Array.isArray(value)) for (const d of value as string[]) devices.add(d);
-    }
-    return [...devices];
+      const bound = typeof value === 'string' ? [value] : Array.isArray(value) ? (value as string[]) : [];
+      if (bound.length === 0) unbound.push(names[i]!);
+      for (const d of bound) devices.add(d);
+    });
+    return { devices: [...devices], unbound };
   }
 }

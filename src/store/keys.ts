@@ -64,8 +64,9 @@ export class RedisKeys {
 
   /**
    * Hash: one accepted message. app, to (JSON target), ts, exp, frame (the encoded PUSH),
-   * state, and counters targeted / delivered / opened / dropped / failed. Expires after
-   * the message's own expiry plus the trace retention.
+   * cb (callbackUrl, when given), fanout (set by the first dispatch), state, and counters
+   * targeted / delivered / opened / dropped / failed. Expires after the message's own
+   * expiry plus the trace retention.
    */
   message(messageId: string): string {
     return `${this.prefix}msg:{${messageId}}`;
@@ -147,6 +148,24 @@ export class RedisKeys {
   /** Hash: device → when delivery to its gateway first failed (unix ms). */
   redeliverySince(): string {
     return `${this.prefix}redeliver-since`;
+  }
+
+  /**
+   * Hash: one app's counters (accepted, delivered, opened, expired, failed) for the UTC
+   * hour or day starting at `startMs`; expires after the retention of its granularity.
+   */
+  appStats(appId: string, granularity: 'hour' | 'day', startMs: number): string {
+    return `${this.prefix}stats:{${appId}}:${granularity}:${startMs}`;
+  }
+
+  /** List, newest first, capped, with a TTL: receipt batches of an app that ran out of attempts (JSON). */
+  receiptDeadLetters(appId: string): string {
+    return `${this.prefix}receipt-dead:{${appId}}`;
+  }
+
+  /** Sorted set: traced messages whose undelivered devices are to be marked expired, scored by when (unix ms). */
+  expirySchedule(): string {
+    return `${this.prefix}expiring`;
   }
 
   /** BullMQ key prefix (BullMQ adds `{queue}` hash tags of its own). */

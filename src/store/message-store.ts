@@ -11,6 +11,8 @@ import type { TurnPipeline } from './turn-pipeline.js';
  * A terminal state is never left (a late re-send does not turn `delivered` back into
  * `sent`); a device absent from the trace is only counted, never added (the trace is
  * written at dispatch for small sends only). Nothing happens once the message is gone.
+ * Returns 0 when nothing changed, else [app, callbackUrl or nil]: the caller emits a
+ * delivery event only for a change that counted (dispatch/delivery-events.ts).
  */
 const DELIVERY_STATE_2 = new RedisScript('delivery_state_2', 2, `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -18,12 +20,13 @@ local cur = redis.call('HGET', KEYS[2], ARGV[1])
 if cur == 'delivered' or cur == 'expired' or cur == 'dropped' or cur == 'failed' then return 0 end
 if cur then redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) end
 if ARGV[3] ~= '' then redis.call('HINCRBY', KEYS[1], ARGV[3], 1) end
-return 1
+return redis.call('HMGET', KEYS[1], 'app', 'cb')
 `);
 
 /**
  * opened_3 — count an OPENED once per device, and only from a device of the message's app.
  * KEYS[1] message hash, KEYS[2] opened set, KEYS[3] trace hash; ARGV[1] device, ARGV[2] app
+ * Returns 0 when not counted, else the message's callbackUrl ('' without one).
  */
 const OPENED_3 = new RedisScript('opened_3', 3, `
 if redis.call('HGET', KEYS[1], 'app') ~= ARGV[2] then return 0 end
@@ -32,7 +35,7 @@ if redis.call('EXISTS', KEYS[3]) == 1 and not traced then return 0 end
 if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then return 0 end
 redis.call('PEXPIREAT', KEYS[2], redis.call('PEXPIRETIME', KEYS[1]))
 redis.call('HINCRBY', KEYS[1], 'opened', 1)
-return 1
+return redis.call('HGET', KEYS[1], 'cb') or ''
 `);
 
 export interface NewMessage extends StoredMessage {
@@ -83,6 +86,14 @@ export interface StateChange {
   messageId: string;
   deviceId: string;
   state: DeliveryState;
+  /** Why a delivery was dropped: the device's inbox overflowed (the default) or a newer message with its collapse id took its place. */
+  reason?: 'inbox_overflow' | 'replaced';
+}
+
+/** A state change that counted (the device's state really moved), with what events need of its message. */
+export interface CountedChange extends StateChange {
+  appId: string;
+  callbackUrl?: string;
 }
 
 const counterOf: Partial<Record<DeliveryState, string>> = {
@@ -124,6 +135,7 @@ export class MessageStore {
         ...(m.collapseId === undefined ? {} : { collapse: m.collapseId }),
         ...(m.sendAt === undefined ? {} : { sendAt: m.sendAt }),
         ...(m.priority === undefined ? {} : { priority: m.priority }),
+        ...(m.callbackUrl ? { cb: m.callbackUrl } : {}),
       });
       multi.pexpireat(key, m.exp + this.traceRetentionMs);
     }
@@ -150,53 +162,85 @@ export class MessageStore {
   async load(ids: readonly string[]): Promise<Array<StoredMessage | null>> {
     if (ids.length === 0) return [];
     const pipeline = this.redis.pipeline();
-    for (const id of ids) pipeline.hmgetBuffer(this.keys.message(id), 'app', 'to', 'ts', 'exp', 'frame', 'collapse');
+    for (const id of ids) pipeline.hmgetBuffer(this.keys.message(id), 'app', 'to', 'ts', 'exp', 'frame', 'collapse', 'cb');
     const results = (await pipeline.exec()) ?? [];
     return ids.map((id, i) => {
       const [err, fields] = results[i] ?? [new Error('pipeline discarded'), null];
       if (err) throw err;
-      const [app, to, ts, exp, frame, collapse] = fields as Array<Buffer | null>;
+      const [app, to, ts, exp, frame, collapse, cb] = fields as Array<Buffer | null>;
       if (!app || !to || !ts || !exp || !frame) return null;
-      const message = { id, appId: app.toString(), target: JSON.parse(to.toString()) as MessageTarget, ts: Number(ts.toString()), exp: Number(exp.toString()), frame };
-      return collapse ? { ...message, collapseId: collapse.toString() } : message;
+      return {
+        id, appId: app.toString(), target: JSON.parse(to.toString()) as MessageTarget, ts: Number(ts.toString()), exp: Number(exp.toString()), frame,
+        ...(collapse ? { collapseId: collapse.toString() } : {}),
+        ...(cb ? { callbackUrl: cb.toString() } : {}),
+      };
     });
   }
 
   /**
    * Records the fan-out of messages (one transaction for a whole send job): how many
    * devices each targets, and for small sends each device's first state. Idempotent (a
-   * re-run job writes the same values).
+   * re-run job writes the same values). Returns the ids fanned out for the first time:
+   * only those emit the events of the fan-out, so a re-run job does not count them twice.
    */
-  async dispatched(fanOuts: readonly FanOut[]): Promise<void> {
-    if (fanOuts.length === 0) return;
+  async dispatched(fanOuts: readonly FanOut[]): Promise<Set<string>> {
+    const first = new Set<string>();
+    if (fanOuts.length === 0) return first;
     const multi = this.redis.multi();
+    const firstAt: number[] = [];
+    let commands = 0;
     for (const { message: m, counts, initial } of fanOuts) {
+      firstAt.push(commands);
+      multi.hsetnx(this.keys.message(m.id), 'fanout', Date.now());
       multi.hset(this.keys.message(m.id), { ...counts, state: 'dispatched' });
+      commands += 2;
       if (initial && initial.size > 0) {
         const trace = this.keys.messageDevices(m.id);
         for (const [device, state] of initial) multi.hsetnx(trace, device, state);
         multi.pexpireat(trace, m.exp + this.traceRetentionMs);
+        commands += initial.size + 1;
       }
     }
-    await multi.exec();
+    const results = (await multi.exec()) ?? [];
+    fanOuts.forEach((f, i) => {
+      if (results[firstAt[i]!]?.[1] === 1) first.add(f.message.id);
+    });
+    return first;
   }
 
-  /** Applies state changes (ACKs, drops, sends), batched into one round trip per turn. */
-  async record(changes: readonly StateChange[]): Promise<void> {
-    await Promise.all(
+  /**
+   * Applies state changes (ACKs, drops, sends), batched into one round trip per turn.
+   * Returns the changes that counted (a terminal state is entered once per device).
+   */
+  async record(changes: readonly StateChange[]): Promise<CountedChange[]> {
+    const results = await Promise.all(
       changes.map((c) =>
         this.scripts.run(DELIVERY_STATE_2, [this.keys.message(c.messageId), this.keys.messageDevices(c.messageId)], [c.deviceId, c.state, counterOf[c.state] ?? '']),
       ),
     );
+    const counted: CountedChange[] = [];
+    results.forEach((r, i) => {
+      if (!Array.isArray(r) || typeof r[0] !== 'string') return;
+      const cb: unknown = r[1];
+      counted.push({ ...changes[i]!, appId: r[0], ...(typeof cb === 'string' && cb ? { callbackUrl: cb } : {}) });
+    });
+    return counted;
   }
 
-  async opened(appId: string, deviceId: string, messageId: string): Promise<boolean> {
+  /** Counts an OPENED once per device; null when it did not count, else the message's callbackUrl ('' for none). */
+  async opened(appId: string, deviceId: string, messageId: string): Promise<string | null> {
     const counted = await this.scripts.run(
       OPENED_3,
       [this.keys.message(messageId), this.keys.messageOpened(messageId), this.keys.messageDevices(messageId)],
       [deviceId, appId],
     );
-    return counted === 1;
+    return typeof counted === 'string' ? counted : null;
+  }
+
+  /** Devices of a traced message not yet in a terminal state (empty for an untraced one). */
+  async unsettledDevices(messageId: string): Promise<string[]> {
+    const trace = await this.redis.hgetall(this.keys.messageDevices(messageId));
+    return Object.entries(trace).filter(([, s]) => !terminalStates.has(s as DeliveryState)).map(([d]) => d);
   }
 
   /**

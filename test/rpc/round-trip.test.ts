@@ -207,6 +207,7 @@ describe('DispatchService over Thrift', () => {
       dataJson: '{"k":"v"}',
       notification: new Notification({ title: 'Hi', body: 'Ünïcödé ✓' }),
       ttl: 3600,
+      callbackUrl: 'https://example.com/receipts',
     });
     assert.deepEqual({ ...(await pool.call('send', full)) }, { id: 'msg-1', accepted: 2 });
     const minimal = new SendRequest({ app: 'app', aliases: [] });
@@ -215,6 +216,8 @@ describe('DispatchService over Thrift', () => {
     const [gotFull, gotMinimal] = dispatch.sends;
     assert.equal(gotFull!.notification!.body, 'Ünïcödé ✓');
     assert.equal(gotFull!.ttl, 3600);
+    assert.equal(gotFull!.callbackUrl, 'https://example.com/receipts');
+    assert.equal(gotMinimal!.callbackUrl, undefined);
     assert.equal(gotFull!.accounts, undefined);
     assert.equal(gotMinimal!.notification, undefined);
     assert.deepEqual(gotMinimal!.aliases, []);

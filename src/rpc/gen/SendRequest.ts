@@ -10,6 +10,7 @@ export interface ISendRequestArgs {
     dataJson?: string;
     notification?: Notification.Notification;
     ttl?: number;
+    callbackUrl?: string;
 }
 export class SendRequest {
     public app: string;
@@ -19,6 +20,7 @@ export class SendRequest {
     public dataJson?: string;
     public notification?: Notification.Notification;
     public ttl?: number;
+    public callbackUrl?: string;
     constructor(args: ISendRequestArgs) {
         if (args != null && args.app != null) {
             this.app = args.app;
@@ -43,6 +45,9 @@ export class SendRequest {
         }
         if (args != null && args.ttl != null) {
             this.ttl = args.ttl;
+        }
+        if (args != null && args.callbackUrl != null) {
+            this.callbackUrl = args.callbackUrl;
         }
     }
     public write(output: thrift.TProtocol): void {
@@ -92,6 +97,11 @@ export class SendRequest {
         if (this.ttl != null) {
             output.writeFieldBegin("ttl", thrift.Thrift.Type.I32, 7);
             output.writeI32(this.ttl);
+            output.writeFieldEnd();
+        }
+        if (this.callbackUrl != null) {
+            output.writeFieldBegin("callbackUrl", thrift.Thrift.Type.STRING, 8);
+            output.writeString(this.callbackUrl);
             output.writeFieldEnd();
         }
         output.writeFieldStop();
@@ -188,6 +198,15 @@ export class SendRequest {
                     if (fieldType === thrift.Thrift.Type.I32) {
                         const value_13: number = input.readI32();
                         _args.ttl = value_13;
+                    }
+                    else {
+                        input.skip(fieldType);
+                    }
+                    break;
+                case 8:
+                    if (fieldType === thrift.Thrift.Type.STRING) {
+                        const value_14: string = input.readString();
+                        _args.callbackUrl = value_14;
                     }
                     else {
                         input.skip(fieldType);

@@ -122,7 +122,7 @@ export function apiOperations(limits: MessageSchemaLimits): Operation[] {
       responses: { 200: { description: 'Ids and dates.', body: secretsAnswer } },
     },
     {
-      method: 'post', path: '/v1/admin/apps/{appId}/secrets', tag: 'admin', auth: 'admin', summary: 'Issue a server secret (rotation)', params: appParams, body: issueSecretBody,
+      method: 'post', path: '/v1/admin/apps/{appId}/secrets', tag: 'admin', auth: 'admin', summary: 'Issue a server secret (rotation)', params: appParams, body: issueSecretBody, bodyOptional: true,
       responses: { 201: { description: 'The new secret, shown once.', body: issuedSecretAnswer } },
     },
     {

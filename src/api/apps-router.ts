@@ -15,7 +15,7 @@ export function appsRouter(apps: AppStore): Router {
   const router = Router();
 
   async function existing(req: Request): Promise<App> {
-    const { appId } = validate(appParams, req.params);
+    const { appId } = validate(appParams, req.params, 'query_invalid');
     const app = await storage(apps.get(appId));
     if (!app) throw new PetrelError('app_not_found');
     return app;
@@ -40,7 +40,7 @@ export function appsRouter(apps: AppStore): Router {
   });
 
   router.patch('/apps/:appId', async (req, res) => {
-    const { appId } = validate(appParams, req.params);
+    const { appId } = validate(appParams, req.params, 'query_invalid');
     const updated = await storage(apps.update(appId, validate(updateAppBody, req.body)));
     if (!updated) throw new PetrelError('app_not_found');
     res.json(updated);
@@ -52,7 +52,7 @@ export function appsRouter(apps: AppStore): Router {
   });
 
   router.post('/apps/:appId/secrets', async (req, res) => {
-    const { appId } = validate(appParams, req.params);
+    const { appId } = validate(appParams, req.params, 'query_invalid');
     const { retireOthersAfterSec } = validate(issueSecretBody, req.body ?? {});
     const issued = await storage(apps.issueServerSecret(appId, retireOthersAfterSec === undefined ? {} : { retireOthersAfterMs: retireOthersAfterSec * 1000 }));
     if (!issued) throw new PetrelError('app_not_found');
@@ -60,7 +60,7 @@ export function appsRouter(apps: AppStore): Router {
   });
 
   router.delete('/apps/:appId/secrets/:secretId', async (req, res) => {
-    const { appId, secretId } = validate(secretParams, req.params);
+    const { appId, secretId } = validate(secretParams, req.params, 'query_invalid');
     if (!(await storage(apps.revokeServerSecret(appId, secretId)))) throw new PetrelError('secret_not_found');
     res.status(204).end();
   });

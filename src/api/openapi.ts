@@ -17,6 +17,8 @@ export interface Operation {
   params?: z.ZodObject;
   query?: z.ZodObject;
   body?: z.ZodType;
+  /** The body may be left out (every field optional). */
+  bodyOptional?: boolean;
   /** Request headers the operation reads (beyond Authorization). */
   headers?: Array<{ name: string; description: string }>;
   /** status → description and body schema (none: empty body). */
@@ -78,7 +80,7 @@ export function openApiDocument(operations: readonly Operation[], info: { versio
       security: op.auth === 'none' ? [] : [{ [op.auth === 'admin' ? 'adminToken' : 'serverSecret']: [] }],
     };
     if (op.description) operation['description'] = op.description;
-    if (op.body) operation['requestBody'] = { required: true, content: { 'application/json': { schema: jsonSchema(op.body, `${id}_body`, defs) } } };
+    if (op.body) operation['requestBody'] = { required: !op.bodyOptional, content: { 'application/json': { schema: jsonSchema(op.body, `${id}_body`, defs) } } };
     (paths[op.path] ??= {})[op.method] = operation;
   }
   return {

@@ -9,10 +9,11 @@ import { appOf } from './server-auth.js';
  * a batch of 500 costs 500 — so the limit bounds the work an app can cause, not its
  * number of HTTP requests. Over the limit: 429 `rate_limited` with Retry-After.
  */
-export function appRateLimit(limiter: RateLimiterAbstract) {
+export function appRateLimit(limiter: RateLimiterAbstract, maxBatch: number) {
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
     const messages = (req.body as { messages?: unknown } | undefined)?.messages;
-    const cost = req.method === 'POST' && Array.isArray(messages) ? Math.max(1, messages.length) : 1;
+    // Capped at a batch's maximum: an oversized array is refused by validation, not charged.
+    const cost = req.method === 'POST' && Array.isArray(messages) ? Math.min(maxBatch, Math.max(1, messages.length)) : 1;
     try {
       const state = await limiter.consume(appOf(res).id, cost);
       res.set('RateLimit-Limit', String(limiter.points));

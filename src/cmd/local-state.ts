@@ -66,13 +66,23 @@ export async function ensureDemoApp(rt: Runtime): Promise<DemoCredentials> {
   if (existsSync(file)) {
     const saved = JSON.parse(readFileSync(file, 'utf8')) as DemoCredentials;
     if (await apps.get(saved.appId)) {
-      await apps.adoptServerSecret(saved.appId, saved.serverSecret);
-      return saved;
+      if (await apps.verifyServerSecret(saved.appId, saved.serverSecret)) return saved;
+      // A demo made before secrets could rotate: its secret is adopted. One revoked or
+      // retired since is not brought back: the demo gets a new one instead.
+      if ((await apps.serverSecrets(saved.appId)).length === 0) {
+        await apps.adoptServerSecret(saved.appId, saved.serverSecret);
+        return saved;
+      }
+      const issued = await apps.issueServerSecret(saved.appId);
+      if (issued) return saveDemo(file, { ...saved, serverSecret: issued.secret });
     }
   }
   const created = await apps.create('Demo app');
-  const creds: DemoCredentials = { appId: created.app.id, clientKey: created.app.clientKey, serverSecret: created.serverSecret };
   mkdirSync(rt.config.dataDir, { recursive: true });
+  return saveDemo(file, { appId: created.app.id, clientKey: created.app.clientKey, serverSecret: created.serverSecret });
+}
+
+function saveDemo(file: string, creds: DemoCredentials): DemoCredentials {
   writeFileSync(file, JSON.stringify(creds, null, 2) + '\n', { mode: 0o600 });
   return creds;
 }

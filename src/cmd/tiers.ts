@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import type { Queue } from 'bullmq';
 import type { RequestHandler, Router } from 'express';
 import type { Redis, RedisOptions } from 'ioredis';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
@@ -31,7 +32,8 @@ import { ReceiptBatcher } from '../dispatch/receipt-batcher.js';
 import { createReceiptQueue, createReceiptWorker } from '../dispatch/receipt-queue.js';
 import { ReceiptSender } from '../dispatch/receipt-sender.js';
 import { Redeliverer } from '../dispatch/redeliverer.js';
-import { createSendQueue, createSendWorker } from '../dispatch/send-queue.js';
+import { createSendQueue, createSendWorker, type SendJob } from '../dispatch/send-queue.js';
+import { SendOutbox } from '../dispatch/send-outbox.js';
 import { SessionReports } from '../dispatch/session-reports.js';
 import { StatsRecorder } from '../dispatch/stats-recorder.js';
 import { SubscriptionStore } from '../dispatch/subscriptions.js';
@@ -109,7 +111,7 @@ function deadLettersOf(rt: Runtime, redis: Redis): ReceiptDeadLetters {
   return new ReceiptDeadLetters(redis, rt.keys, receipts.deadLetterCap, receipts.deadLetterRetentionSec * 1000);
 }
 
-function intakeOf(rt: Runtime, redis: Redis, messages: MessageStore, queueRedis: Redis, stats: StatsRecorder): MessageIntake {
+function intakeOf(rt: Runtime, redis: Redis, messages: MessageStore, queueRedis: Redis, stats: StatsRecorder): { intake: MessageIntake; queue: Queue<SendJob> } {
   const { config } = rt;
   const queue = createSendQueue(queueRedis, rt.keys);
   queue.on('error', (err) => rt.log.warn({ err: err.message }, 'send queue error'));
@@ -122,7 +124,7 @@ function intakeOf(rt: Runtime, redis: Redis, messages: MessageStore, queueRedis:
     await intake.close();
     await queue.close();
   });
-  return intake;
+  return { intake, queue };
 }
 
 /**
@@ -238,7 +240,8 @@ export async function startDispatcher(rt: Runtime): Promise<Dispatcher> {
   worker.on('error', (err) => rt.log.warn({ err: err.message }, 'send worker error'));
   worker.on('failed', (job, err) => rt.log.warn({ job: job?.id, attempts: job?.attemptsMade, err: err.message }, 'send job failed; retried'));
 
-  const intake = intakeOf(rt, rt.redis, messages, queueRedis, stats);
+  const { intake, queue } = intakeOf(rt, rt.redis, messages, queueRedis, stats);
+  const outbox = new SendOutbox(messages, queue, { intervalMs: 2000, staleMs: config.dispatch.outboxStaleMs, batch: 500 }, rt.log);
   const apps = new AppStore(rt.redis, rt.keys);
   const secrets = new LoadingCache((appId) => apps.receiptSecret(appId), config.gateway.appCacheMs);
   const sender = new ReceiptSender({
@@ -261,10 +264,12 @@ export async function startDispatcher(rt: Runtime): Promise<Dispatcher> {
   await announcer.start();
   redeliverer.start();
   sweep.start();
+  outbox.start();
   rt.onClose(async () => {
     await announcer.stop();
     await redeliverer.stop();
     await sweep.stop();
+    await outbox.stop();
     await worker.close();
     await workerRedis.quit().catch(() => workerRedis.disconnect());
     await receiptWorker.close();
@@ -320,14 +325,14 @@ export async function startHttp(rt: Runtime, which: 'http' | 'ops' = 'http', opt
     const messages = messageStore(rt, redis);
     const queueRedis = queueConnection(rt, failFast);
     const receiptQueue = receiptQueueOf(rt, queueRedis);
-    const intake = intakeOf(rt, redis, messages, queueRedis, statsRecorderOf(rt, redis));
+    const { intake } = intakeOf(rt, redis, messages, queueRedis, statsRecorderOf(rt, redis));
     const apps = new AppStore(redis, rt.keys);
     const idempotency = new IdempotencyStore(redis, rt.keys, { doneMs: 86_400_000, pendingMs: 60_000 });
     const auth: RequestHandler[] = [serverAuth(apps, config.gateway.appCacheMs)];
     if (config.limits.appPointsPerSec > 0) {
       // rejectIfRedisNotReady: while Redis is down the request fails at once (503), not after a reconnect attempt.
       const limiter = new RateLimiterRedis({ storeClient: redis, keyPrefix: rt.keys.rateLimitPrefix(), points: config.limits.appPointsPerSec, duration: 1, rejectIfRedisNotReady: true });
-      auth.push(appRateLimit(limiter));
+      auth.push(appRateLimit(limiter, config.messages.maxBatch));
     }
     api = {
       auth,

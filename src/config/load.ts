@@ -76,6 +76,11 @@ export function loadConfig(options: LoadOptions = {}): PetrelConfig {
   if (!(hb.minSec <= hb.defaultSec && hb.defaultSec <= hb.maxSec)) {
     throw new ConfigError('gateway.heartbeat must satisfy minSec <= defaultSec <= maxSec');
   }
+  // A full batch costs maxBatch points: a smaller budget would refuse it forever.
+  const points = config.limits.appPointsPerSec;
+  if (points > 0 && points < config.messages.maxBatch) {
+    throw new ConfigError(`limits.appPointsPerSec (${points}) must be 0 or at least messages.maxBatch (${config.messages.maxBatch})`);
+  }
   return deepFreeze(config);
 }
 

@@ -92,6 +92,11 @@ export const configSchema = z.object({
     concurrency: z.number().int().min(1).max(256).default(16),
     /** A job whose dispatcher died is taken over after this (BullMQ stalled-job check). */
     stalledIntervalMs: z.number().int().min(1000).default(30_000),
+    /**
+     * An accepted message still in the send outbox after this long lost its queue write
+     * (Redis failed, or the API died, right after storing it): a dispatcher queues it.
+     */
+    outboxStaleMs: z.number().int().min(100).default(10_000),
     /** Unacknowledged unicast messages kept per device; older ones are dropped and the device gets RESYNC. */
     inboxCap: z.number().int().min(1).max(100_000).default(500),
     /** Sends to at most this many devices keep a per-device state trace. */

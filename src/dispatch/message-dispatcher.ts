@@ -47,10 +47,12 @@ export class MessageDispatcher {
 
   async dispatch(messageIds: readonly string[]): Promise<void> {
     const { inbox, routes, messages, log } = this.deps;
+    // Cancelled scheduled messages drop out here; the others can no longer be cancelled.
+    const ids = await messages.startDispatch(messageIds);
     const loaded: StoredMessage[] = [];
-    (await messages.load(messageIds)).forEach((m, i) => {
+    (await messages.load(ids)).forEach((m, i) => {
       if (m) loaded.push(m);
-      else log.warn({ id: messageIds[i] }, 'message of a send job is gone (trace retention passed?)');
+      else log.warn({ id: ids[i] }, 'message of a send job is gone (trace retention passed?)');
     });
     // Each phase covers the whole job in one round trip or pipeline, not one per message.
     const targets = await this.resolve(loaded);
@@ -110,9 +112,11 @@ export class MessageDispatcher {
     // replayed from its inbox by its ONLINE report (session-reports.ts), so none is missed.
     const where = await routes.lookup(adds.map((a) => a.deviceId));
     const plan = new GatewayBatches();
+    // A message replaced by a newer one of the same job is not pushed either.
+    const replacedHere = new Set(added.flatMap((r, i) => (r.replaced ? [`${adds[i]!.deviceId} ${r.replaced}`] : [])));
     adds.forEach(({ message: m, deviceId }, i) => {
       const route = where[i];
-      if (route && !added[i]!.superseded) plan.put(route.gatewayId, { deviceId, sessionId: route.sessionId, frame: m.frame, messageId: m.id, expiresAt: m.exp });
+      if (route && !added[i]!.superseded && !replacedHere.has(`${deviceId} ${m.id}`)) plan.put(route.gatewayId, { deviceId, sessionId: route.sessionId, frame: m.frame, messageId: m.id, expiresAt: m.exp });
     });
     this.deps.metrics.messagesDispatched.inc(loaded.length);
     await this.deps.courier.send(plan);

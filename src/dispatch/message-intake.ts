@@ -1,4 +1,4 @@
-import type { JobsOptions, Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { PetrelError } from '../domain/errors.js';
 import { expiryOf, newMessageId, type MessagePriority, type MessageTarget } from '../domain/message.js';
@@ -9,7 +9,7 @@ import type { RedisKeys } from '../store/keys.js';
 import type { MessageStore, NewMessage, TransactionWrite } from '../store/message-store.js';
 import { storage } from '../store/redis.js';
 import { DeviceAppLookup } from './device-directory.js';
-import type { SendJob } from './send-queue.js';
+import { scheduledJobId, sendJobs, type SendJob } from './send-queue.js';
 import type { StatsRecorder } from './stats-recorder.js';
 
 /** A send request after schema validation (api/message-schema.ts, or DispatchService.send). */
@@ -132,22 +132,18 @@ export class MessageIntake {
   }
 
   /**
-   * Cancels a scheduled message of this app whose time has not come. Its delayed job is
-   * removed first: only if that succeeds (the job was not taken by a dispatcher) is the
-   * message marked cancelled, so a message is either cancelled or sent, never both.
+   * Cancels a scheduled message of this app whose time has not come. The message hash
+   * decides (cancel_1 against a dispatcher's start_dispatch_1), so a message is either
+   * cancelled or sent, never both; removing its delayed job afterwards is only cleanup.
    */
   async cancel(appId: string, messageId: string): Promise<'cancelled' | 'not_found' | 'too_late'> {
-    const state = await storage(this.messages.stateOf(appId, messageId));
-    if (state === null) return 'not_found';
-    if (state === 'cancelled') return 'cancelled';
-    if (state !== 'scheduled') return 'too_late';
-    if ((await storage(this.queue.remove(scheduledJobId(messageId)))) !== 1) return 'too_late';
-    await storage(this.messages.cancelled(messageId));
-    return 'cancelled';
+    const outcome = await storage(this.messages.cancel(appId, messageId));
+    if (outcome === 'cancelled') await this.queue.remove(scheduledJobId(messageId)).catch(() => undefined);
+    return outcome;
   }
 
   /**
-   * Stores prepared messages and queues their dispatch; resolves once both are in Redis.
+   * Stores prepared messages and queues their dispatch; resolves once they are durable.
    * `alongside` adds writes that must commit in the same transaction as the messages
    * (the idempotency record of the request that carried them).
    */
@@ -185,13 +181,13 @@ export class MessageIntake {
     const alongside = batch.flatMap((w) => (w.alongside ? [w.alongside] : []));
     try {
       await this.messages.create(messages, (multi) => alongside.forEach((a) => a.write(multi)));
+      // Stored with an outbox entry: from here the message will be sent, so it is accepted
+      // even if queueing fails now — a dispatcher re-queues what the outbox still holds.
       try {
-        await this.queue.addBulk(sendJobsOf(messages));
+        await this.queue.addBulk(sendJobs(messages));
+        await this.messages.queued(messages.map((m) => m.id));
       } catch (err) {
-        // Not acknowledged, so not kept: a message without a job would never be sent.
-        await this.messages.discard(messages.map((m) => m.id)).catch(() => undefined);
-        await Promise.all(alongside.map((a) => a.undo().catch(() => undefined)));
-        throw err;
+        this.log.warn({ err: (err as Error).message, messages: messages.length }, 'queueing send jobs failed; the outbox re-queues them');
       }
       for (const m of messages) this.stats.count(m.appId, 'accepted', m.ts);
       for (const w of batch) w.resolve();
@@ -212,24 +208,3 @@ export class MessageIntake {
   }
 }
 
-/** The BullMQ job of a scheduled message (a custom id, so that cancelling can remove it). */
-function scheduledJobId(messageId: string): string {
-  return `at-${messageId}`;
-}
-
-/**
- * The jobs of one intake batch: one for its normal sends, one for its high-priority
- * sends (LIFO: taken before everything waiting), and one delayed job per scheduled message.
- */
-function sendJobsOf(messages: readonly NewMessage[], now = Date.now()): Array<{ name: string; data: SendJob; opts?: JobsOptions }> {
-  const normal: string[] = [];
-  const high: string[] = [];
-  const jobs: Array<{ name: string; data: SendJob; opts?: JobsOptions }> = [];
-  for (const m of messages) {
-    if (m.sendAt !== undefined) jobs.push({ name: 'send', data: { ids: [m.id] }, opts: { jobId: scheduledJobId(m.id), delay: Math.max(0, m.sendAt - now) } });
-    else (m.priority === 'high' ? high : normal).push(m.id);
-  }
-  if (high.length > 0) jobs.push({ name: 'send', data: { ids: high }, opts: { lifo: true } });
-  if (normal.length > 0) jobs.push({ name: 'send', data: { ids: normal } });
-  return jobs;
-}

@@ -1,4 +1,5 @@
-import { Queue, Worker, type Job } from 'bullmq';
+import { Queue, Worker, type Job, type JobsOptions } from 'bullmq';
+import type { MessagePriority } from '../domain/message.js';
 import type { Redis } from 'ioredis';
 import type { RedisKeys } from '../store/keys.js';
 
@@ -54,4 +55,35 @@ export function createSendWorker(connection: Redis, keys: RedisKeys, options: Se
     maxStalledCount: 1000,
     settings: { backoffStrategy: (attemptsMade: number) => retryDelayMs(attemptsMade) },
   });
+}
+
+/** The BullMQ job of a scheduled message (a custom id, so that cancelling can remove it). */
+export function scheduledJobId(messageId: string): string {
+  return `at-${messageId}`;
+}
+
+export interface SendJobSpec {
+  readonly id: string;
+  readonly sendAt?: number;
+  readonly priority?: MessagePriority;
+}
+
+/**
+ * The jobs of a set of messages: one for the normal sends, one for the high-priority sends
+ * (LIFO: taken before everything waiting), and one delayed job per scheduled message.
+ * `jobIdOf` gives the immediate jobs deterministic ids, one per message (outbox re-queues:
+ * two dispatchers re-queueing the same message add one job).
+ */
+export function sendJobs(messages: readonly SendJobSpec[], now = Date.now(), jobIdOf?: (messageId: string) => string): Array<{ name: string; data: SendJob; opts?: JobsOptions }> {
+  const normal: string[] = [];
+  const high: string[] = [];
+  const jobs: Array<{ name: string; data: SendJob; opts?: JobsOptions }> = [];
+  for (const m of messages) {
+    if (m.sendAt !== undefined && m.sendAt > now) jobs.push({ name: 'send', data: { ids: [m.id] }, opts: { jobId: scheduledJobId(m.id), delay: m.sendAt - now } });
+    else if (jobIdOf) jobs.push({ name: 'send', data: { ids: [m.id] }, opts: { jobId: jobIdOf(m.id), ...(m.priority === 'high' ? { lifo: true } : {}) } });
+    else (m.priority === 'high' ? high : normal).push(m.id);
+  }
+  if (high.length > 0) jobs.push({ name: 'send', data: { ids: high }, opts: { lifo: true } });
+  if (normal.length > 0) jobs.push({ name: 'send', data: { ids: normal } });
+  return jobs;
 }

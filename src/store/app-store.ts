@@ -50,13 +50,15 @@ export class AppStore {
     };
     const secret = newSecret();
     const info = secretInfo(secret, app.createdAt);
+    // One slot per step (app:{A} and app-secrets:{A} share a hash tag); the bearer index
+    // is written last, so a secret works only once it is on record.
     await this.redis
       .multi()
       .hset(this.keys.app(app.id), { name: app.name, clientKey: app.clientKey, status: app.status, createdAt: app.createdAt })
       .hset(this.keys.appSecrets(app.id), info.id, JSON.stringify(info.stored))
-      .set(this.keys.serverSecret(info.stored.hash), app.id)
-      .sadd(this.keys.apps(), app.id)
       .exec();
+    await this.redis.set(this.keys.serverSecret(info.stored.hash), app.id);
+    await this.redis.sadd(this.keys.apps(), app.id);
     return { app, serverSecret: secret, secretId: info.id };
   }
 
@@ -116,28 +118,20 @@ export class AppStore {
    */
   async issueServerSecret(appId: string, options: { retireOthersAfterMs?: number } = {}, now = Date.now()): Promise<IssuedSecret | null> {
     if (!(await this.get(appId))) return null;
+    await this.adoptLegacySecret(appId);
     const secret = newSecret();
     const info = secretInfo(secret, now);
-    await this.redis
-      .multi()
-      .hset(this.keys.appSecrets(appId), info.id, JSON.stringify(info.stored))
-      .set(this.keys.serverSecret(info.stored.hash), appId)
-      .exec();
-    if (options.retireOthersAfterMs !== undefined) await this.retireOthers(appId, info.id, now + options.retireOthersAfterMs);
-    return { secret, id: info.id, createdAt: now, expiresAt: null };
-  }
-
-  /** Every secret but `keep` stops working at `at` (an earlier retirement is never extended). */
-  private async retireOthers(appId: string, keep: string, at: number): Promise<void> {
-    const entries = await this.redis.hgetall(this.keys.appSecrets(appId));
-    const multi = this.redis.multi();
-    for (const [id, json] of Object.entries(entries)) {
-      const stored = JSON.parse(json) as StoredSecret;
-      if (id === keep || (stored.expiresAt !== null && stored.expiresAt <= at)) continue;
-      multi.hset(this.keys.appSecrets(appId), id, JSON.stringify({ ...stored, expiresAt: at }));
-      multi.pexpireat(this.keys.serverSecret(stored.hash), at);
+    const retireAt = options.retireOthersAfterMs === undefined ? '' : String(now + options.retireOthersAfterMs);
+    // Recording the new secret and retiring the others is one script on the app's secrets
+    // hash, so concurrent rotations cannot retire each other's new secret.
+    const retired = (await this.redis.eval(ISSUE_SECRET_1, 1, this.keys.appSecrets(appId), info.id, JSON.stringify(info.stored), retireAt)) as string[];
+    await this.redis.set(this.keys.serverSecret(info.stored.hash), appId);
+    if (retired.length > 0) {
+      const pipeline = this.redis.pipeline();
+      for (const hash of retired) pipeline.pexpireat(this.keys.serverSecret(hash), Number(retireAt));
+      await pipeline.exec();
     }
-    await multi.exec();
+    return { secret, id: info.id, createdAt: now, expiresAt: null };
   }
 
   /**
@@ -152,6 +146,7 @@ export class AppStore {
 
   /** Live server secrets of an app (id and dates, never the secret); lapsed ones are pruned. */
   async serverSecrets(appId: string, now = Date.now()): Promise<ServerSecretInfo[]> {
+    await this.adoptLegacySecret(appId);
     const entries = await this.redis.hgetall(this.keys.appSecrets(appId));
     const live: ServerSecretInfo[] = [];
     const lapsed: string[] = [];
@@ -169,8 +164,22 @@ export class AppStore {
     const json = await this.redis.hget(this.keys.appSecrets(appId), secretId);
     if (json === null) return false;
     const stored = JSON.parse(json) as StoredSecret;
-    await this.redis.multi().hdel(this.keys.appSecrets(appId), secretId).del(this.keys.serverSecret(stored.hash)).exec();
+    // The bearer index first: once this returns, the secret authenticates nothing.
+    await this.redis.del(this.keys.serverSecret(stored.hash));
+    await this.redis.hdel(this.keys.appSecrets(appId), secretId);
     return true;
+  }
+
+  /**
+   * Apps created before secrets could rotate kept one hash in the app hash
+   * (`serverSecretHash`): moved into the secrets hash, so it can be listed, retired and
+   * revoked like any other. Idempotent.
+   */
+  private async adoptLegacySecret(appId: string): Promise<void> {
+    const [hash, createdAt] = await this.redis.hmget(this.keys.app(appId), 'serverSecretHash', 'createdAt');
+    if (!hash) return;
+    const stored: StoredSecret = { hash, createdAt: Number(createdAt ?? 0), expiresAt: null };
+    await this.redis.multi().hsetnx(this.keys.appSecrets(appId), secretIdOf(hash), JSON.stringify(stored)).hdel(this.keys.app(appId), 'serverSecretHash').exec();
   }
 
   async verifyServerSecret(appId: string, presented: string): Promise<boolean> {
@@ -204,10 +213,39 @@ function appOf(id: string, h: Record<string, string>): App | null {
 }
 
 /** A secret's public id is a prefix of its hash: stable, and says nothing about the secret. */
+function secretIdOf(hash: string): string {
+  return `sk_${hash.slice(0, 12)}`;
+}
+
 function secretInfo(secret: string, now: number): { id: string; stored: StoredSecret } {
   const hash = hashSecret(secret);
-  return { id: `sk_${hash.slice(0, 12)}`, stored: { hash, createdAt: now, expiresAt: null } };
+  return { id: secretIdOf(hash), stored: { hash, createdAt: now, expiresAt: null } };
 }
+
+/**
+ * issue_secret_1 — KEYS[1] an app's secrets hash; ARGV[1] new secret id, ARGV[2] its JSON,
+ * ARGV[3] retire the others at (unix ms; '' to keep them). Records the new secret and
+ * stamps the retirement on every other one not already retiring sooner; returns the
+ * hashes whose bearer index must expire then.
+ */
+const ISSUE_SECRET_1 = `
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local hashes = {}
+if ARGV[3] == '' then return hashes end
+local at = tonumber(ARGV[3])
+local entries = redis.call('HGETALL', KEYS[1])
+for i = 1, #entries, 2 do
+  if entries[i] ~= ARGV[1] then
+    local info = cjson.decode(entries[i + 1])
+    if info.expiresAt == cjson.null or info.expiresAt == nil or info.expiresAt > at then
+      info.expiresAt = at
+      redis.call('HSET', KEYS[1], entries[i], cjson.encode(info))
+      hashes[#hashes + 1] = info.hash
+    end
+  end
+end
+return hashes
+`;
 
 export function hashSecret(secret: string): string {
   return createHash('sha256').update(secret).digest('hex');

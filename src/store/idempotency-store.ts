@@ -49,9 +49,6 @@ export class IdempotencyStore {
       write: (multi) => {
         multi.set(redisKey, JSON.stringify(record), 'PX', this.ttls.doneMs);
       },
-      undo: async () => {
-        await this.redis.del(redisKey);
-      },
     };
   }
 

@@ -23,6 +23,14 @@ if ARGV[4] ~= '' then
   if other and other > ARGV[1] and redis.call('ZSCORE', KEYS[1], other) then return {0, '', 1} end
   if other and other < ARGV[1] and redis.call('ZREM', KEYS[1], other) == 1 then replaced = other end
   redis.call('HSET', KEYS[3], ARGV[4], ARGV[1])
+  -- Bounded: entries whose message left the inbox (ACKed, expired) go once they
+  -- outnumber the inbox cap twice over.
+  if redis.call('HLEN', KEYS[3]) > 2 * tonumber(ARGV[2]) then
+    local fields = redis.call('HGETALL', KEYS[3])
+    for i = 1, #fields, 2 do
+      if not redis.call('ZSCORE', KEYS[1], fields[i + 1]) and fields[i + 1] ~= ARGV[1] then redis.call('HDEL', KEYS[3], fields[i]) end
+    end
+  end
   redis.call('PEXPIREAT', KEYS[3], ARGV[3], 'GT')
   if redis.call('PTTL', KEYS[3]) == -1 then redis.call('PEXPIREAT', KEYS[3], ARGV[3]) end
 end
@@ -100,7 +108,7 @@ export class InboxStore {
    */
   async clear(deviceId: string): Promise<string[]> {
     const removed = await this.remove(deviceId, await this.pending(deviceId));
-    await this.redis.del(this.keys.inbox(deviceId), this.keys.inboxOverflow(deviceId));
+    await this.redis.del(this.keys.inbox(deviceId), this.keys.inboxOverflow(deviceId), this.keys.inboxCollapse(deviceId));
     return removed;
   }
 

@@ -168,6 +168,15 @@ export class RedisKeys {
     return `${this.prefix}expiring`;
   }
 
+  /**
+   * Sorted set: ids of stored messages whose send job may not exist yet, scored by accept
+   * time (the outbox). Entries leave once the job is queued; the dispatcher re-queues the
+   * ones left behind by a failed queue write or a crash (send-outbox.ts).
+   */
+  sendOutbox(): string {
+    return `${this.prefix}send-outbox`;
+  }
+
   /** BullMQ key prefix (BullMQ adds `{queue}` hash tags of its own). */
   queuePrefix(): string {
     return `${this.prefix}bull`;

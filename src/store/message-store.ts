@@ -38,6 +38,29 @@ redis.call('HINCRBY', KEYS[1], 'opened', 1)
 return redis.call('HGET', KEYS[1], 'cb') or ''
 `);
 
+/**
+ * cancel_1 — KEYS[1] message hash; ARGV[1] app. A scheduled message of the app becomes
+ * cancelled; returns cancelled | not_found | too_late (a dispatcher has started it).
+ */
+const CANCEL_1 = new RedisScript('cancel_1', 1, `
+if redis.call('HGET', KEYS[1], 'app') ~= ARGV[1] then return 'not_found' end
+local state = redis.call('HGET', KEYS[1], 'state')
+if state == 'scheduled' then redis.call('HSET', KEYS[1], 'state', 'cancelled') return 'cancelled' end
+if state == 'cancelled' then return 'cancelled' end
+return 'too_late'
+`);
+
+/**
+ * start_dispatch_1 — KEYS[1] message hash. 0 for a cancelled or vanished message; else a
+ * scheduled one becomes accepted (cancel now answers too_late) and 1.
+ */
+const START_DISPATCH_1 = new RedisScript('start_dispatch_1', 1, `
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state or state == 'cancelled' then return 0 end
+if state == 'scheduled' then redis.call('HSET', KEYS[1], 'state', 'accepted') end
+return 1
+`);
+
 export interface NewMessage extends StoredMessage {
   /** Number of targets the request named (devices, aliases or accounts). */
   readonly accepted: number;
@@ -46,10 +69,17 @@ export interface NewMessage extends StoredMessage {
   readonly priority?: MessagePriority;
 }
 
-/** Writes committed in the same MULTI as a request's messages, and undone if those are. */
+/** Writes committed in the same MULTI as a request's messages. */
 export interface TransactionWrite {
   write(multi: ChainableCommander): void;
-  undo(): Promise<void>;
+}
+
+/** What re-queueing a message from the outbox needs to know. */
+export interface OutboxEntry {
+  id: string;
+  state: MessageState;
+  sendAt?: number;
+  priority?: MessagePriority;
 }
 
 export interface MessageCounts {
@@ -138,24 +168,48 @@ export class MessageStore {
         ...(m.callbackUrl ? { cb: m.callbackUrl } : {}),
       });
       multi.pexpireat(key, m.exp + this.traceRetentionMs);
+      // In the outbox until its send job is queued: a message is never stored without
+      // being sent, whatever fails between this transaction and the job.
+      multi.zadd(this.keys.sendOutbox(), m.ts, m.id);
     }
     await multi.exec();
   }
 
-  /** The state of a message of this app; null for none (or another app's). */
-  async stateOf(appId: string, messageId: string): Promise<MessageState | null> {
-    const [app, state] = await this.redis.hmget(this.keys.message(messageId), 'app', 'state');
-    return app === appId ? ((state ?? 'accepted') as MessageState) : null;
+  /** Their send jobs are queued: out of the outbox. */
+  async queued(ids: readonly string[]): Promise<void> {
+    if (ids.length > 0) await this.redis.zrem(this.keys.sendOutbox(), ...ids);
   }
 
-  /** Marks a scheduled message cancelled (its job is already gone). */
-  async cancelled(messageId: string): Promise<void> {
-    await this.redis.hset(this.keys.message(messageId), 'state', 'cancelled');
+  /** Outbox entries accepted before `before` (their job should long exist), oldest first. */
+  async unqueued(before: number, limit: number): Promise<Array<OutboxEntry | { id: string; state: null }>> {
+    const ids = await this.redis.zrangebyscore(this.keys.sendOutbox(), '-inf', before, 'LIMIT', 0, limit);
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.hmget(this.keys.message(id), 'state', 'sendAt', 'priority');
+    const rows = (await pipeline.exec()) ?? [];
+    return ids.map((id, i) => {
+      const [err, fields] = rows[i] ?? [new Error('pipeline discarded'), null];
+      if (err) throw err;
+      const [state, sendAt, priority] = fields as Array<string | null>;
+      if (state === null) return { id, state: null };
+      return { id, state: state as MessageState, ...(sendAt ? { sendAt: Number(sendAt) } : {}), ...(priority ? { priority: priority as MessagePriority } : {}) };
+    });
   }
 
-  /** Removes messages that were stored but could not be queued (never acknowledged). */
-  async discard(ids: readonly string[]): Promise<void> {
-    if (ids.length > 0) await this.redis.del(...ids.map((id) => this.keys.message(id)));
+  /**
+   * Cancels a scheduled message of this app, deciding on the message itself against a
+   * dispatcher starting it (startDispatch): whichever moves the state first wins.
+   */
+  async cancel(appId: string, messageId: string): Promise<'cancelled' | 'not_found' | 'too_late'> {
+    return (await this.scripts.run(CANCEL_1, [this.keys.message(messageId)], [appId])) as 'cancelled' | 'not_found' | 'too_late';
+  }
+
+  /**
+   * Claims messages for dispatch: a scheduled one becomes `accepted` (no longer
+   * cancellable); cancelled and vanished ones are left out. Returns the ids to dispatch.
+   */
+  async startDispatch(ids: readonly string[]): Promise<string[]> {
+    const started = await Promise.all(ids.map((id) => this.scripts.run(START_DISPATCH_1, [this.keys.message(id)], [])));
+    return ids.filter((_, i) => started[i] === 1);
   }
 
   /** Loads messages for dispatch or replay; missing ones (trace retention passed) are null. */

@@ -46,6 +46,20 @@ describe('message options: collapseId, sendAt (and cancel), priority', { timeout
     back.destroy();
   });
 
+  it('two messages with one collapseId in the same send job: only the newer is pushed', async () => {
+    const { dev, creds } = await device();
+    await dev.hello(creds);
+    const to = { devices: [creds.deviceId] };
+    const res = await stack.api('/v1/messages/batch', { body: { messages: [{ to, data: 'old', collapseId: 'c' }, { to, data: 'new', collapseId: 'c' }] } });
+    const [older, newer] = (res.body as unknown as { results: Array<{ id: string }> }).results;
+    const push = (await dev.nextOf(FrameType.PUSH)) as PushFrame;
+    assert.equal(push.id, newer!.id);
+    await assert.rejects(dev.nextOf(FrameType.PUSH, 400), 'the replaced one is not pushed');
+    assert.equal((await trace(older!.id)).devices?.[creds.deviceId], 'dropped');
+    dev.send({ t: FrameType.ACK, ids: [push.id] });
+    dev.destroy();
+  });
+
   it('sendAt holds a message until its time; the trace says scheduled, then it is delivered', async () => {
     const { dev, creds } = await device();
     await dev.hello(creds);
@@ -71,6 +85,15 @@ describe('message options: collapseId, sendAt (and cancel), priority', { timeout
     assert.equal((await stack.api(`/v1/messages/${res.id}`, { method: 'DELETE' })).status, 200, 'idempotent');
     assert.equal((await trace(res.id)).state, 'cancelled');
     await assert.rejects(dev.nextOf(FrameType.PUSH, 3500), 'a cancelled message is never sent');
+    // Even if a send job for it runs anyway (a job removal that came too late), the
+    // message itself says cancelled and the dispatcher leaves it out.
+    const { Queue } = await import('bullmq');
+    const connection = stack.rt.redis.duplicate();
+    const queue = new Queue('send', { connection, prefix: stack.rt.keys.queuePrefix() });
+    await queue.add('send', { ids: [res.id] });
+    await assert.rejects(dev.nextOf(FrameType.PUSH, 1000), 'a job of a cancelled message sends nothing');
+    await queue.close();
+    connection.disconnect();
 
     const now = await send({ to: { devices: [creds.deviceId] }, data: 'now' });
     dev.send({ t: FrameType.ACK, ids: [(await dev.nextOf(FrameType.PUSH)).id] });

@@ -110,7 +110,7 @@ describe('send requests: Idempotency-Key, batch, rate limit', () => {
 describe('per-app rate limit', () => {
   let stack: TestStack;
   before(async () => {
-    stack = await startTestStack({ overrides: { limits: { appPointsPerSec: 20 } } });
+    stack = await startTestStack({ overrides: { limits: { appPointsPerSec: 20 }, messages: { maxBatch: 20 } } });
   });
   after(async () => {
     await stack.close();

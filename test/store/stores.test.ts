@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
-import { AppStore } from '../../src/store/app-store.js';
+import { AppStore, hashSecret } from '../../src/store/app-store.js';
 import { DeviceStore } from '../../src/store/device-store.js';
 import { RedisKeys } from '../../src/store/keys.js';
 import { cleanupPrefix, createTestRedis, uniquePrefix } from '../support/redis.js';
@@ -52,6 +52,31 @@ describe('app and device stores', () => {
     assert.equal(await apps.appOfServerSecret(rotated.secret), null, 'revoked at once');
     assert.equal(await apps.revokeServerSecret(app.id, rotated.id), false);
     assert.equal(await apps.issueServerSecret('no-such-app'), null);
+  });
+
+  it('adopts the single secret of an app made before rotation, so it can be retired like the others', async () => {
+    const apps = new AppStore(redis, keys);
+    const { app, serverSecret } = await apps.create('legacy');
+    // The layout of before: the hash in the app hash, no secrets hash.
+    await redis.del(keys.appSecrets(app.id));
+    await redis.hset(keys.app(app.id), 'serverSecretHash', hashSecret(serverSecret));
+    assert.equal((await apps.serverSecrets(app.id)).length, 1);
+    assert.equal(await redis.hget(keys.app(app.id), 'serverSecretHash'), null);
+    const rotated = await apps.issueServerSecret(app.id, { retireOthersAfterMs: 0 });
+    assert.equal(await apps.appOfServerSecret(serverSecret), null, 'the legacy secret is retired by a rotation');
+    assert.equal((await apps.appOfServerSecret(rotated!.secret))?.id, app.id);
+  });
+
+  it('concurrent rotations leave each new secret working', async () => {
+    const apps = new AppStore(redis, keys);
+    const { app } = await apps.create('double click');
+    const [a, b] = await Promise.all([apps.issueServerSecret(app.id, { retireOthersAfterMs: 60_000 }), apps.issueServerSecret(app.id, { retireOthersAfterMs: 60_000 })]);
+    const live = await apps.serverSecrets(app.id);
+    const unretired = live.filter((s) => s.expiresAt === null).map((s) => s.id);
+    assert.equal(unretired.length, 1, 'exactly one secret is left without a retirement date');
+    assert.ok([a!.id, b!.id].includes(unretired[0]!));
+    assert.equal((await apps.appOfServerSecret(a!.secret))?.id, app.id);
+    assert.equal((await apps.appOfServerSecret(b!.secret))?.id, app.id);
   });
 
   it('disables an existing app and refuses to create a half app for an unknown id', async () => {

@@ -106,7 +106,7 @@ export class MessageDispatcher {
       .filter((f) => f.initial && [...f.initial.values()].includes(DeliveryState.PENDING))
       .map((f) => ({ messageId: f.message.id, dueAt: f.message.exp + this.deps.expiryGraceMs })));
     // After the fan-out record, whose counters it adds to: messages of this very job.
-    this.deps.events.counted(await messages.record(superseded));
+    this.deps.events.counted(await messages.record(superseded.filter((c) => first.has(c.messageId))));
 
     // Routes are read after the inbox write: a device that comes online in between is
     // replayed from its inbox by its ONLINE report (session-reports.ts), so none is missed.

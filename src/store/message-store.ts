@@ -61,6 +61,20 @@ if state == 'scheduled' then redis.call('HSET', KEYS[1], 'state', 'accepted') en
 return 1
 `);
 
+/**
+ * fanout_1 — KEYS[1] message hash; ARGV[1] now, ARGV[2..4] targeted, failed, dropped.
+ * The first fan-out of a message sets its counters and returns 1; a re-run (its send job
+ * ran again) returns 0 and leaves them, with what ACKs and drops added since, alone.
+ */
+const FANOUT_1 = `
+if redis.call('HSETNX', KEYS[1], 'fanout', ARGV[1]) == 0 then
+  redis.call('HSET', KEYS[1], 'state', 'dispatched')
+  return 0
+end
+redis.call('HSET', KEYS[1], 'targeted', ARGV[2], 'failed', ARGV[3], 'dropped', ARGV[4], 'state', 'dispatched')
+return 1
+`;
+
 export interface NewMessage extends StoredMessage {
   /** Number of targets the request named (devices, aliases or accounts). */
   readonly accepted: number;
@@ -245,9 +259,8 @@ export class MessageStore {
     let commands = 0;
     for (const { message: m, counts, initial } of fanOuts) {
       firstAt.push(commands);
-      multi.hsetnx(this.keys.message(m.id), 'fanout', Date.now());
-      multi.hset(this.keys.message(m.id), { ...counts, state: 'dispatched' });
-      commands += 2;
+      multi.eval(FANOUT_1, 1, this.keys.message(m.id), Date.now(), counts.targeted, counts.failed, counts.dropped);
+      commands += 1;
       if (initial && initial.size > 0) {
         const trace = this.keys.messageDevices(m.id);
         for (const [device, state] of initial) multi.hsetnx(trace, device, state);

@@ -45,6 +45,7 @@ export class ExpirySweep {
         this.events.counted(await this.messages.record(changes), now);
         // Left in an inbox, the entry would only be skipped (and removed) at the next replay.
         await Promise.all(devices.map((d) => this.inbox.remove(d, [messageId])));
+        await this.schedule.done([messageId]);
       }),
     );
     return due.length;

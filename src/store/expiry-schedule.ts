@@ -2,14 +2,18 @@ import type { Redis } from 'ioredis';
 import type { RedisKeys } from './keys.js';
 
 /**
- * claim_1 — take up to ARGV[2] messages due by ARGV[1] (unix ms) off the schedule, so two
- * dispatchers never sweep the same message.
+ * claim_1 — lease up to ARGV[2] messages due by ARGV[1] (unix ms): they move to ARGV[3]
+ * (the lease's end), so two dispatchers never sweep the same message at once, and one
+ * whose sweeper died comes due again instead of being lost.
  * KEYS[1] schedule (sorted set: message id → due time)
  */
 const CLAIM = `
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-if #due > 0 then redis.call('ZREM', KEYS[1], unpack(due)) end
+for i = 1, #due do redis.call('ZADD', KEYS[1], 'XX', ARGV[3], due[i]) end
 return due`;
+
+/** A claimed message not swept within this long is claimed again. */
+const LEASE_MS = 60_000;
 
 /**
  * Traced messages waiting for their expiry (plus a grace), so that devices which never
@@ -28,6 +32,11 @@ export class ExpirySchedule {
   }
 
   async claim(limit: number, now = Date.now()): Promise<string[]> {
-    return (await this.redis.eval(CLAIM, 1, this.keys.expirySchedule(), now, limit)) as string[];
+    return (await this.redis.eval(CLAIM, 1, this.keys.expirySchedule(), now, limit, now + LEASE_MS)) as string[];
+  }
+
+  /** Swept: off the schedule. */
+  async done(messageIds: readonly string[]): Promise<void> {
+    if (messageIds.length > 0) await this.redis.zrem(this.keys.expirySchedule(), ...messageIds);
   }
 }

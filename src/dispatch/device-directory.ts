@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { pipelineReplies } from '../store/redis.js';
 import type { RedisKeys } from '../store/keys.js';
 
 /**
@@ -27,11 +28,9 @@ export async function deviceApps(redis: Redis, keys: RedisKeys, deviceIds: reado
   if (deviceIds.length === 0) return apps;
   const pipeline = redis.pipeline();
   for (const id of deviceIds) pipeline.hmget(keys.device(id), 'app', 'status');
-  const results = (await pipeline.exec()) ?? [];
+  const replies = await pipelineReplies(pipeline, deviceIds.length);
   deviceIds.forEach((id, i) => {
-    const [err, value] = results[i] ?? [new Error('pipeline discarded'), null];
-    if (err) throw err;
-    const [app, status] = value as Array<string | null>;
+    const [app, status] = replies[i] as Array<string | null>;
     if (app && status !== 'invalid') apps.set(id, app);
   });
   return apps;

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { PetrelError } from '../domain/errors.js';
 import { validTopic } from '../domain/topic.js';
+import { pipelineReplies } from '../store/redis.js';
 import type { RedisKeys } from '../store/keys.js';
 
 /** A topic of an app and how many devices are subscribed to it. */
@@ -66,11 +67,10 @@ export class SubscriptionStore {
       if (subscribe) pipeline.eval(SUBSCRIBE_2, 2, this.keys.deviceTopics(id), this.keys.device(id), this.maxTopicsPerDevice, topic);
       else pipeline.srem(this.keys.deviceTopics(id), topic);
     }
-    const results = (await pipeline.exec()) ?? [];
+    const replies = await pipelineReplies(pipeline, deviceIds.length);
     const done: string[] = [];
     deviceIds.forEach((id, i) => {
-      const [err, value] = results[i] ?? [new Error('pipeline discarded'), null];
-      if (err) throw err;
+      const value = replies[i];
       const refusal = !subscribe ? null : value === -1 ? 'topic_limit' : value === -2 ? 'device_not_found' : null;
       out.set(id, refusal);
       if (!refusal) done.push(id);
@@ -101,12 +101,8 @@ export class SubscriptionStore {
     const page = names.slice(0, limit);
     const pipeline = this.redis.pipeline();
     for (const topic of page) pipeline.scard(this.keys.topicSubscribers(appId, topic));
-    const results = page.length > 0 ? ((await pipeline.exec()) ?? []) : [];
-    const topics = page.map((topic, i) => {
-      const [err, value] = results[i] ?? [new Error('pipeline discarded'), null];
-      if (err) throw err;
-      return { topic, subscribers: Number(value) };
-    });
+    const counts = await pipelineReplies(pipeline, page.length);
+    const topics = page.map((topic, i) => ({ topic, subscribers: Number(counts[i]) }));
     return { topics, next: names.length > limit ? (page.at(-1) ?? null) : null };
   }
 

@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { App, ServerSecretInfo } from '../domain/app.js';
 import { newAppId, newSecret } from '../domain/ids.js';
 import type { RedisKeys } from './keys.js';
+import { pipelineReplies } from './redis.js';
 
 export interface IssuedSecret extends ServerSecretInfo {
   /** The bearer token itself: returned once, only its SHA-256 is stored. */
@@ -71,10 +72,10 @@ export class AppStore {
     const ids = await this.redis.smembers(this.keys.apps());
     const pipeline = this.redis.pipeline();
     for (const id of ids) pipeline.hgetall(this.keys.app(id));
-    const rows = (await pipeline.exec()) ?? [];
+    const hashes = await pipelineReplies(pipeline, ids.length);
     const apps: App[] = [];
-    rows.forEach(([err, hash], i) => {
-      const app = err ? null : appOf(ids[i]!, hash as Record<string, string>);
+    hashes.forEach((hash, i) => {
+      const app = appOf(ids[i]!, hash as Record<string, string>);
       if (app) apps.push(app);
     });
     return apps.sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));

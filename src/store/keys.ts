@@ -177,7 +177,10 @@ export class RedisKeys {
     return `${this.prefix}send-outbox`;
   }
 
-  /** BullMQ key prefix (BullMQ adds `{queue}` hash tags of its own). */
+  /**
+   * BullMQ key prefix. BullMQ builds `<prefix>:<queue>:<type>` without hash tags, so on a
+   * Redis Cluster this prefix must be given a `{…}` tag (not done yet: single-node Redis).
+   */
   queuePrefix(): string {
     return `${this.prefix}bull`;
   }

@@ -1,5 +1,6 @@
 import type { ChainableCommander, Redis } from 'ioredis';
 import { DeliveryState, type MessagePriority, type MessageState, type MessageTarget, type StoredMessage, terminalStates } from '../domain/message.js';
+import { pipelineReplies } from './redis.js';
 import type { RedisKeys } from './keys.js';
 import { RedisScript } from './redis-script.js';
 import type { TurnPipeline } from './turn-pipeline.js';
@@ -199,11 +200,9 @@ export class MessageStore {
     const ids = await this.redis.zrangebyscore(this.keys.sendOutbox(), '-inf', before, 'LIMIT', 0, limit);
     const pipeline = this.redis.pipeline();
     for (const id of ids) pipeline.hmget(this.keys.message(id), 'state', 'sendAt', 'priority');
-    const rows = (await pipeline.exec()) ?? [];
+    const rows = await pipelineReplies(pipeline, ids.length);
     return ids.map((id, i) => {
-      const [err, fields] = rows[i] ?? [new Error('pipeline discarded'), null];
-      if (err) throw err;
-      const [state, sendAt, priority] = fields as Array<string | null>;
+      const [state, sendAt, priority] = rows[i] as Array<string | null>;
       if (state === null) return { id, state: null };
       return { id, state: state as MessageState, ...(sendAt ? { sendAt: Number(sendAt) } : {}), ...(priority ? { priority: priority as MessagePriority } : {}) };
     });
@@ -231,11 +230,9 @@ export class MessageStore {
     if (ids.length === 0) return [];
     const pipeline = this.redis.pipeline();
     for (const id of ids) pipeline.hmgetBuffer(this.keys.message(id), 'app', 'to', 'ts', 'exp', 'frame', 'collapse', 'cb');
-    const results = (await pipeline.exec()) ?? [];
+    const rows = await pipelineReplies(pipeline, ids.length);
     return ids.map((id, i) => {
-      const [err, fields] = results[i] ?? [new Error('pipeline discarded'), null];
-      if (err) throw err;
-      const [app, to, ts, exp, frame, collapse, cb] = fields as Array<Buffer | null>;
+      const [app, to, ts, exp, frame, collapse, cb] = rows[i] as Array<Buffer | null>;
       if (!app || !to || !ts || !exp || !frame) return null;
       return {
         id, appId: app.toString(), target: JSON.parse(to.toString()) as MessageTarget, ts: Number(ts.toString()), exp: Number(exp.toString()), frame,

@@ -1,4 +1,4 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Redis, type ChainableCommander, type RedisOptions } from 'ioredis';
 import { PetrelError } from '../domain/errors.js';
 import type { Logger } from '../observability/logger.js';
 
@@ -36,4 +36,18 @@ export async function storage<T>(work: Promise<T>): Promise<T> {
     if (err instanceof PetrelError) throw err;
     throw new PetrelError('storage_unavailable', undefined, { cause: err });
   }
+}
+
+/**
+ * Runs a pipeline of `count` commands and returns their replies in order; the first
+ * command that failed (or a discarded pipeline) throws.
+ */
+export async function pipelineReplies(pipeline: ChainableCommander, count: number): Promise<unknown[]> {
+  if (count === 0) return [];
+  const results = (await pipeline.exec()) ?? [];
+  return Array.from({ length: count }, (_, i) => {
+    const [err, value] = results[i] ?? [new Error('pipeline discarded'), null];
+    if (err) throw err;
+    return value;
+  });
 }

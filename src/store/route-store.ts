@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { pipelineReplies } from './redis.js';
 import type { RedisKeys } from './keys.js';
 
 /** Where a device is connected: its gateway and the session there. */
@@ -55,12 +56,8 @@ export class RouteStore {
     if (deviceIds.length === 0) return [];
     const pipeline = this.redis.pipeline();
     for (const id of deviceIds) pipeline.get(this.keys.route(id));
-    const results = (await pipeline.exec()) ?? [];
-    return deviceIds.map((_, i) => {
-      const [err, value] = results[i] ?? [new Error('pipeline discarded'), null];
-      if (err) throw err;
-      return typeof value === 'string' ? decode(value) : null;
-    });
+    const values = await pipelineReplies(pipeline, deviceIds.length);
+    return values.map((value) => (typeof value === 'string' ? decode(value) : null));
   }
 }
 

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { pipelineReplies } from './redis.js';
 import type { RedisKeys } from './keys.js';
 
 export const STAT_FIELDS = ['accepted', 'delivered', 'opened', 'expired', 'failed'] as const;
@@ -60,11 +61,9 @@ export class StatsStore {
     if (starts.length === 0) return [];
     const pipeline = this.redis.pipeline();
     for (const start of starts) pipeline.hgetall(this.keys.appStats(appId, granularity, start));
-    const results = (await pipeline.exec()) ?? [];
+    const hashes = await pipelineReplies(pipeline, starts.length);
     return starts.map((start, i) => {
-      const [err, value] = results[i] ?? [new Error('pipeline discarded'), null];
-      if (err) throw err;
-      const h = value as Record<string, string>;
+      const h = hashes[i] as Record<string, string>;
       const bucket = { start: new Date(start).toISOString() } as StatBucket;
       for (const field of STAT_FIELDS) bucket[field] = Number(h[field] ?? 0);
       return bucket;

@@ -29,7 +29,7 @@ import { MessageDispatcher } from '../dispatch/message-dispatcher.js';
 import { InboxReplay } from '../dispatch/inbox-replay.js';
 import { MessageIntake } from '../dispatch/message-intake.js';
 import { ReceiptBatcher } from '../dispatch/receipt-batcher.js';
-import { createReceiptQueue, createReceiptWorker } from '../dispatch/receipt-queue.js';
+import { createReceiptQueue, createReceiptWorker, type ReceiptJob } from '../dispatch/receipt-queue.js';
 import { ReceiptSender } from '../dispatch/receipt-sender.js';
 import { Redeliverer } from '../dispatch/redeliverer.js';
 import { createSendQueue, createSendWorker, type SendJob } from '../dispatch/send-queue.js';
@@ -104,6 +104,18 @@ function statsRecorderOf(rt: Runtime, redis: Redis): StatsRecorder {
   const recorder = new StatsRecorder(statsStoreOf(rt, redis), rt.config.stats.flushMs, rt.metrics, rt.log);
   rt.onClose(() => recorder.close());
   return recorder;
+}
+
+/**
+ * Delivery events feeding statistics and receipts, for a process that emits them.
+ * Closed (flushed) after everything that emits events has stopped: closers run
+ * last-registered first.
+ */
+function deliveryEventsOf(rt: Runtime, redis: Redis, receiptQueue: Queue<ReceiptJob>): { stats: StatsRecorder; events: DeliveryEvents } {
+  const stats = statsRecorderOf(rt, redis);
+  const batcher = new ReceiptBatcher(receiptQueue, { windowMs: rt.config.receipts.windowMs, maxBatch: rt.config.receipts.maxBatch }, rt.log);
+  rt.onClose(() => batcher.close());
+  return { stats, events: new DeliveryEvents([stats, batcher], rt.metrics, rt.log) };
 }
 
 function deadLettersOf(rt: Runtime, redis: Redis): ReceiptDeadLetters {
@@ -207,11 +219,7 @@ export async function startDispatcher(rt: Runtime): Promise<Dispatcher> {
   // Delivery events feed statistics and receipts. Closed (flushed) after everything that
   // emits events has stopped: closers run last-registered first.
   const queueRedis = queueConnection(rt);
-  const receiptQueue = receiptQueueOf(rt, queueRedis);
-  const stats = statsRecorderOf(rt, rt.redis);
-  const batcher = new ReceiptBatcher(receiptQueue, { windowMs: config.receipts.windowMs, maxBatch: config.receipts.maxBatch }, rt.log);
-  rt.onClose(() => batcher.close());
-  const events = new DeliveryEvents([stats, batcher], rt.metrics, rt.log);
+  const { stats, events } = deliveryEventsOf(rt, rt.redis, receiptQueueOf(rt, queueRedis));
 
   const replay = new InboxReplay(new WireCodec(config.codec), inbox, messages, rt.metrics, events);
   const expiries = new ExpirySchedule(rt.redis, rt.keys);
@@ -286,7 +294,7 @@ export async function startDispatcher(rt: Runtime): Promise<Dispatcher> {
  * router goes before the bindings router, whose `/v1/devices/:id/:kind` would take
  * `topics` as well.
  */
-function managementRouters(rt: Runtime, redis: Redis, messages: MessageStore): Router[] {
+function managementRouters(rt: Runtime, redis: Redis, messages: MessageStore, events: DeliveryEvents): Router[] {
   const { config } = rt;
   const bindings = new BindingStore(redis, rt.keys, config.messages.maxDevicesPerAccount);
   const subscriptions = new SubscriptionStore(redis, rt.keys, config.limits.topicsPerDevice);
@@ -296,7 +304,7 @@ function managementRouters(rt: Runtime, redis: Redis, messages: MessageStore): R
   const gatewayPools = new NodePools(new NodeRegistry(redis, rt.keys), 'gateway', GatewayService.Client, { refreshMs: REGISTRY_REFRESH_MS, callTimeoutMs: RPC_TIMEOUT_MS });
   rt.onClose(() => gatewayPools.close());
   const invalidation = new DeviceInvalidation({
-    devices, routes, bindings, subscriptions, messages,
+    devices, routes, bindings, subscriptions, messages, events,
     gateways: new GatewayDirectory(gatewayPools, rt.metrics, rt.log),
     inbox: new InboxStore(redis, rt.keys, new TurnPipeline(redis), config.dispatch.inboxCap),
   });
@@ -325,7 +333,9 @@ export async function startHttp(rt: Runtime, which: 'http' | 'ops' = 'http', opt
     const messages = messageStore(rt, redis);
     const queueRedis = queueConnection(rt, failFast);
     const receiptQueue = receiptQueueOf(rt, queueRedis);
-    const { intake } = intakeOf(rt, redis, messages, queueRedis, statsRecorderOf(rt, redis));
+    // The API emits delivery events too: invalidating a device fails what waited for it.
+    const { stats, events } = deliveryEventsOf(rt, redis, receiptQueue);
+    const { intake } = intakeOf(rt, redis, messages, queueRedis, stats);
     const apps = new AppStore(redis, rt.keys);
     const idempotency = new IdempotencyStore(redis, rt.keys, { doneMs: 86_400_000, pendingMs: 60_000 });
     const auth: RequestHandler[] = [serverAuth(apps, config.gateway.appCacheMs)];
@@ -338,7 +348,7 @@ export async function startHttp(rt: Runtime, which: 'http' | 'ops' = 'http', opt
       auth,
       routers: [
         messagesRouter(intake, messages, idempotency, config.messages),
-        ...managementRouters(rt, redis, messages),
+        ...managementRouters(rt, redis, messages, events),
         statsRouter(statsStoreOf(rt, redis)),
         receiptsRouter({ apps, deadLetters: deadLettersOf(rt, redis), queue: receiptQueue }),
       ],

@@ -5,6 +5,7 @@ import type { DeviceStore } from '../store/device-store.js';
 import type { InboxStore } from '../store/inbox-store.js';
 import type { MessageStore } from '../store/message-store.js';
 import type { RouteStore } from '../store/route-store.js';
+import type { DeliveryEvents } from './delivery-events.js';
 import type { GatewayLink } from './gateway-link.js';
 import type { SubscriptionStore } from './subscriptions.js';
 
@@ -16,6 +17,8 @@ export interface DeviceInvalidationDeps {
   subscriptions: SubscriptionStore;
   inbox: InboxStore;
   messages: MessageStore;
+  /** What waited for the device fails: invalid_target receipts and failed counts. */
+  events: DeliveryEvents;
 }
 
 /**
@@ -32,7 +35,7 @@ export class DeviceInvalidation {
    * earlier call did not get to (the device's own sets still name what is left).
    */
   async invalidate(appId: string, deviceId: string): Promise<boolean> {
-    const { devices, routes, gateways, bindings, subscriptions, inbox, messages } = this.deps;
+    const { devices, routes, gateways, bindings, subscriptions, inbox, messages, events } = this.deps;
     // First the record: from here on a HELLO with the old secret fails (4001), and the
     // send path treats the device as unknown.
     if ((await devices.invalidate(appId, deviceId)) === 'unknown') return false;
@@ -44,7 +47,9 @@ export class DeviceInvalidation {
     await Promise.all([
       bindings.unbindAll(appId, deviceId),
       subscriptions.removeDevice(appId, deviceId),
-      inbox.clear(deviceId).then((ids) => messages.record(ids.map((messageId) => ({ messageId, deviceId, state: DeliveryState.FAILED })))),
+      inbox.clear(deviceId)
+        .then((ids) => messages.record(ids.map((messageId) => ({ messageId, deviceId, state: DeliveryState.FAILED }))))
+        .then((failed) => events.counted(failed)),
     ]);
     return true;
   }

@@ -133,6 +133,8 @@ describe('device management API', () => {
     assert.equal(waiting.status, 202);
     await waitFor(async () => (await stack.rt.redis.zcard(stack.rt.keys.inbox(creds.deviceId))) === 1, 'message in the inbox');
     const newsBefore = (await stack.api('/v1/topics/news')).body as unknown as { subscribers: number };
+    const failedStat = async () => ((await stack.api('/v1/stats?granularity=day')).body as unknown as { buckets: Array<{ failed: number }> }).buckets.reduce((n, b) => n + b.failed, 0);
+    const failedBefore = await failedStat();
 
     const dev = await online(stack, creds);
     assert.equal((await dev.nextOf(FrameType.PUSH)).data, 'never');
@@ -159,6 +161,7 @@ describe('device management API', () => {
     assert.deepEqual((await stack.api('/v1/topics/news')).body, { topic: 'news', subscribers: newsBefore.subscribers - 1 });
     assert.equal(await stack.rt.redis.exists(stack.rt.keys.inbox(creds.deviceId)), 0);
     await waitFor(async () => ((await stack.api(`/v1/messages/${waiting.body.id}`)).body as unknown as { counts: { failed: number } }).counts.failed === 1, 'the waiting message counted failed');
+    await waitFor(async () => (await failedStat()) === failedBefore + 1, 'the app\'s failed statistic counts it too');
     const viaAlias = await stack.api('/v1/messages', { body: { to: { aliases: ['bob'] }, data: 'x' } });
     await waitFor(async () => ((await stack.api(`/v1/messages/${viaAlias.body.id}`)).body as unknown as { state: string }).state === 'completed', 'alias send completed');
     assert.equal(((await stack.api(`/v1/messages/${viaAlias.body.id}`)).body as unknown as { counts: { targeted: number } }).counts.targeted, 0);

@@ -34,7 +34,7 @@
  *      BENCH_STEP_S (5), BENCH_WARMUP_S (3), BENCH_HTTP_CONNECTIONS (64), BENCH_DEVICES (8),
  *      BENCH_SINGLE_STEPS, BENCH_BATCH_STEPS (comma-separated messages/s),
  *      BENCH_BATCH_SIZES (100,500), BENCH_PHASES (all four, comma-separated),
- *      BENCH_QUIET_WAIT_S (30: before each ramp, wait for other processes to go quiet),
+ *      BENCH_QUIET_WAIT_S (60: before each ramp, wait for other processes to go quiet),
  *      BENCH_CPU_PROF=1 (profile the service; top self time per phase in the results).
  */
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
@@ -72,9 +72,9 @@ const connections = knob('BENCH_HTTP_CONNECTIONS', 64);
 const deviceCount = Math.max(1, knob('BENCH_DEVICES', 8));
 const p99LimitMs = knob('BENCH_P99_LIMIT_MS', 100);
 const batchP99LimitMs = knob('BENCH_BATCH_P99_LIMIT_MS', 500);
-const quietWaitSec = knob('BENCH_QUIET_WAIT_S', 30, 5);
-const singleSteps = rates('BENCH_SINGLE_STEPS', '1000,2000,3000,4000,5000,6000,7000,8000,10000,12000,15000');
-const batchSteps = rates('BENCH_BATCH_STEPS', '10000,20000,30000,40000,50000,60000,70000,80000,100000,120000,150000');
+const quietWaitSec = knob('BENCH_QUIET_WAIT_S', 60, 5);
+const singleSteps = rates('BENCH_SINGLE_STEPS', '1000,1500,2000,2500,3000,4000,5000,6000,8000,10000,12000,15000');
+const batchSteps = rates('BENCH_BATCH_STEPS', '5000,10000,15000,20000,25000,30000,40000,50000,60000,80000,100000,120000');
 const batchSizes = rates('BENCH_BATCH_SIZES', '100,500');
 const rateLimitOn = process.env['BENCH_RATE_LIMIT'] === '1';
 const cpuProf = process.env['BENCH_CPU_PROF'] === '1';

@@ -47,18 +47,11 @@ import { addEncoded, latencyHistogram, summarize, type LatencySummary } from './
 import { median, sleep } from './lib/proc.js';
 import { provisionTenant, type BenchTenant } from './lib/provision.js';
 import { redisFigures, redisPid, redisSnapshot, type RedisFigures } from './lib/redis-stats.js';
+import { knob, quick } from './lib/knobs.js';
 import { report, resultsDir } from './lib/results.js';
 import { Sender } from './lib/sender.js';
 import { startPetrel, type ServiceProcess } from './lib/service-process.js';
 
-const quick = process.env['BENCH_QUICK'] === '1';
-function knob(name: string, full: number, quickValue = full): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return quick ? quickValue : full;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${name}=${raw} is not a number`);
-  return n;
-}
 function rates(name: string, fallback: string): number[] {
   const list = (process.env[name] || fallback).split(',').map(Number);
   if (list.some((r) => !(r > 0))) throw new Error(`${name}=${process.env[name]}: positive numbers, comma-separated`);

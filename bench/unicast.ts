@@ -40,24 +40,18 @@ import { MemoryStore, PetrelClient } from '../sdk-client/src/index.js';
 import { FrameType, WireCodec } from '../src/protocol/index.js';
 import type { RedisKeys } from '../src/store/keys.js';
 import { monotonicMicros, topSelfTime, type ProfileSummary } from './lib/cpu-profile.js';
+import { otherProcesses } from './lib/cpu-meter.js';
 import type { PhaseSample, SwarmDevice } from './lib/device-swarm.js';
 import { addEncoded, latencyHistogram, nowMs, summarize, type LatencySummary } from './lib/latency.js';
-import { allProcessCpu, commandLine, cpuSeconds, machineCpuSeconds, median, sleep } from './lib/proc.js';
+import { allProcessCpu, cpuSeconds, machineCpuSeconds, median, sleep } from './lib/proc.js';
 import { provisionTenant, type BenchTenant } from './lib/provision.js';
 import { redisFigures, redisPid, redisSnapshot, type RedisFigures } from './lib/redis-stats.js';
+import { knob, quick } from './lib/knobs.js';
 import { report, resultsDir } from './lib/results.js';
 import { Sender } from './lib/sender.js';
 import { scrape, startPetrel, waitForPort, type ServiceProcess } from './lib/service-process.js';
 import { Swarm } from './lib/swarm.js';
 
-const quick = process.env['BENCH_QUICK'] === '1';
-function knob(name: string, full: number, quickValue = full): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return quick ? quickValue : full;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${name}=${raw} is not a number`);
-  return n;
-}
 
 const runs = knob('BENCH_RUNS', 3, 1);
 const devicesWanted = knob('BENCH_DEVICES', 10_000, 2_000);
@@ -275,17 +269,7 @@ class CpuMeter {
   figures(a: CpuSnapshot, b: CpuSnapshot): CpuFigures {
     const wall = (b.at - a.at) / 1000;
     const pct = (x: number) => round((x / wall) * 100, 1);
-    const ours = this.ours();
-    const others: Array<{ pid: number; command: string; percent: number }> = [];
-    let otherSeconds = 0;
-    for (const [pid, p] of b.all) {
-      if (ours.has(pid)) continue;
-      const used = p.seconds - (a.all.get(pid)?.seconds ?? 0);
-      if (used <= 0) continue;
-      otherSeconds += used;
-      others.push({ pid, command: (commandLine(pid) || p.name).slice(0, 100), percent: pct(used) });
-    }
-    others.sort((x, y) => y.percent - x.percent);
+    const others = otherProcesses(a.all, b.all, this.ours(), wall);
     return {
       servicePercent: pct(b.service - a.service),
       tierPercent: Object.fromEntries(Object.keys(b.tiers).map((t) => [t, pct(b.tiers[t]! - a.tiers[t]!)])),
@@ -294,8 +278,7 @@ class CpuMeter {
       senderPercent: pct(b.sender - a.sender),
       orchestratorPercent: pct(b.orchestrator - a.orchestrator),
       machineBusyPercent: pct(b.machine.busy - a.machine.busy),
-      otherProcessesPercent: pct(otherSeconds),
-      otherProcesses: others.slice(0, 5),
+      ...others,
     };
   }
 }

@@ -41,21 +41,35 @@ export class CpuMeter {
   figures(a: CpuSnapshot, b: CpuSnapshot): CpuFigures {
     const wall = Math.max(0.001, (b.at - a.at) / 1000);
     const pct = (x: number) => round1((x / wall) * 100);
-    const others: Array<{ pid: number; command: string; percent: number }> = [];
-    let otherSeconds = 0;
-    for (const [pid, p] of b.all) {
-      if (this.ours.has(pid)) continue;
-      const used = p.seconds - (a.all.get(pid)?.seconds ?? 0);
-      if (used <= 0) continue;
-      otherSeconds += used;
-      others.push({ pid, command: (commandLine(pid) || p.name).slice(0, 100), percent: pct(used) });
-    }
-    others.sort((x, y) => y.percent - x.percent);
+    const others = otherProcesses(a.all, b.all, this.ours, wall);
     return {
       percent: Object.fromEntries(Object.keys(b.groups).map((g) => [g, pct(b.groups[g]! - (a.groups[g] ?? 0))])),
       machineBusyPercent: pct(b.machineBusy - a.machineBusy),
-      otherProcessesPercent: pct(otherSeconds),
-      otherProcesses: others.slice(0, 5),
+      ...others,
     };
   }
+}
+
+/**
+ * CPU used between two allProcessCpu() readings `wall` seconds apart by processes not in
+ * `ours`, in percent of a core: the total and the five busiest, named by command line.
+ */
+export function otherProcesses(
+  a: Map<number, { name: string; seconds: number }>,
+  b: Map<number, { name: string; seconds: number }>,
+  ours: ReadonlySet<number>,
+  wall: number,
+): { otherProcessesPercent: number; otherProcesses: Array<{ pid: number; command: string; percent: number }> } {
+  const pct = (x: number) => round1((x / wall) * 100);
+  const others: Array<{ pid: number; command: string; percent: number }> = [];
+  let otherSeconds = 0;
+  for (const [pid, p] of b) {
+    if (ours.has(pid)) continue;
+    const used = p.seconds - (a.get(pid)?.seconds ?? 0);
+    if (used <= 0) continue;
+    otherSeconds += used;
+    others.push({ pid, command: (commandLine(pid) || p.name).slice(0, 100), percent: pct(used) });
+  }
+  others.sort((x, y) => y.percent - x.percent);
+  return { otherProcessesPercent: pct(otherSeconds), otherProcesses: others.slice(0, 5) };
 }

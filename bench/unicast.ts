@@ -34,30 +34,24 @@
  */
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { fork, type ChildProcess } from 'node:child_process';
 import type { Redis } from 'ioredis';
 import type { Histogram } from 'hdr-histogram-js';
 import { MemoryStore, PetrelClient } from '../sdk-client/src/index.js';
 import { FrameType, WireCodec } from '../src/protocol/index.js';
 import type { RedisKeys } from '../src/store/keys.js';
 import { monotonicMicros, topSelfTime, type ProfileSummary } from './lib/cpu-profile.js';
+import { otherProcesses } from './lib/cpu-meter.js';
 import type { PhaseSample, SwarmDevice } from './lib/device-swarm.js';
 import { addEncoded, latencyHistogram, nowMs, summarize, type LatencySummary } from './lib/latency.js';
-import { allProcessCpu, commandLine, cpuSeconds, machineCpuSeconds, median, sleep } from './lib/proc.js';
+import { allProcessCpu, cpuSeconds, machineCpuSeconds, median, sleep } from './lib/proc.js';
 import { provisionTenant, type BenchTenant } from './lib/provision.js';
+import { redisFigures, redisPid, redisSnapshot, type RedisFigures } from './lib/redis-stats.js';
+import { knob, quick } from './lib/knobs.js';
 import { report, resultsDir } from './lib/results.js';
-import { moduleCommand, scrape, startPetrel, waitForPort, type ServiceProcess } from './lib/service-process.js';
+import { Sender } from './lib/sender.js';
+import { scrape, startPetrel, waitForPort, type ServiceProcess } from './lib/service-process.js';
 import { Swarm } from './lib/swarm.js';
-import type { SendReport, SendRun } from './peers/http-sender.js';
 
-const quick = process.env['BENCH_QUICK'] === '1';
-function knob(name: string, full: number, quickValue = full): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return quick ? quickValue : full;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${name}=${raw} is not a number`);
-  return n;
-}
 
 const runs = knob('BENCH_RUNS', 3, 1);
 const devicesWanted = knob('BENCH_DEVICES', 10_000, 2_000);
@@ -154,44 +148,6 @@ async function startService(tenant: BenchTenant, profileDir: string): Promise<Se
       for (const [, p] of [...started].reverse()) await p.stop();
     },
   };
-}
-
-// ---------------------------------------------------------------------------------------
-// The app server (load generator) process
-
-class Sender {
-  private constructor(private readonly child: ChildProcess) {}
-
-  static async start(init: { serverSecret: string; devices: string[] }): Promise<Sender> {
-    const { file, execArgv } = moduleCommand('bench/peers/http-sender');
-    const child = fork(file, [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    await new Promise<void>((resolve, reject) => {
-      child.once('message', () => resolve());
-      child.once('exit', (code) => reject(new Error(`http sender exited with ${code}`)));
-    });
-    const sender = new Sender(child);
-    await sender.ask({ cmd: 'init', host: '127.0.0.1', port: HTTP_PORT, connections: httpConnections, ...init });
-    return sender;
-  }
-
-  get pid(): number {
-    return this.child.pid!;
-  }
-
-  run(r: SendRun): Promise<SendReport> {
-    return this.ask({ cmd: 'run', ...r }) as Promise<SendReport>;
-  }
-
-  stop(): void {
-    this.child.send({ cmd: 'stop' });
-  }
-
-  private ask(msg: object): Promise<unknown> {
-    return new Promise((resolve) => {
-      this.child.once('message', resolve);
-      this.child.send(msg);
-    });
-  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -313,17 +269,7 @@ class CpuMeter {
   figures(a: CpuSnapshot, b: CpuSnapshot): CpuFigures {
     const wall = (b.at - a.at) / 1000;
     const pct = (x: number) => round((x / wall) * 100, 1);
-    const ours = this.ours();
-    const others: Array<{ pid: number; command: string; percent: number }> = [];
-    let otherSeconds = 0;
-    for (const [pid, p] of b.all) {
-      if (ours.has(pid)) continue;
-      const used = p.seconds - (a.all.get(pid)?.seconds ?? 0);
-      if (used <= 0) continue;
-      otherSeconds += used;
-      others.push({ pid, command: (commandLine(pid) || p.name).slice(0, 100), percent: pct(used) });
-    }
-    others.sort((x, y) => y.percent - x.percent);
+    const others = otherProcesses(a.all, b.all, this.ours(), wall);
     return {
       servicePercent: pct(b.service - a.service),
       tierPercent: Object.fromEntries(Object.keys(b.tiers).map((t) => [t, pct(b.tiers[t]! - a.tiers[t]!)])),
@@ -332,8 +278,7 @@ class CpuMeter {
       senderPercent: pct(b.sender - a.sender),
       orchestratorPercent: pct(b.orchestrator - a.orchestrator),
       machineBusyPercent: pct(b.machine.busy - a.machine.busy),
-      otherProcessesPercent: pct(otherSeconds),
-      otherProcesses: others.slice(0, 5),
+      ...others,
     };
   }
 }
@@ -354,64 +299,6 @@ async function waitForQuiet(cpu: CpuMeter): Promise<void> {
     if (!said) log(`waiting for other processes to go quiet (${f.otherProcessesPercent} % of a core, e.g. ${f.otherProcesses[0]?.command ?? '?'})…`);
     said = true;
   }
-}
-
-interface RedisSnapshot {
-  commands: Map<string, number>;
-  reads: number;
-  cpu: number;
-}
-
-async function redisSnapshot(redis: Redis): Promise<RedisSnapshot> {
-  const text = await redis.info('all');
-  const commands = new Map<string, number>();
-  let reads = 0;
-  let cpu = 0;
-  for (const line of text.split('\r\n')) {
-    const m = /^cmdstat_([^:]+):calls=(\d+)/.exec(line);
-    if (m) commands.set(m[1]!, Number(m[2]));
-    else if (line.startsWith('total_reads_processed:')) reads = Number(line.slice(22));
-    else if (line.startsWith('used_cpu_sys:') || line.startsWith('used_cpu_user:')) cpu += Number(line.slice(line.indexOf(':') + 1));
-  }
-  return { commands, reads, cpu };
-}
-
-async function redisPid(redis: Redis): Promise<number> {
-  const m = /process_id:(\d+)/.exec(await redis.info('server'));
-  return Number(m?.[1]);
-}
-
-interface RedisFigures {
-  /** Every command Redis executed, per message: those run inside scripts and MULTI included. */
-  commandsPerMessage: number;
-  /** EVAL/EVALSHA calls per message (each one round trip's worth of a script). */
-  scriptCallsPerMessage: number;
-  /** Socket reads Redis processed per message: about the round trips (pipelines count once). */
-  readsPerMessage: number;
-  redisCpuMicrosPerMessage: number;
-  /** Commands per message by name, largest first. */
-  byCommand: Record<string, number>;
-}
-
-function redisFigures(a: RedisSnapshot, b: RedisSnapshot, messages: number): RedisFigures {
-  const delta: Array<[string, number]> = [];
-  for (const [name, calls] of b.commands) {
-    // Our own INFO calls are not the service's.
-    if (name === 'info') continue;
-    const d = calls - (a.commands.get(name) ?? 0);
-    if (d > 0) delta.push([name, d]);
-  }
-  delta.sort((x, y) => y[1] - x[1]);
-  const total = delta.reduce((s, [, d]) => s + d, 0);
-  const scripts = delta.filter(([n]) => n === 'eval' || n === 'evalsha' || n.startsWith('fcall')).reduce((s, [, d]) => s + d, 0);
-  const per = (x: number) => round(x / Math.max(1, messages), 2);
-  return {
-    commandsPerMessage: per(total),
-    scriptCallsPerMessage: per(scripts),
-    readsPerMessage: per(b.reads - a.reads),
-    redisCpuMicrosPerMessage: round(((b.cpu - a.cpu) * 1e6) / Math.max(1, messages)),
-    byCommand: Object.fromEntries(delta.map(([n, d]) => [n, per(d)])),
-  };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -613,7 +500,7 @@ async function runOnce(run: number) {
   }, 60_000, 250);
   log(`${connect.connected + holders.length} devices online (${Math.round(connect.perSecond)} connects/s)`);
 
-  const sender = await Sender.start({ serverSecret: tenant.serverSecret, devices: fleet.map((d) => d.dev) });
+  const sender = await Sender.start({ host: '127.0.0.1', port: HTTP_PORT, connections: httpConnections, serverSecret: tenant.serverSecret, devices: fleet.map((d) => d.dev) });
   const stopSender = () => sender.stop();
   running.add(stopSender);
   const deliveries = new Deliveries(swarm);

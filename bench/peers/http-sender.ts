@@ -5,10 +5,12 @@
  *   parent → {cmd:'run', ...SendRun}       sender → {ev:'ran', ...SendReport}
  *   parent → {cmd:'stop'}                  sender exits
  *
- * Open loop: message i of a run is due at start + i/rate, whatever the service answers,
- * and carries that due time in `data.s` (unix ms with sub-millisecond digits), so a
- * receiver's latency includes any wait the sender itself was put through (no coordinated
- * omission). Targets go round-robin over the devices so each gets the same share.
+ * Open loop: request i of a run is due at start + i/rate, whatever the service answers,
+ * and its messages carry that due time in `data.s` (unix ms with sub-millisecond digits),
+ * so a receiver's latency includes any wait the sender itself was put through (no
+ * coordinated omission). Targets go round-robin over the devices so each gets the same
+ * share. A run may name aliases instead of devices, and send `batch` messages per
+ * request through POST /v1/messages/batch (the accept-rate bench).
  */
 import http from 'node:http';
 import { encodeHistogram, latencyHistogram, nowMs } from '../lib/latency.js';
@@ -34,6 +36,10 @@ export interface SendRun {
   targets?: string[];
   /** Requests waiting for their answer beyond which the sender stops issuing (and falls behind). */
   maxOutstanding?: number;
+  /** What the targets name: device ids (the default) or aliases. */
+  kind?: 'devices' | 'aliases';
+  /** Messages per request, sent to POST /v1/messages/batch; `rate` and `count` are then requests. */
+  batch?: number;
 }
 
 export interface SendReport {
@@ -44,6 +50,8 @@ export interface SendReport {
   issued: number;
   accepted: number;
   rejected: number;
+  /** Messages the 202 answers accepted (one per single send; a batch's `accepted`). */
+  messagesAccepted: number;
   /** Status codes (or error codes) of what was not 202, with counts. */
   failures: Record<string, number>;
   /** Unix ms: the run's start (message 0 due), last message issued, last answer. */
@@ -62,14 +70,28 @@ let init: SenderInit | null = null;
 let agent: http.Agent | null = null;
 let cursor = 0;
 
-function post(target: string, phase: string, due: number, done: (status: string) => void, retried = false): void {
-  const body = `{"to":{"devices":["${target}"]},"data":{"s":${due},"p":"${phase}"}}`;
+/** What one request carries: its path and JSON body. */
+interface Post {
+  path: string;
+  body: string;
+}
+
+function messageJson(kind: 'devices' | 'aliases', target: string, phase: string, due: number): string {
+  return `{"to":{"${kind}":["${target}"]},"data":{"s":${due},"p":"${phase}"}}`;
+}
+
+/** A batch answer starts `{"accepted":N,` (messages-router.ts); the rest is not read. */
+const BATCH_ACCEPTED = /^\{"accepted":(\d+)/;
+
+function post(p: Post, done: (status: string, firstChunk: string) => void, retried = false): void {
+  const { body } = p;
+  let first = '';
   const req = http.request(
     {
       host: init!.host,
       port: init!.port,
       method: 'POST',
-      path: '/v1/messages',
+      path: p.path,
       agent: agent!,
       headers: {
         'content-type': 'application/json',
@@ -78,21 +100,22 @@ function post(target: string, phase: string, due: number, done: (status: string)
       },
     },
     (res) => {
-      res.on('data', ignore);
-      res.on('end', () => done(String(res.statusCode)));
-      res.on('error', (err: NodeJS.ErrnoException) => done(err.code ?? 'response_error'));
+      res.setEncoding('latin1');
+      res.on('data', (chunk: string) => {
+        if (first === '') first = chunk;
+      });
+      res.on('end', () => done(String(res.statusCode), first));
+      res.on('error', (err: NodeJS.ErrnoException) => done(err.code ?? 'response_error', ''));
     },
   );
   req.on('error', (err: NodeJS.ErrnoException) => {
     // A kept-alive socket the server closed while idle (its keep-alive timeout) just as we
     // reused it: the request was never read, so sending it again is safe (Node's own advice).
-    if (req.reusedSocket && err.code === 'ECONNRESET' && !retried) post(target, phase, due, done, true);
-    else done(err.code ?? 'request_error');
+    if (req.reusedSocket && err.code === 'ECONNRESET' && !retried) post(p, done, true);
+    else done(err.code ?? 'request_error', '');
   });
   req.end(body);
 }
-
-function ignore(): void {}
 
 function run(r: SendRun): Promise<SendReport> {
   const planned = r.count ?? Math.round((r.rate * (r.durationMs ?? 0)) / 1000);
@@ -105,6 +128,8 @@ function run(r: SendRun): Promise<SendReport> {
   let issued = 0;
   let answered = 0;
   let accepted = 0;
+  let messagesAccepted = 0;
+  const kind = r.kind ?? 'devices';
   let lastIssuedAt = startedAt;
   let maxLagMs = 0;
   return new Promise((resolve) => {
@@ -118,6 +143,7 @@ function run(r: SendRun): Promise<SendReport> {
         issued,
         accepted,
         rejected: answered - accepted,
+        messagesAccepted,
         failures,
         startedAt,
         lastIssuedAt,
@@ -136,12 +162,17 @@ function run(r: SendRun): Promise<SendReport> {
       while (issued < due && issued - answered < maxOutstanding) {
         const dueAt = startedAt + issued * intervalMs;
         maxLagMs = Math.max(maxLagMs, now - dueAt);
-        const target = r.targets ? targets[issued % targets.length]! : targets[cursor++ % targets.length]!;
+        const next = () => (r.targets ? targets[(issued * (r.batch ?? 1) + k++) % targets.length]! : targets[cursor++ % targets.length]!);
+        let k = 0;
+        const request: Post = r.batch === undefined
+          ? { path: '/v1/messages', body: messageJson(kind, next(), r.phase, dueAt) }
+          : { path: '/v1/messages/batch', body: `{"messages":[${Array.from({ length: r.batch }, () => messageJson(kind, next(), r.phase, dueAt)).join(',')}]}` };
         issued++;
-        post(target, r.phase, dueAt, (status) => {
+        post(request, (status, first) => {
           answered++;
           if (status === '202') {
             accepted++;
+            messagesAccepted += r.batch === undefined ? 1 : Number(BATCH_ACCEPTED.exec(first)?.[1] ?? 0);
             accept.recordValue(Math.max(1, Math.round((nowMs() - dueAt) * 1000)));
           } else {
             failures[status] = (failures[status] ?? 0) + 1;

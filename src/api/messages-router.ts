@@ -1,4 +1,4 @@
-import { Router, type Request } from 'express';
+import { Router, type Request, type RequestHandler } from 'express';
 import { PetrelError } from '../domain/errors.js';
 import { MESSAGE_ID_PATTERN } from '../domain/message.js';
 import type { MessageIntake } from '../dispatch/message-intake.js';
@@ -16,12 +16,16 @@ export interface BatchItemResult {
   error?: { code: string; message: string; details?: Record<string, unknown> };
 }
 
-/**
- * POST /v1/messages (send), POST /v1/messages/batch (many sends, a result each) and
- * GET /v1/messages/:id (trace). Mounted behind serverAuth.
- */
-export function messagesRouter(intake: MessageIntake, messages: MessageStore, idempotency: IdempotencyStore, limits: MessageSchemaLimits): Router {
-  const router = Router();
+/** The two sending endpoints' handlers, which the HTTP app may also take before routing (http-app.ts). */
+export interface MessageSends {
+  /** POST /v1/messages */
+  send: RequestHandler;
+  /** POST /v1/messages/batch */
+  batch: RequestHandler;
+}
+
+/** The handlers of POST /v1/messages and POST /v1/messages/batch, behind serverAuth. */
+export function messageSends(intake: MessageIntake, idempotency: IdempotencyStore, limits: MessageSchemaLimits): MessageSends {
   const bodySchema = messageBodySchema(limits);
   const batchSchema = batchBodySchema(limits);
 
@@ -35,7 +39,7 @@ export function messagesRouter(intake: MessageIntake, messages: MessageStore, id
     return intake.prepare(appId, toSendInput({ ...body, data, notification }));
   }
 
-  router.post('/v1/messages', async (req, res) => {
+  const send: RequestHandler = async (req, res) => {
     const app = appOf(res).id;
     await idempotent(req, res, app, idempotency, async (remember) => {
       const message = await prepare(app, req.body);
@@ -43,9 +47,9 @@ export function messagesRouter(intake: MessageIntake, messages: MessageStore, id
       await intake.commit([message], remember(answer));
       return answer;
     });
-  });
+  };
 
-  router.post('/v1/messages/batch', async (req: Request, res) => {
+  const batch: RequestHandler = async (req: Request, res) => {
     const app = appOf(res).id;
     const { messages: items } = validate(batchSchema, req.body);
     await idempotent(req, res, app, idempotency, async (remember) => {
@@ -63,7 +67,25 @@ export function messagesRouter(intake: MessageIntake, messages: MessageStore, id
       await intake.commit(ok, ok.length > 0 ? remember(answer) : undefined);
       return answer;
     });
-  });
+  };
+
+  return { send, batch };
+}
+
+/**
+ * POST /v1/messages (send), POST /v1/messages/batch (many sends, a result each),
+ * DELETE /v1/messages/:id (cancel) and GET /v1/messages/:id (trace). Mounted behind serverAuth.
+ */
+export function messagesRouter(
+  intake: MessageIntake,
+  messages: MessageStore,
+  idempotency: IdempotencyStore,
+  limits: MessageSchemaLimits,
+  sends: MessageSends = messageSends(intake, idempotency, limits),
+): Router {
+  const router = Router();
+  router.post('/v1/messages', sends.send);
+  router.post('/v1/messages/batch', sends.batch);
 
   router.delete('/v1/messages/:id', async (req, res) => {
     const id = req.params['id'] ?? '';

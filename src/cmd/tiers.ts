@@ -13,7 +13,7 @@ import { PETREL_VERSION } from './version.js';
 import { appsRouter } from '../api/apps-router.js';
 import { bindingsRouter } from '../api/bindings-router.js';
 import { devicesRouter } from '../api/devices-router.js';
-import { messagesRouter } from '../api/messages-router.js';
+import { messageSends, messagesRouter } from '../api/messages-router.js';
 import { appRateLimit } from '../api/rate-limit.js';
 import { receiptsRouter } from '../api/receipts-router.js';
 import { statsRouter } from '../api/stats-router.js';
@@ -344,16 +344,18 @@ export async function startHttp(rt: Runtime, which: 'http' | 'ops' = 'http', opt
       const limiter = new RateLimiterRedis({ storeClient: redis, keyPrefix: rt.keys.rateLimitPrefix(), points: config.limits.appPointsPerSec, duration: 1, rejectIfRedisNotReady: true });
       auth.push(appRateLimit(limiter, config.messages.maxBatch));
     }
+    const sends = messageSends(intake, idempotency, config.messages);
     api = {
       auth,
       routers: [
-        messagesRouter(intake, messages, idempotency, config.messages),
+        messagesRouter(intake, messages, idempotency, config.messages, sends),
         ...managementRouters(rt, redis, messages, events),
         statsRouter(statsStoreOf(rt, redis)),
         receiptsRouter({ apps, deadLetters: deadLettersOf(rt, redis), queue: receiptQueue }),
       ],
       maxBodyBytes: config.http.maxBodyBytes,
       bodyLimits: { '/v1/messages/batch': config.http.maxBatchBodyBytes },
+      fastPosts: { '/v1/messages': sends.send, '/v1/messages/batch': sends.batch },
     };
     if (options.adminToken) admin = { auth: adminAuth(options.adminToken), router: appsRouter(apps) };
   }

@@ -57,6 +57,30 @@ describe('send requests: Idempotency-Key, batch, rate limit', () => {
     assert.equal(theirs.status, 202, 'keys are per app');
   });
 
+  it('sends answer alike whether taken before routing (exact path) or routed (a query string)', async () => {
+    for (const path of ['/v1/messages', '/v1/messages?routed=1']) {
+      const before = await messageKeys();
+      const ok = await post(path, { to: { aliases: ['lane'] } });
+      assert.equal(ok.status, 202, path);
+      assert.equal(ok.headers.get('location'), `/v1/messages/${ok.body.id}`);
+      assert.equal(await messageKeys(), before + 1, `${path}: stored`);
+      const badJson = await stack.api(path, { raw: '{"to":' });
+      assert.equal(badJson.status, 400, path);
+      assert.equal((badJson.body as unknown as Answer).error.code, 'body_invalid');
+      const badBody = await post(path, { to: { aliases: ['lane'] }, tll: 5 });
+      assert.equal(badBody.body.error.code, 'body_invalid', path);
+      const unknownSecret = await post(path, { to: { aliases: ['lane'] } }, {}, 'not-a-secret-of-any-app');
+      assert.equal(unknownSecret.status, 401, path);
+      assert.equal(unknownSecret.body.error.code, 'auth_failed');
+    }
+    for (const path of ['/v1/messages/batch', '/v1/messages/batch?routed=1']) {
+      const batch = await post(path, { messages: [{ to: { aliases: ['lane'] } }, { to: {} }] });
+      assert.equal(batch.status, 202, path);
+      assert.equal(batch.body.accepted, 1);
+      assert.equal(batch.body.refused, 1);
+    }
+  });
+
   it('concurrent requests with one key: one is stored, the other waits its turn (409 in progress) or replays it', async () => {
     const body = { to: { aliases: ['concurrent'] }, data: 1 };
     const answers = await Promise.all([1, 2, 3].map(() => post('/v1/messages', body, { 'idempotency-key': 'same-time' })));

@@ -108,17 +108,18 @@ describe('send requests: Idempotency-Key, batch, rate limit', () => {
       JSON.stringify({ to: { devices: ['nosuchdevice'] }, data: 'b2' }),
       JSON.stringify({ to, data: 'b3', tll: 5 }),
       `{"to":${JSON.stringify(to)},"data":{"__proto__":1}}`,
+      `{"to":${JSON.stringify(to)},"data":"b6","__proto__":{"ttl":0}}`,
       JSON.stringify({ to, data: 'b5' }),
     ];
     const sent = await stack.api('/v1/messages/batch', { raw: `{"messages":[${items.join(',')}]}` });
     const res = { status: sent.status, body: sent.body as unknown as Answer };
     assert.equal(res.status, 202);
     assert.equal(res.body.accepted, 2);
-    assert.equal(res.body.refused, 3);
-    assert.deepEqual(res.body.results.map((r) => r.error?.code ?? 'ok'), ['ok', 'device_unknown', 'body_invalid', 'payload_invalid', 'ok']);
+    assert.equal(res.body.refused, 4);
+    assert.deepEqual(res.body.results.map((r) => r.error?.code ?? 'ok'), ['ok', 'device_unknown', 'body_invalid', 'payload_invalid', 'body_invalid', 'ok']);
     const got = [await dev.nextOf(FrameType.PUSH), await dev.nextOf(FrameType.PUSH)];
     assert.deepEqual(got.map((p) => p.data), ['b1', 'b5']);
-    assert.deepEqual(got.map((p) => p.id), [res.body.results[0]!.id, res.body.results[4]!.id]);
+    assert.deepEqual(got.map((p) => p.id), [res.body.results[0]!.id, res.body.results[5]!.id]);
     dev.send({ t: FrameType.ACK, ids: got.map((p) => p.id) });
     assert.equal((await post('/v1/messages/batch', { messages: [] })).body.error.code, 'body_invalid');
   });

@@ -48,12 +48,8 @@ export class MessageDispatcher {
   async dispatch(messageIds: readonly string[]): Promise<void> {
     const { inbox, routes, messages, log } = this.deps;
     // Cancelled scheduled messages drop out here; the others can no longer be cancelled.
-    const ids = await messages.startDispatch(messageIds);
-    const loaded: StoredMessage[] = [];
-    (await messages.load(ids)).forEach((m, i) => {
-      if (m) loaded.push(m);
-      else log.warn({ id: ids[i] }, 'message of a send job is gone (trace retention passed?)');
-    });
+    const { messages: loaded, gone } = await messages.loadForDispatch(messageIds);
+    for (const id of gone) log.warn({ id }, 'message of a send job is gone (trace retention passed?)');
     // Each phase covers the whole job in one round trip or pipeline, not one per message.
     const targets = await this.resolve(loaded);
     const now = Date.now();

@@ -250,28 +250,44 @@ export class MessageStore {
   }
 
   /**
-   * Claims messages for dispatch: a scheduled one becomes `accepted` (no longer
-   * cancellable); cancelled and vanished ones are left out. Returns the ids to dispatch.
+   * Loads the messages of a send job and claims them for dispatch: a scheduled one
+   * becomes `accepted` (no longer cancellable) through start_dispatch_1; cancelled ones,
+   * and ones gone (trace retention passed), are left out. Only scheduled messages need
+   * the script: an `accepted` one can no longer be cancelled (cancel_1 wants `scheduled`).
    */
-  async startDispatch(ids: readonly string[]): Promise<string[]> {
-    const started = await Promise.all(ids.map((id) => this.scripts.run(START_DISPATCH_1, [this.keys.message(id)], [])));
-    return ids.filter((_, i) => started[i] === 1);
+  async loadForDispatch(ids: readonly string[]): Promise<{ messages: StoredMessage[]; gone: string[] }> {
+    const rows = await this.read(ids, true);
+    const claimed = await Promise.all(rows.map((r, i) =>
+      r?.state === 'scheduled' ? this.scripts.run(START_DISPATCH_1, [this.keys.message(ids[i]!)], []) : Promise.resolve(r && r.state !== 'cancelled' ? 1 : 0)));
+    const messages: StoredMessage[] = [];
+    const gone: string[] = [];
+    rows.forEach((r, i) => {
+      if (!r) gone.push(ids[i]!);
+      else if (claimed[i] === 1) messages.push(r.message);
+    });
+    return { messages, gone };
   }
 
-  /** Loads messages for dispatch or replay; missing ones (trace retention passed) are null. */
+  /** Loads messages for replay; missing ones (trace retention passed) are null. */
   async load(ids: readonly string[]): Promise<Array<StoredMessage | null>> {
+    return (await this.read(ids, false)).map((r) => r?.message ?? null);
+  }
+
+  private async read(ids: readonly string[], withState: boolean): Promise<Array<{ message: StoredMessage; state: MessageState } | null>> {
     if (ids.length === 0) return [];
     const pipeline = this.redis.pipeline();
-    for (const id of ids) pipeline.hmgetBuffer(this.keys.message(id), 'app', 'to', 'ts', 'exp', 'frame', 'collapse', 'cb');
+    const fields = ['app', 'to', 'ts', 'exp', 'frame', 'collapse', 'cb', ...(withState ? ['state'] : [])];
+    for (const id of ids) pipeline.hmgetBuffer(this.keys.message(id), ...fields);
     const rows = await pipelineReplies(pipeline, ids.length);
     return ids.map((id, i) => {
-      const [app, to, ts, exp, frame, collapse, cb] = rows[i] as Array<Buffer | null>;
+      const [app, to, ts, exp, frame, collapse, cb, state] = rows[i] as Array<Buffer | null>;
       if (!app || !to || !ts || !exp || !frame) return null;
-      return {
+      const message: StoredMessage = {
         id, appId: app.toString(), target: JSON.parse(to.toString()) as MessageTarget, ts: Number(ts.toString()), exp: Number(exp.toString()), frame,
         ...(collapse ? { collapseId: collapse.toString() } : {}),
         ...(cb ? { callbackUrl: cb.toString() } : {}),
       };
+      return { message, state: (state?.toString() ?? 'accepted') as MessageState };
     });
   }
 

@@ -93,10 +93,15 @@ export class MessageDispatcher {
       if (r.superseded) superseded.push({ messageId: message.id, deviceId, state: DeliveryState.DROPPED, reason: 'replaced' });
     });
     // The trace is written before any PUSH goes out, so an ACK always finds its entry.
-    const [first, evicted] = await Promise.all([messages.dispatched(fanOuts), messages.record(drops)]);
+    // Settled, not all: when one of the two fails, the events of the other, which did
+    // commit, are still emitted (a retried job finds the fan-out recorded and emits none).
+    const [fanOut, dropped] = await Promise.allSettled([messages.dispatched(fanOuts), messages.record(drops)]);
+    if (dropped.status === 'fulfilled') this.deps.events.counted(dropped.value);
+    if (fanOut.status === 'rejected') throw fanOut.reason;
+    const first = fanOut.value;
     // A re-run job (its dispatcher died) fans out again but emits its events only once.
     for (const m of loaded) if (first.has(m.id)) this.deps.events.emit((fanOutEvents.get(m.id) ?? []).map((e) => emitted(e, m.callbackUrl)));
-    this.deps.events.counted(evicted);
+    if (dropped.status === 'rejected') throw dropped.reason;
     // Traced messages with devices still to reach are swept after their expiry (expiry-sweep.ts).
     await this.deps.expiries.schedule(fanOuts
       .filter((f) => f.initial && [...f.initial.values()].includes(DeliveryState.PENDING))

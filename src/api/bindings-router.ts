@@ -1,8 +1,7 @@
 import { Router, type Request } from 'express';
 import { z } from 'zod';
-import { PetrelError } from '../domain/errors.js';
 import { ID_PATTERN } from '../domain/ids.js';
-import { activeDevicesOf } from '../dispatch/device-directory.js';
+import { requireActiveDevice } from '../dispatch/device-directory.js';
 import { storage } from '../store/redis.js';
 import type { Redis } from 'ioredis';
 import type { BindingKind, BindingStore } from '../store/binding-store.js';
@@ -28,8 +27,7 @@ export function bindingsRouter(redis: Redis, keys: RedisKeys, bindings: BindingS
 
   async function target(req: Request, appId: string): Promise<{ deviceId: string; kind: BindingKind; name: string | undefined }> {
     const p = validate(bindingParams, req.params, 'query_invalid');
-    const { active } = await storage(activeDevicesOf(redis, keys, appId, [p.deviceId]));
-    if (active.length === 0) throw new PetrelError('device_not_found');
+    await requireActiveDevice(redis, keys, appId, p.deviceId);
     return { deviceId: p.deviceId, kind: p.kind, name: p.name };
   }
 

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { PetrelError } from '../domain/errors.js';
 import { ID_PATTERN } from '../domain/ids.js';
-import { activeDevicesOf } from '../dispatch/device-directory.js';
+import { requireActiveDevice } from '../dispatch/device-directory.js';
 import type { DeviceInvalidation } from '../dispatch/device-invalidation.js';
 import type { SubscriptionStore } from '../dispatch/subscriptions.js';
 import type { BindingStore } from '../store/binding-store.js';
@@ -44,8 +44,7 @@ export function devicesRouter(deps: DevicesRouterDeps): Router {
   /** The device id of the path, if it is an active device of the app (else 404). */
   async function activeDevice(req: Request, res: Response): Promise<string> {
     const { deviceId } = validate(deviceParam, req.params, 'query_invalid');
-    const { active } = await storage(activeDevicesOf(deps.redis, deps.keys, appOf(res).id, [deviceId]));
-    if (active.length === 0) throw new PetrelError('device_not_found');
+    await requireActiveDevice(deps.redis, deps.keys, appOf(res).id, deviceId);
     return deviceId;
   }
 

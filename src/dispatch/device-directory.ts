@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
-import { pipelineReplies } from '../store/redis.js';
+import { PetrelError } from '../domain/errors.js';
+import { pipelineReplies, storage } from '../store/redis.js';
 import type { RedisKeys } from '../store/keys.js';
 
 /**
@@ -8,6 +9,15 @@ import type { RedisKeys } from '../store/keys.js';
  */
 export async function activeDevicesOf(redis: Redis, keys: RedisKeys, appId: string, deviceIds: readonly string[]): Promise<DevicesOfApp> {
   return splitByApp(await deviceApps(redis, keys, deviceIds), appId, deviceIds);
+}
+
+/**
+ * One device named by an app-server call: resolves if it is an active device of the app,
+ * else device_not_found — also for another app's device, which must read as unknown.
+ */
+export async function requireActiveDevice(redis: Redis, keys: RedisKeys, appId: string, deviceId: string): Promise<void> {
+  const { active } = await storage(activeDevicesOf(redis, keys, appId, [deviceId]));
+  if (active.length === 0) throw new PetrelError('device_not_found');
 }
 
 export interface DevicesOfApp {

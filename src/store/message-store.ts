@@ -243,7 +243,7 @@ export class MessageStore {
 
   /**
    * Cancels a scheduled message of this app, deciding on the message itself against a
-   * dispatcher starting it (startDispatch): whichever moves the state first wins.
+   * dispatcher starting it (loadForDispatch): whichever moves the state first wins.
    */
   async cancel(appId: string, messageId: string): Promise<'cancelled' | 'not_found' | 'too_late'> {
     return (await this.scripts.run(CANCEL_1, [this.keys.message(messageId)], [appId])) as 'cancelled' | 'not_found' | 'too_late';

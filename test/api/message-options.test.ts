@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { Queue } from 'bullmq';
 import { FrameType, type PushFrame } from '../../src/protocol/index.js';
 import type { MessageTrace } from '../../src/store/message-store.js';
 import { RawDevice, type DeviceCredentials } from '../support/raw-device.js';
@@ -18,6 +19,18 @@ describe('message options: collapseId, sendAt (and cancel), priority', { timeout
     const dev = await RawDevice.connect(stack.gateways[0]!.port);
     await dev.hello(creds);
     return dev;
+  }
+
+  /** The stack's send queue, on a connection of its own that is closed after (BullMQ leaves a given connection open). */
+  async function withSendQueue<T>(use: (queue: Queue) => Promise<T>): Promise<T> {
+    const connection = stack.rt.redis.duplicate();
+    const queue = new Queue('send', { connection, prefix: stack.rt.keys.queuePrefix() });
+    try {
+      return await use(queue);
+    } finally {
+      await queue.close();
+      connection.disconnect();
+    }
   }
 
   before(async () => {
@@ -87,13 +100,8 @@ describe('message options: collapseId, sendAt (and cancel), priority', { timeout
     await assert.rejects(dev.nextOf(FrameType.PUSH, 3500), 'a cancelled message is never sent');
     // Even if a send job for it runs anyway (a job removal that came too late), the
     // message itself says cancelled and the dispatcher leaves it out.
-    const { Queue } = await import('bullmq');
-    const connection = stack.rt.redis.duplicate();
-    const queue = new Queue('send', { connection, prefix: stack.rt.keys.queuePrefix() });
-    await queue.add('send', { ids: [res.id] });
+    await withSendQueue((queue) => queue.add('send', { ids: [res.id] }));
     await assert.rejects(dev.nextOf(FrameType.PUSH, 1000), 'a job of a cancelled message sends nothing');
-    await queue.close();
-    connection.disconnect();
 
     const now = await send({ to: { devices: [creds.deviceId] }, data: 'now' });
     dev.send({ t: FrameType.ACK, ids: [(await dev.nextOf(FrameType.PUSH)).id] });
@@ -118,22 +126,22 @@ describe('message options: collapseId, sendAt (and cancel), priority', { timeout
     const { dev, creds } = await device();
     await dev.hello(creds);
     // Pause the workers so a backlog builds up, then let it drain.
-    const { Queue } = await import('bullmq');
-    const connection = stack.rt.redis.duplicate();
-    const queue = new Queue('send', { connection, prefix: stack.rt.keys.queuePrefix() });
     try {
-      await queue.pause();
-      const to = { devices: [creds.deviceId] };
-      for (let i = 0; i < 5; i++) await send({ to, data: `normal ${i}` });
-      const urgent = await send({ to, data: 'urgent', priority: 'high' });
-      await queue.resume();
-      const first = (await dev.nextOf(FrameType.PUSH, 5000)) as PushFrame;
-      assert.equal(first.data, 'urgent');
-      assert.equal(first.id, urgent.id);
+      await withSendQueue(async (queue) => {
+        await queue.pause();
+        try {
+          const to = { devices: [creds.deviceId] };
+          for (let i = 0; i < 5; i++) await send({ to, data: `normal ${i}` });
+          const urgent = await send({ to, data: 'urgent', priority: 'high' });
+          await queue.resume();
+          const first = (await dev.nextOf(FrameType.PUSH, 5000)) as PushFrame;
+          assert.equal(first.data, 'urgent');
+          assert.equal(first.id, urgent.id);
+        } finally {
+          await queue.resume();
+        }
+      });
     } finally {
-      await queue.resume();
-      await queue.close();
-      connection.disconnect(); // BullMQ leaves a connection it was given open
       dev.destroy();
     }
   });

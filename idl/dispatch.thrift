@@ -19,6 +19,8 @@ struct SessionEvent {
   5: optional i32 closeCode
   /** ONLINE: log cursors the device presented in HELLO (log name → last seq seen). */
   6: optional map<string, i64> cursors
+  /** ONLINE: the device's number within its app (broadcast catch-up checks its ACKs by it). */
+  7: optional i32 deviceNo
 }
 
 /** ACKs of one device since the last report. */
@@ -26,6 +28,8 @@ struct AckReport {
   1: required string device
   2: required string app
   3: required list<string> ids
+  /** The device's number within its app (counts broadcast ACKs once per device in a bitmap); absent if unknown. */
+  4: optional i32 deviceNo
 }
 
 /** The user opened a notification. */

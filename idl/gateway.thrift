@@ -23,14 +23,20 @@ struct DeliverResult {
   1: required list<string> notConnected
 }
 
-/** One entry of a topic or broadcast log, fanned out locally to matching sessions. */
+/** One entry of an app's broadcast log, fanned out locally to matching sessions. */
 struct LogEntry {
   1: required string app
   2: required string log
   3: required i64 seq
+  /** The PUSH frame carrying `log` and `seq`, encoded once by the dispatcher. */
   4: required binary frame
   5: required string messageId
   6: required i64 expiresAt
+  /** Topic condition a session's topics must satisfy (domain/topic-condition.ts); empty: every session of the app. */
+  7: optional string filter
+  /** Only sessions whose audience bucket (domain/audience.ts) is in [fromBucket, toBucket): paced campaigns release buckets over time. Absent: all. */
+  8: optional i32 fromBucket
+  9: optional i32 toBucket
 }
 
 struct PublishResult {
@@ -49,6 +55,13 @@ service GatewayService {
   PublishResult publish(1: LogEntry entry) throws (1: common.RpcError err)
   /** Closes the device's session with `code` if it is `session` (empty: whatever session). */
   bool kick(1: string device, 2: string session, 3: i32 code, 4: string reason) throws (1: common.RpcError err)
+  /** The app server changed a device's topics: the session here (if any) follows, for fan-out. */
+  bool changeTopics(1: string device, 2: list<string> topics, 3: bool subscribe) throws (1: common.RpcError err)
+  /**
+   * A broadcast was revoked: its PUSH is no longer re-sent, and sessions of the app that match
+   * `filter` get `frame` (a REVOKE) so an SDK that has not shown it drops it. Returns sessions told.
+   */
+  i32 revoke(1: string app, 2: string messageId, 3: binary frame, 4: string filter) throws (1: common.RpcError err)
   void drain() throws (1: common.RpcError err)
   GatewayStats stats() throws (1: common.RpcError err)
 }

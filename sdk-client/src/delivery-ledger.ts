@@ -101,6 +101,29 @@ export class DeliveryLedger {
     return fresh;
   }
 
+  /**
+   * The server says everything of `log` up to `seq` meant for this device was sent (CURSOR):
+   * entries it skipped as not matching are not looked at again. Never moves a cursor back.
+   */
+  advanceCursor(log: string, seq: number): void {
+    if (log === '__proto__') return;
+    const cursors = (this.cursors ??= new Map<string, number>());
+    const current = cursors.get(log);
+    if (current !== undefined && current >= seq) return;
+    cursors.set(log, seq);
+    this.version++;
+  }
+
+  /**
+   * A broadcast was revoked (REVOKE). Its id joins the seen ids so a copy arriving later is
+   * dropped; returns whether the app had already been shown it.
+   */
+  recordRevoked(id: string): boolean {
+    const fresh = this.seen.add(id);
+    if (fresh) this.version++;
+    return !fresh;
+  }
+
   /** HELLO `cur`: undefined when there is nothing to send, so the field is omitted. */
   cursorMap(): Record<string, number> | undefined {
     if (this.cursors === null || this.cursors.size === 0) return undefined;

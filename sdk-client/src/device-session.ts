@@ -154,6 +154,16 @@ export class DeviceSession implements LinkHandler, HeartbeatOwner {
       case FrameType.RESYNC:
         this.ctx.emit('resync', { reason: frame.reason });
         return;
+      case FrameType.CURSOR:
+        this.ctx.ledger.advanceCursor(frame.log, frame.seq);
+        this.persist();
+        return;
+      case FrameType.REVOKE: {
+        const shown = this.ctx.ledger.recordRevoked(frame.id);
+        this.persist();
+        this.ctx.emit('revoked', { id: frame.id, shown });
+        return;
+      }
       case FrameType.BYE:
         this.bye = frame;
         // The gateway closes after BYE; end our side too rather than wait for it.
@@ -270,6 +280,11 @@ export class DeviceSession implements LinkHandler, HeartbeatOwner {
     if (fresh) this.ctx.emit(push.n !== undefined ? 'notification' : 'message', toPushMessage(push));
     // Duplicates are ACKed too: the gateway keeps redelivering until it hears an ACK.
     acks.add(push.id);
+  }
+
+  /** Saves device state changed outside the PUSH/ACK path (which saves before each ACK). */
+  private persist(): void {
+    this.ctx.ledger.flush().catch((err: unknown) => this.reportError(err));
   }
 
   private createAckBatcher(): AckBatcher {

@@ -19,6 +19,16 @@ export interface ResyncEvent {
   readonly reason: ResyncReason;
 }
 
+export interface RevokedEvent {
+  /** The message id of a broadcast the app server revoked. */
+  readonly id: string;
+  /**
+   * True when the app was already given the message: withdraw the notification if it is
+   * still displayed. False: it was dropped before reaching the app, and will be if it comes.
+   */
+  readonly shown: boolean;
+}
+
 export interface DisconnectedEvent {
   /** BYE code from the gateway; absent when the socket just closed or never connected. */
   readonly code?: number;
@@ -42,6 +52,7 @@ export interface ClientEvents {
   notification: PushMessage;
   message: PushMessage;
   resync: ResyncEvent;
+  revoked: RevokedEvent;
   disconnected: DisconnectedEvent;
   stopped: StoppedEvent;
   error: PetrelError;

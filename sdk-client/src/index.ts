@@ -14,6 +14,7 @@ export {
   type Listener,
   type RegisteredEvent,
   type ResyncEvent,
+  type RevokedEvent,
   type StoppedEvent,
 } from './events.js';
 export type { NotificationFields, PushMessage } from './push-message.js';

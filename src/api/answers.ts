@@ -23,6 +23,12 @@ export const acceptedAnswer = z.object({
 
 export const cancelledAnswer = z.object({ id: z.string(), state: z.literal('cancelled') });
 
+export const revokedAnswer = z.object({
+  id: z.string(),
+  state: z.enum(['revoked', 'cancelled']).meta({ description: '`cancelled` when the broadcast was still waiting for its sendAt.' }),
+  devicesTold: z.int().meta({ description: 'Connected devices sent a REVOKE now; the others drop it when they reconnect.' }),
+});
+
 export const batchAnswer = z.object({
   accepted: z.int(),
   refused: z.int(),
@@ -33,11 +39,16 @@ const deliveryState = z.enum(Object.values(DeliveryState) as [string, ...string[
 
 export const traceAnswer = z.object({
   id: z.string(),
-  state: z.enum(['scheduled', 'cancelled', 'accepted', 'dispatched', 'completed', 'expired']),
+  state: z.enum(['scheduled', 'cancelled', 'accepted', 'dispatched', 'completed', 'expired', 'revoked']),
   acceptedAt: z.int().meta({ description: 'unix ms' }),
   expiresAt: z.int().meta({ description: 'unix ms' }),
   sendAt: z.int().optional().meta({ description: 'Scheduled messages: when due (unix ms).' }),
-  counts: z.object({ targeted: z.int(), delivered: z.int(), opened: z.int(), expired: z.int(), dropped: z.int(), failed: z.int() }),
+  counts: z.object({
+    targeted: z.int().meta({ description: 'Devices named; for a topic, condition or whole-app send, the audience estimated when it was published (an upper bound for conditions).' }),
+    sent: z.int().optional().meta({ description: 'Topic, condition and whole-app sends: PUSHes written to devices, live and on reconnect.' }),
+    delivered: z.int().meta({ description: 'Devices that ACKed it, each counted once.' }),
+    opened: z.int(), expired: z.int(), dropped: z.int(), failed: z.int(),
+  }),
   devices: z.record(z.string(), deliveryState).optional().meta({ description: 'Per-device state, for sends to ≤ 100 devices.' }),
 });
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { acceptedAnswer, appAnswer, bulkSubscribersAnswer, deadLettersAnswer, receiptSecretAnswer, redrivenAnswer, statsAnswer, cancelledAnswer, deviceAnswer, deviceTopicsAnswer, topicAnswer, topicsAnswer, appsAnswer, appWithSecretsAnswer, batchAnswer, bindingsAnswer, createdAppAnswer, issuedSecretAnswer, secretsAnswer, traceAnswer } from './answers.js';
+import { acceptedAnswer, appAnswer, bulkSubscribersAnswer, deadLettersAnswer, receiptSecretAnswer, redrivenAnswer, statsAnswer, cancelledAnswer, revokedAnswer, deviceAnswer, deviceTopicsAnswer, topicAnswer, topicsAnswer, appsAnswer, appWithSecretsAnswer, batchAnswer, bindingsAnswer, createdAppAnswer, issuedSecretAnswer, secretsAnswer, traceAnswer } from './answers.js';
 import { appParams, createAppBody, issueSecretBody, secretParams, updateAppBody } from './app-schema.js';
 import { bindingParams } from './bindings-router.js';
 import { deviceParam } from './devices-router.js';
@@ -41,6 +41,11 @@ export function apiOperations(limits: MessageSchemaLimits): Operation[] {
       method: 'delete', path: '/v1/messages/{id}', tag: 'messages', auth: 'server', summary: 'Cancel a scheduled message', params: messageParams,
       description: 'Only before its sendAt; afterwards 409 message_not_cancellable.',
       responses: { 200: { description: 'Cancelled (also when it already was).', body: cancelledAnswer } },
+    },
+    {
+      method: 'post', path: '/v1/messages/{id}/revoke', tag: 'messages', auth: 'server', summary: 'Revoke a topic, condition or whole-app message', params: messageParams,
+      description: 'Devices that have not received it never will; connected ones get a REVOKE (the SDK drops the message if it has not reached the app, else emits `revoked` so the app can withdraw a shown notification). Unicast messages answer 409 message_not_broadcast.',
+      responses: { 200: { description: 'Revoked (also when it already was).', body: revokedAnswer } },
     },
     {
       method: 'get', path: '/v1/devices/{deviceId}', tag: 'devices', auth: 'server', summary: 'Device info and presence', params: deviceParam,

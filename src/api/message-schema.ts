@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import { callbackUrlProblem } from '../domain/callback-url.js';
 import { ID_PATTERN } from '../domain/ids.js';
+import type { MessageTarget } from '../domain/message.js';
+import { TOPIC_PATTERN } from '../domain/topic.js';
+import { MAX_CONDITION_LENGTH } from '../domain/topic-condition.js';
 import type { SendInput } from '../dispatch/message-intake.js';
 
 export interface MessageSchemaLimits {
@@ -29,7 +32,11 @@ export function messageBodySchema(limits: MessageSchemaLimits) {
     z.strictObject({ devices: z.array(z.string().regex(ID_PATTERN, 'not a device id')).min(1).max(limits.maxDevices) }),
     z.strictObject({ aliases: z.array(bindingName).min(1).max(limits.maxNames) }),
     z.strictObject({ accounts: z.array(bindingName).min(1).max(limits.maxNames) }),
-  ], { error: 'exactly one of devices, aliases or accounts' });
+    z.strictObject({ topic: z.string().regex(TOPIC_PATTERN, 'not a topic name') }).meta({ description: 'Every device subscribed to the topic.' }),
+    z.strictObject({ condition: z.string().min(1).max(MAX_CONDITION_LENGTH) })
+      .meta({ description: "Devices whose topics satisfy the condition: topics combined with && (or AND), || (OR), ! (NOT) and parentheses, at most 16 topics; FCM's `'news' in topics` form is accepted too." }),
+    z.strictObject({ all: z.literal(true) }).meta({ description: 'Every device of the app.' }),
+  ], { error: 'exactly one of devices, aliases, accounts, topic, condition or all' });
   return z.strictObject({
     to,
     data: z.json().optional(),
@@ -55,11 +62,13 @@ export function batchBodySchema(limits: MessageSchemaLimits) {
 export type MessageBody = z.infer<ReturnType<typeof messageBodySchema>>;
 
 export function toSendInput(body: MessageBody): SendInput {
-  const to = 'devices' in body.to
-    ? { kind: 'devices' as const, ids: body.to.devices }
-    : 'aliases' in body.to
-      ? { kind: 'aliases' as const, ids: body.to.aliases }
-      : { kind: 'accounts' as const, ids: body.to.accounts };
+  const t = body.to;
+  const to: MessageTarget = 'devices' in t ? { kind: 'devices', ids: t.devices }
+    : 'aliases' in t ? { kind: 'aliases', ids: t.aliases }
+      : 'accounts' in t ? { kind: 'accounts', ids: t.accounts }
+        : 'topic' in t ? { kind: 'topic', topic: t.topic }
+          : 'condition' in t ? { kind: 'condition', condition: t.condition }
+            : { kind: 'all' };
   const input: SendInput = { to };
   if (body.data !== undefined) input.data = body.data;
   if (body.notification !== undefined) input.notification = body.notification;

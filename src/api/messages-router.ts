@@ -1,6 +1,7 @@
 import { Router, type Request, type RequestHandler } from 'express';
 import { PetrelError } from '../domain/errors.js';
 import { MESSAGE_ID_PATTERN } from '../domain/message.js';
+import type { BroadcastRevocation } from '../dispatch/broadcast-revocation.js';
 import type { MessageIntake } from '../dispatch/message-intake.js';
 import type { IdempotencyStore } from '../store/idempotency-store.js';
 import { storage } from '../store/redis.js';
@@ -77,13 +78,15 @@ export function messageSends(intake: MessageIntake, idempotency: IdempotencyStor
 
 /**
  * POST /v1/messages (send), POST /v1/messages/batch (many sends, a result each),
- * DELETE /v1/messages/:id (cancel) and GET /v1/messages/:id (trace). Mounted behind serverAuth.
+ * DELETE /v1/messages/:id (cancel), POST /v1/messages/:id/revoke (withdraw a broadcast) and
+ * GET /v1/messages/:id (trace). Mounted behind serverAuth.
  */
 export function messagesRouter(
   intake: MessageIntake,
   messages: MessageStore,
   idempotency: IdempotencyStore,
   limits: MessageSchemaLimits,
+  revocation: BroadcastRevocation,
   sends: MessageSends = messageSends(intake, idempotency, limits),
 ): Router {
   const router = Router();
@@ -96,6 +99,12 @@ export function messagesRouter(
     if (outcome === 'not_found') throw new PetrelError('message_not_found');
     if (outcome === 'too_late') throw new PetrelError('message_not_cancellable');
     res.json({ id, state: 'cancelled' });
+  });
+
+  router.post('/v1/messages/:id/revoke', async (req, res) => {
+    const id = req.params['id'] ?? '';
+    if (!MESSAGE_ID_PATTERN.test(id)) throw new PetrelError('message_not_found');
+    res.json({ id, ...(await revocation.revoke(appOf(res).id, id)) });
   });
 
   router.get('/v1/messages/:id', async (req, res) => {

@@ -24,7 +24,12 @@ import { DeviceInvalidation } from '../dispatch/device-invalidation.js';
 import { DeliveryEvents } from '../dispatch/delivery-events.js';
 import { ExpirySweep } from '../dispatch/expiry-sweep.js';
 import { dispatchRpcHandler } from '../dispatch/dispatch-rpc.js';
+import { Broadcaster } from '../dispatch/broadcaster.js';
 import { GatewayDirectory } from '../dispatch/gateway-directory.js';
+import { LogCatchUp } from '../dispatch/log-catch-up.js';
+import { TopicSync } from '../dispatch/topic-sync.js';
+import { BroadcastRevocation } from '../dispatch/broadcast-revocation.js';
+import { BroadcastLog } from '../store/broadcast-log.js';
 import { MessageDispatcher } from '../dispatch/message-dispatcher.js';
 import { InboxReplay } from '../dispatch/inbox-replay.js';
 import { MessageIntake } from '../dispatch/message-intake.js';
@@ -227,12 +232,16 @@ export async function startDispatcher(rt: Runtime): Promise<Dispatcher> {
   const redeliverer = new Redeliverer(schedule, routes, replay, courier, {
     intervalMs: Math.min(1000, config.dispatch.redeliveryDelayMs), batch: 500, giveUpMs: config.dispatch.redeliveryGiveUpMs,
   }, rt.log);
+  const codec = new WireCodec(config.codec);
+  const broadcasts = new BroadcastLog(rt.redis, rt.keys, scripts, config.dispatch.logMaxEntries);
+  const broadcaster = new Broadcaster(rt.redis, rt.keys, broadcasts, gateways, codec, rt.metrics, rt.log);
+  const catchUp = new LogCatchUp(rt.redis, rt.keys, broadcasts, codec, rt.metrics);
   const reports = new SessionReports({
-    replay, inbox, messages, routes, courier, gateways, events, metrics: rt.metrics, log: rt.log,
+    replay, catchUp, broadcasts, inbox, messages, routes, courier, gateways, events, metrics: rt.metrics, log: rt.log,
     subscriptions: new SubscriptionStore(rt.redis, rt.keys, config.limits.topicsPerDevice),
   });
   const dispatcher = new MessageDispatcher({
-    redis: rt.redis, keys: rt.keys, messages, inbox, routes, courier, events, metrics: rt.metrics, log: rt.log,
+    redis: rt.redis, keys: rt.keys, messages, inbox, routes, courier, broadcaster, events, metrics: rt.metrics, log: rt.log,
     expiries, expiryGraceMs: config.dispatch.expiryGraceMs,
     bindings: new BindingStore(rt.redis, rt.keys, config.messages.maxDevicesPerAccount),
     traceDevices: config.dispatch.traceDevices,
@@ -294,18 +303,14 @@ export async function startDispatcher(rt: Runtime): Promise<Dispatcher> {
  * router goes before the bindings router, whose `/v1/devices/:id/:kind` would take
  * `topics` as well.
  */
-function managementRouters(rt: Runtime, redis: Redis, messages: MessageStore, events: DeliveryEvents): Router[] {
+function managementRouters(rt: Runtime, redis: Redis, messages: MessageStore, events: DeliveryEvents, gateways: GatewayDirectory, gatewayPools: NodePools<GatewayService.Client>): Router[] {
   const { config } = rt;
   const bindings = new BindingStore(redis, rt.keys, config.messages.maxDevicesPerAccount);
-  const subscriptions = new SubscriptionStore(redis, rt.keys, config.limits.topicsPerDevice);
   const devices = new DeviceStore(redis, rt.keys);
   const routes = new RouteStore(redis, rt.keys);
-  // The API reaches gateways itself for one thing: closing an invalidated device's session.
-  const gatewayPools = new NodePools(new NodeRegistry(redis, rt.keys), 'gateway', GatewayService.Client, { refreshMs: REGISTRY_REFRESH_MS, callTimeoutMs: RPC_TIMEOUT_MS });
-  rt.onClose(() => gatewayPools.close());
+  const subscriptions = new SubscriptionStore(redis, rt.keys, config.limits.topicsPerDevice, new TopicSync(routes, gateways));
   const invalidation = new DeviceInvalidation({
-    devices, routes, bindings, subscriptions, messages, events,
-    gateways: new GatewayDirectory(gatewayPools, rt.metrics, rt.log),
+    devices, routes, bindings, subscriptions, messages, events, gateways,
     inbox: new InboxStore(redis, rt.keys, new TurnPipeline(redis), config.dispatch.inboxCap),
   });
   const liveGateways = async () => new Set((await gatewayPools.live()).map((g) => g.id));
@@ -335,7 +340,14 @@ export async function startHttp(rt: Runtime, which: 'http' | 'ops' = 'http', opt
     const receiptQueue = receiptQueueOf(rt, queueRedis);
     // The API emits delivery events too: invalidating a device fails what waited for it.
     const { stats, events } = deliveryEventsOf(rt, redis, receiptQueue);
-    const { intake } = intakeOf(rt, redis, messages, queueRedis, stats);
+    const { intake, queue } = intakeOf(rt, redis, messages, queueRedis, stats);
+    // The API reaches gateways itself: closing an invalidated device's session, topic
+    // changes made by the app server, revoked broadcasts.
+    const gatewayPools = new NodePools(new NodeRegistry(redis, rt.keys), 'gateway', GatewayService.Client, { refreshMs: REGISTRY_REFRESH_MS, callTimeoutMs: RPC_TIMEOUT_MS });
+    rt.onClose(() => gatewayPools.close());
+    const gateways = new GatewayDirectory(gatewayPools, rt.metrics, rt.log);
+    const broadcasts = new BroadcastLog(redis, rt.keys, new TurnPipeline(redis), config.dispatch.logMaxEntries);
+    const revocation = new BroadcastRevocation(redis, rt.keys, broadcasts, gateways, queue, new WireCodec(config.codec));
     const apps = new AppStore(redis, rt.keys);
     const idempotency = new IdempotencyStore(redis, rt.keys, { doneMs: 86_400_000, pendingMs: 60_000 });
     const auth: RequestHandler[] = [serverAuth(apps, config.gateway.appCacheMs)];
@@ -348,8 +360,8 @@ export async function startHttp(rt: Runtime, which: 'http' | 'ops' = 'http', opt
     api = {
       auth,
       routers: [
-        messagesRouter(intake, messages, idempotency, config.messages, sends),
-        ...managementRouters(rt, redis, messages, events),
+        messagesRouter(intake, messages, idempotency, config.messages, revocation, sends),
+        ...managementRouters(rt, redis, messages, events, gateways, gatewayPools),
         statsRouter(statsStoreOf(rt, redis)),
         receiptsRouter({ apps, deadLetters: deadLettersOf(rt, redis), queue: receiptQueue }),
       ],

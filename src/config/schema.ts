@@ -99,6 +99,8 @@ export const configSchema = z.object({
     outboxStaleMs: z.number().int().min(100).default(10_000),
     /** Unacknowledged unicast messages kept per device; older ones are dropped and the device gets RESYNC. */
     inboxCap: z.number().int().min(1).max(100_000).default(500),
+    /** Entries kept in each app's broadcast log; a device that missed more gets RESYNC cursor_gone. */
+    logMaxEntries: z.number().int().min(1).max(100_000).default(1000),
     /** Sends to at most this many devices keep a per-device state trace. */
     traceDevices: z.number().int().min(0).max(10_000).default(100),
     /** How long a message's trace outlives its expiry. */

@@ -26,6 +26,13 @@ export interface DeliveryEvent {
   reason?: 'ttl' | 'inbox_overflow' | 'replaced';
   /** Unix ms. */
   at: number;
+  /**
+   * Broadcasts: how many devices this one event stands for (ACKs are counted in Redis per
+   * batch, not per device, so a broadcast to a million devices is not a million events).
+   */
+  count?: number;
+  /** The campaign the message belongs to, if any. */
+  campaignId?: string;
 }
 
 /** A delivery event as consumers receive it: with the receipt URL of its message, when it has one. */
@@ -54,7 +61,7 @@ export class DeliveryEvents {
 
   emit(events: readonly EmittedEvent[]): void {
     if (events.length === 0) return;
-    for (const { event } of events) this.metrics.deliveryEvents.labels(event.type).inc();
+    for (const { event } of events) this.metrics.deliveryEvents.labels(event.type).inc(event.count ?? 1);
     for (const consumer of this.consumers) {
       try {
         consumer.onEvents(events);

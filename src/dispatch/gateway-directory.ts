@@ -1,9 +1,9 @@
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { deliveriesToThrift } from '../rpc/convert.js';
+import { deliveriesToThrift, publishToThrift } from '../rpc/convert.js';
 import { GatewayService } from '../rpc/gen/index.js';
 import type { NodePools } from '../rpc/node-pools.js';
-import type { DeliverOutcome, GatewayLink, OutboundDelivery } from './gateway-link.js';
+import type { BroadcastPublish, DeliverOutcome, GatewayLink, LiveGateway, OutboundDelivery } from './gateway-link.js';
 
 /**
  * GatewayLink over Thrift: finds a gateway by id in the registry and calls it through a
@@ -37,6 +37,41 @@ export class GatewayDirectory implements GatewayLink {
       if (pool) await pool.call('kick', deviceId, sessionId, code, reason);
     } catch (err) {
       this.failed('kick', gatewayId, err);
+    }
+  }
+
+  async live(): Promise<LiveGateway[]> {
+    return (await this.gateways.live()).map((n) => ({ id: n.id, load: n.load }));
+  }
+
+  async publish(gatewayId: string, entry: BroadcastPublish): Promise<number | null> {
+    try {
+      const pool = await this.gateways.pool(gatewayId);
+      if (!pool) return null;
+      return (await pool.call('publish', publishToThrift(entry))).sent;
+    } catch (err) {
+      this.failed('publish', gatewayId, err);
+      return null;
+    }
+  }
+
+  async changeTopics(gatewayId: string, deviceId: string, topics: readonly string[], subscribe: boolean): Promise<void> {
+    try {
+      const pool = await this.gateways.pool(gatewayId);
+      if (pool) await pool.call('changeTopics', deviceId, [...topics], subscribe);
+    } catch (err) {
+      this.failed('changeTopics', gatewayId, err);
+    }
+  }
+
+  async revoke(gatewayId: string, appId: string, messageId: string, frame: Buffer, filter: string): Promise<number | null> {
+    try {
+      const pool = await this.gateways.pool(gatewayId);
+      if (!pool) return null;
+      return await pool.call('revoke', appId, messageId, frame, filter);
+    } catch (err) {
+      this.failed('revoke', gatewayId, err);
+      return null;
     }
   }
 

@@ -1,6 +1,12 @@
-import type { OutboundDelivery } from '../rpc/contract.js';
+import type { BroadcastPublish, OutboundDelivery } from '../rpc/contract.js';
 
-export type { OutboundDelivery };
+export type { BroadcastPublish, OutboundDelivery };
+
+/** A live gateway and its load (authenticated sessions), as it last announced them. */
+export interface LiveGateway {
+  id: string;
+  load: number;
+}
 
 /** What a gateway did with a batch. */
 export interface DeliverOutcome {
@@ -21,4 +27,12 @@ export interface DeliverOutcome {
 export interface GatewayLink {
   deliver(gatewayId: string, deliveries: readonly OutboundDelivery[]): Promise<DeliverOutcome>;
   kick(gatewayId: string, deviceId: string, sessionId: string, code: number, reason: string): Promise<void>;
+  /** Gateways announced in the registry now. */
+  live(): Promise<LiveGateway[]>;
+  /** Fans a broadcast out on one gateway: PUSHes written, or null when it could not be reached. */
+  publish(gatewayId: string, entry: BroadcastPublish): Promise<number | null>;
+  /** Tells the gateway holding a device that the app server changed its topics (best effort: logged on failure). */
+  changeTopics(gatewayId: string, deviceId: string, topics: readonly string[], subscribe: boolean): Promise<void>;
+  /** Tells a gateway a broadcast was revoked: sessions told, or null when unreachable. */
+  revoke(gatewayId: string, appId: string, messageId: string, frame: Buffer, filter: string): Promise<number | null>;
 }

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { DeliveryState, type StoredMessage } from '../domain/message.js';
+import { DeliveryState, isBroadcast, type StoredMessage, type UnicastTarget } from '../domain/message.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { BindingStore } from '../store/binding-store.js';
@@ -8,9 +8,12 @@ import type { InboxStore } from '../store/inbox-store.js';
 import type { RedisKeys } from '../store/keys.js';
 import type { FanOut, MessageStore, StateChange } from '../store/message-store.js';
 import type { RouteStore } from '../store/route-store.js';
+import type { Broadcast, Broadcaster } from './broadcaster.js';
 import { type Courier, GatewayBatches } from './courier.js';
 import { type DeliveryEvent, type DeliveryEvents, emitted } from './delivery-events.js';
 import { deviceApps, splitByApp, type DevicesOfApp } from './device-directory.js';
+
+type UnicastMessage = StoredMessage & { readonly target: UnicastTarget };
 
 /** A message's targets at dispatch: the app's active devices, the rest, and names bound to nothing. */
 interface Targets extends DevicesOfApp {
@@ -25,6 +28,7 @@ export interface DispatcherDeps {
   routes: RouteStore;
   bindings: BindingStore;
   courier: Courier;
+  broadcaster: Broadcaster;
   events: DeliveryEvents;
   expiries: ExpirySchedule;
   /** A message's devices still without a terminal state are marked expired this long after its expiry. */
@@ -48,8 +52,12 @@ export class MessageDispatcher {
   async dispatch(messageIds: readonly string[]): Promise<void> {
     const { inbox, routes, messages, log } = this.deps;
     // Cancelled scheduled messages drop out here; the others can no longer be cancelled.
-    const { messages: loaded, gone } = await messages.loadForDispatch(messageIds);
+    const { messages: all, gone } = await messages.loadForDispatch(messageIds);
     for (const id of gone) log.warn({ id }, 'message of a send job is gone (trace retention passed?)');
+    // Topic, condition and whole-app sends go through the app's log (read diffusion).
+    const loaded = all.filter((m): m is UnicastMessage => !isBroadcast(m.target));
+    if (loaded.length < all.length) await this.deps.broadcaster.dispatch(all.filter((m): m is Broadcast => isBroadcast(m.target)));
+    if (loaded.length === 0) return;
     // Each phase covers the whole job in one round trip or pipeline, not one per message.
     const targets = await this.resolve(loaded);
     const now = Date.now();
@@ -124,7 +132,7 @@ export class MessageDispatcher {
   }
 
   /** Devices of each message, split into active ones of its app and the rest; one device lookup for the job. */
-  private async resolve(loaded: readonly StoredMessage[]): Promise<Targets[]> {
+  private async resolve(loaded: readonly UnicastMessage[]): Promise<Targets[]> {
     const { redis, keys, bindings } = this.deps;
     const perMessage = await Promise.all(
       loaded.map((m) => (m.target.kind === 'devices' ? { devices: [...new Set(m.target.ids)], unbound: [] } : bindings.resolve(m.target.kind, m.appId, m.target.ids))),
@@ -136,7 +144,7 @@ export class MessageDispatcher {
 }
 
 /** `invalid_target` events of a fan-out: devices unknown or invalid by now, names bound to no device. */
-function invalidTargets(m: StoredMessage, unknown: readonly string[], unbound: readonly string[], at: number): DeliveryEvent[] {
+function invalidTargets(m: UnicastMessage, unknown: readonly string[], unbound: readonly string[], at: number): DeliveryEvent[] {
   const base = { type: 'invalid_target' as const, appId: m.appId, messageId: m.id, at };
   const name = m.target.kind === 'accounts' ? 'account' : 'alias';
   return [...unknown.map((deviceId) => ({ ...base, deviceId })), ...unbound.map((n) => ({ ...base, [name]: n }))];

@@ -1,7 +1,8 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { PetrelError } from '../domain/errors.js';
-import { expiryOf, newMessageId, type MessagePriority, type MessageTarget } from '../domain/message.js';
+import { canonicalBroadcast } from '../domain/audience.js';
+import { expiryOf, isBroadcast, newMessageId, type MessagePriority, type MessageTarget } from '../domain/message.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { FrameType, ProtocolError, type NotificationFields, type WireCodec } from '../protocol/index.js';
@@ -29,7 +30,7 @@ export interface SendInput {
 
 export interface Accepted {
   id: string;
-  /** Distinct targets named (devices, aliases or accounts). */
+  /** Distinct targets named (devices, aliases or accounts); 1 for a topic, condition or the whole app. */
   accepted: number;
 }
 
@@ -91,11 +92,20 @@ export class MessageIntake {
    * here with its error code. `commit` makes prepared messages durable.
    */
   async prepare(appId: string, input: SendInput, now = Date.now()): Promise<NewMessage> {
-    const targets = [...new Set(input.to.ids)];
-    const to: MessageTarget = { kind: input.to.kind, ids: targets };
-    if (to.kind === 'devices') {
-      const { unknown } = await storage(this.devices.activeDevicesOf(appId, targets));
-      if (unknown.length > 0) throw new PetrelError('device_unknown', undefined, { details: { devices: unknown } });
+    let to: MessageTarget;
+    let accepted = 1;
+    if (isBroadcast(input.to)) {
+      // Receipts are per device: for an audience of millions they would be a flood.
+      if (input.callbackUrl !== undefined) throw new PetrelError('callback_unsupported');
+      to = canonicalBroadcast(input.to);
+    } else {
+      const targets = [...new Set(input.to.ids)];
+      to = { kind: input.to.kind, ids: targets };
+      accepted = targets.length;
+      if (to.kind === 'devices') {
+        const { unknown } = await storage(this.devices.activeDevicesOf(appId, targets));
+        if (unknown.length > 0) throw new PetrelError('device_unknown', undefined, { details: { devices: unknown } });
+      }
     }
     if (input.data !== undefined && this.codec.sizeOf(input.data) > this.limits.maxDataBytes) {
       throw new PetrelError('data_too_large', `the encoded data is larger than ${this.limits.maxDataBytes} bytes`);
@@ -111,7 +121,7 @@ export class MessageIntake {
       throw err;
     }
     return {
-      id, appId, target: to, ts: now, exp, frame, accepted: targets.length,
+      id, appId, target: to, ts: now, exp, frame, accepted,
       ...(input.callbackUrl === undefined ? {} : { callbackUrl: input.callbackUrl }),
       ...(input.collapseId === undefined ? {} : { collapseId: input.collapseId }),
       ...(input.priority === undefined ? {} : { priority: input.priority }),

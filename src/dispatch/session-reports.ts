@@ -4,18 +4,22 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { CloseCode } from '../protocol/index.js';
 import type { AckReport, OpenedReport, ReportBatch, ReportOutcome, SessionReport, SubscriptionChange } from '../rpc/contract.js';
+import type { BroadcastLog, LogHead } from '../store/broadcast-log.js';
 import type { InboxStore } from '../store/inbox-store.js';
 import type { MessageStore } from '../store/message-store.js';
 import { storage } from '../store/redis.js';
 import type { RouteStore } from '../store/route-store.js';
 import { type Courier, GatewayBatches } from './courier.js';
-import { type DeliveryEvents, emitted } from './delivery-events.js';
+import { type DeliveryEvent, type DeliveryEvents, emitted } from './delivery-events.js';
 import type { GatewayLink } from './gateway-link.js';
 import type { InboxReplay } from './inbox-replay.js';
+import type { LogCatchUp } from './log-catch-up.js';
 import type { SubscriptionStore } from './subscriptions.js';
 
 export interface SessionReportsDeps {
   replay: InboxReplay;
+  catchUp: LogCatchUp;
+  broadcasts: BroadcastLog;
   inbox: InboxStore;
   messages: MessageStore;
   routes: RouteStore;
@@ -39,7 +43,7 @@ export class SessionReports {
     const [subscriptions] = await Promise.all([
       Promise.all(batch.subscriptions.map((s) => this.subscribe(s))),
       this.sessions(batch.gatewayId, batch.sessions),
-      Promise.all(batch.acks.map((a) => this.acked(a))),
+      this.acked(batch.acks),
       Promise.all(batch.opened.map((o) => this.opened(o))),
     ]);
     return { subscriptions };
@@ -54,18 +58,20 @@ export class SessionReports {
       else perDevice.set(r.deviceId, [r]);
     }
     const plan = new GatewayBatches();
+    const heads = await this.deps.catchUp.heads(reports);
     await Promise.all(
       [...perDevice.values()].map(async (events) => {
         for (const e of events) {
-          if (e.kind === 'online') await this.online(gatewayId, e, plan);
+          if (e.kind === 'online') await this.online(gatewayId, e, plan, heads);
           else await this.deps.routes.offline(e.deviceId, { gatewayId, sessionId: e.sessionId });
         }
       }),
     );
-    await this.deps.replay.delivered(await this.deps.courier.send(plan));
+    const sent = await this.deps.courier.send(plan);
+    await Promise.all([this.deps.replay.delivered(sent), this.deps.catchUp.delivered(sent)]);
   }
 
-  private async online(gatewayId: string, e: SessionReport, plan: GatewayBatches): Promise<void> {
+  private async online(gatewayId: string, e: SessionReport, plan: GatewayBatches, heads: ReadonlyMap<string, LogHead>): Promise<void> {
     const { previous, invalidated } = await this.deps.routes.online(e.deviceId, { gatewayId, sessionId: e.sessionId });
     if (invalidated) {
       // Invalidated between its HELLO and this report: the invalidation may have looked
@@ -80,12 +86,40 @@ export class SessionReports {
       void this.deps.gateways.kick(previous.gatewayId, e.deviceId, previous.sessionId, CloseCode.REPLACED, 'replaced by a newer session');
     }
     await this.deps.replay.add(plan, e.deviceId, gatewayId, e.sessionId);
+    await this.deps.catchUp.add(plan, e, gatewayId, heads.get(e.appId));
   }
 
-  private async acked(a: AckReport): Promise<void> {
-    // Only ids that were still in the inbox count: a repeated ACK finds nothing to remove.
-    const removed = await this.deps.inbox.remove(a.deviceId, a.ids);
-    this.deps.events.counted(await this.deps.messages.record(removed.map((messageId) => ({ messageId, deviceId: a.deviceId, state: DeliveryState.DELIVERED }))));
+  /**
+   * Unicast ACKs settle inbox entries; an id not in the device's inbox may be a broadcast
+   * (or a repeated ACK): those are counted per message, once per device, in one script call
+   * per message for the whole report.
+   */
+  private async acked(acks: readonly AckReport[]): Promise<void> {
+    const broadcast = new Map<string, { appId: string; nos: number[] }>();
+    await Promise.all(acks.map(async (a) => {
+      // Only ids that were still in the inbox count: a repeated ACK finds nothing to remove.
+      const removed = await this.deps.inbox.remove(a.deviceId, a.ids);
+      this.deps.events.counted(await this.deps.messages.record(removed.map((messageId) => ({ messageId, deviceId: a.deviceId, state: DeliveryState.DELIVERED }))));
+      if (a.deviceNo === undefined || removed.length === a.ids.length) return;
+      const unicast = new Set(removed);
+      for (const id of a.ids) {
+        if (unicast.has(id)) continue;
+        const key = `${a.appId} ${id}`;
+        const entry = broadcast.get(key) ?? { appId: a.appId, nos: [] };
+        entry.nos.push(a.deviceNo);
+        broadcast.set(key, entry);
+      }
+    }));
+    const at = Date.now();
+    await Promise.all([...broadcast].map(async ([key, { appId, nos }]) => {
+      const messageId = key.slice(appId.length + 1);
+      const r = await this.deps.broadcasts.acked(messageId, appId, nos);
+      if (!r || r.counted === 0) return;
+      this.deps.metrics.broadcastAcks.inc(r.counted);
+      const event: DeliveryEvent = { type: 'delivered', appId, messageId, at, count: r.counted };
+      if (r.campaignId) event.campaignId = r.campaignId;
+      this.deps.events.emit([{ event }]);
+    }));
   }
 
   private async opened(o: OpenedReport): Promise<void> {

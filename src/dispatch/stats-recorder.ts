@@ -44,7 +44,7 @@ export class StatsRecorder implements DeliveryEventConsumer {
   }
 
   onEvents(events: readonly EmittedEvent[]): void {
-    for (const { event } of events) this.count(event.appId, fieldOf[event.type], event.at);
+    for (const { event } of events) this.count(event.appId, fieldOf[event.type], event.at, event.count ?? 1);
   }
 
   /** Writes what was gathered; one flush at a time, so a slow Redis is not written to in parallel. */

@@ -3,6 +3,7 @@ import { PetrelError } from '../domain/errors.js';
 import { validTopic } from '../domain/topic.js';
 import { pipelineReplies } from '../store/redis.js';
 import type { RedisKeys } from '../store/keys.js';
+import type { TopicSync } from './topic-sync.js';
 
 /** A topic of an app and how many devices are subscribed to it. */
 export interface TopicCount {
@@ -32,6 +33,8 @@ export class SubscriptionStore {
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
     private readonly maxTopicsPerDevice: number,
+    /** The API's store tells gateways (their fan-out index); a device's own SUB needs not. */
+    private readonly sync?: TopicSync,
   ) {}
 
   /**
@@ -51,6 +54,7 @@ export class SubscriptionStore {
     }
     // Subscriber sets live under the app's hash tag, a different slot: updated separately.
     await this.members(appId, topics, [deviceId], subscribe);
+    await this.sync?.changed([deviceId], topics, subscribe);
   }
 
   /**
@@ -76,6 +80,7 @@ export class SubscriptionStore {
       if (!refusal) done.push(id);
     });
     await this.members(appId, [topic], done, subscribe);
+    await this.sync?.changed(done, [topic], subscribe);
     return out;
   }
 

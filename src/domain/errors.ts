@@ -33,6 +33,9 @@ export const errorCatalog = {
   send_at_invalid: { status: 400, message: '`sendAt` is in the past or further ahead than the configured maximum (7 days by default).' },
   message_not_cancellable: { status: 409, message: 'Only a scheduled message whose time has not come can be cancelled; this one is being or was sent.' },
   route_not_found: { status: 404, message: 'No such endpoint; see /openapi.json.' },
+  condition_invalid: { status: 400, message: 'The topic condition does not parse or exceeds a limit (16 distinct topics, nesting depth 8, 1024 characters); the message gives the position. Topics combine with && (AND), || (OR), ! (NOT) and parentheses.' },
+  callback_unsupported: { status: 400, message: '`callbackUrl` is for device, alias and account sends; follow a topic, condition or whole-app send with GET /v1/messages/{id} or the app statistics.' },
+  message_not_broadcast: { status: 409, message: 'Only a topic, condition or whole-app message can be revoked; cancel a scheduled unicast with DELETE instead.' },
   message_not_found: { status: 404, message: 'No message with this id in this app (or its trace has expired).' },
 } as const satisfies Record<string, { status: number; closeCode?: number; message: string }>;
 

@@ -6,11 +6,28 @@ import { monotonicFactory } from 'ulid';
  * docs/architecture.md, "Send path".
  */
 
-/** Who a unicast message goes to: exactly one kind of target per message. */
-export type MessageTarget =
+/** Who a unicast message goes to (write diffusion: an inbox entry per device). */
+export type UnicastTarget =
   | { readonly kind: 'devices'; readonly ids: readonly string[] }
   | { readonly kind: 'aliases'; readonly ids: readonly string[] }
   | { readonly kind: 'accounts'; readonly ids: readonly string[] };
+
+/**
+ * Who a broadcast goes to (read diffusion: one entry in the app's log, fanned out by each
+ * gateway). A topic target is kept as its own kind for listings, and filtered as the
+ * one-topic condition; `condition` is the canonical text of domain/topic-condition.ts.
+ */
+export type BroadcastTarget =
+  | { readonly kind: 'topic'; readonly topic: string }
+  | { readonly kind: 'condition'; readonly condition: string }
+  | { readonly kind: 'all' };
+
+/** Exactly one kind of target per message. */
+export type MessageTarget = UnicastTarget | BroadcastTarget;
+
+export function isBroadcast(target: MessageTarget): target is BroadcastTarget {
+  return target.kind === 'topic' || target.kind === 'condition' || target.kind === 'all';
+}
 
 export interface NotificationContent {
   readonly title: string;
@@ -56,9 +73,10 @@ export const terminalStates: ReadonlySet<DeliveryState> = new Set([
 /**
  * Message-level state. `accepted`: durable, not yet fanned out. `dispatched`: in every
  * target's inbox (or pushed). `completed`: every target reached a terminal state.
- * `expired`: the TTL passed before every target did.
+ * `expired`: the TTL passed before every target did. `revoked`: a broadcast withdrawn
+ * after it was sent (devices that have not shown it drop it).
  */
-export type MessageState = 'scheduled' | 'cancelled' | 'accepted' | 'dispatched' | 'completed' | 'expired';
+export type MessageState = 'scheduled' | 'cancelled' | 'accepted' | 'dispatched' | 'completed' | 'expired' | 'revoked';
 
 /** `high` send jobs are taken before queued `normal` ones (a bulk send does not delay a login code). */
 export type MessagePriority = 'high' | 'normal';

@@ -4,7 +4,7 @@ import { PetrelError } from './errors.js';
  * Topic names: 1–128 characters of letters, digits and `_ - . ~ %` (the FCM topic
  * alphabet), so they can be used unescaped in URLs, Redis keys and conditions.
  */
-const TOPIC_PATTERN = /^[A-Za-z0-9_.~%-]{1,128}$/;
+export const TOPIC_PATTERN = /^[A-Za-z0-9_.~%-]{1,128}$/;
 
 export function isValidTopic(topic: string): boolean {
   return TOPIC_PATTERN.test(topic);

@@ -1,4 +1,5 @@
 import { randomInt } from 'node:crypto';
+import { bucketOf } from '../domain/audience.js';
 import { PetrelError } from '../domain/errors.js';
 import {
   CloseCode, FrameType, ProtocolError, frameTypeName, parseClientFrame,
@@ -38,6 +39,12 @@ export class DeviceConnection implements FrameSink, Session {
   /** Granted heartbeat, seconds. */
   heartbeatSec = 0;
   cursors: Record<string, number> | undefined = undefined;
+  /** The device's number within its app (-1 before HELLO): reported with ACKs. */
+  deviceNo = -1;
+  /** Subscribed topics (the gateway's fan-out index); null when none. */
+  topics: Set<string> | null = null;
+  /** Audience bucket of the device (domain/audience.ts), for paced broadcasts. */
+  bucket = 0;
   /**
    * Gateway clock tick (GatewayContext.now()) after which the sweep acts: auth deadline
    * before HELLO, liveness deadline after it, socket teardown deadline once closed.
@@ -180,6 +187,9 @@ export class DeviceConnection implements FrameSink, Session {
         this.sessionNo = this.ctx.nextSessionNo();
         this.heartbeatSec = hb;
         this.cursors = frame.cur;
+        this.deviceNo = device.no;
+        this.topics = device.topics;
+        this.bucket = bucketOf(device.id);
         this.deadline = this.ctx.now() + this.ctx.livenessTicks(hb);
         this.ctx.sessionStarted(this);
         this.send({ t: FrameType.WELCOME, hb, sid: this.sessionId, now: Date.now() });
@@ -209,7 +219,11 @@ export class DeviceConnection implements FrameSink, Session {
 
   private subscribe(rid: number | string, topics: string[], subscribe: boolean): void {
     this.ctx.hooks.subscribe(this, topics, subscribe).then(
-      () => this.send({ t: FrameType.SUBACK, rid, ok: true }),
+      () => {
+        if (this.state === ConnState.CLOSED) return;
+        this.ctx.topicsChanged(this, topics, subscribe);
+        this.send({ t: FrameType.SUBACK, rid, ok: true });
+      },
       (err: unknown) => {
         const code = err instanceof PetrelError ? err.code : 'internal';
         if (!(err instanceof PetrelError)) this.ctx.log.error({ err }, 'subscribe failed');

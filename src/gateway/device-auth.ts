@@ -1,4 +1,4 @@
-import type { App, Device } from '../domain/app.js';
+import type { App } from '../domain/app.js';
 import { deriveDeviceSecret } from '../domain/device-secret.js';
 import { PetrelError } from '../domain/errors.js';
 import { ID_PATTERN, ownString } from '../domain/ids.js';
@@ -10,6 +10,17 @@ import type { LoadingCache } from '../store/loading-cache.js';
 export interface Registration {
   deviceId: string;
   secret: string;
+}
+
+/** An authenticated device as its session keeps it. */
+export interface AuthenticatedDevice {
+  id: string;
+  appId: string;
+  gen: number;
+  /** Number within the app (broadcast ACKs are counted by it). */
+  no: number;
+  /** Subscribed topics, for the gateway's fan-out index; null when none. */
+  topics: Set<string> | null;
 }
 
 /**
@@ -33,7 +44,7 @@ export class DeviceAuthenticator {
     return { deviceId: device.id, secret: deriveDeviceSecret(this.deviceKey, app.id, device.id, device.gen) };
   }
 
-  async hello(frame: HelloFrame, now: number): Promise<Pick<Device, 'id' | 'appId' | 'gen'>> {
+  async hello(frame: HelloFrame, now: number): Promise<AuthenticatedDevice> {
     if (frame.v !== 1) throw new PetrelError('auth_failed', `protocol version ${frame.v} is not supported`);
     if (frame.nonce.length < MIN_NONCE_LENGTH) throw new PetrelError('auth_failed', 'nonce too short');
     if (Math.abs(now - frame.ts) > this.helloWindowMs) throw new PetrelError('hello_stale');
@@ -50,9 +61,10 @@ export class DeviceAuthenticator {
       throw new PetrelError('auth_failed', 'bad signature');
     }
     if (!record.nonceFresh) throw new PetrelError('nonce_replayed');
+    const no = record.no ?? await this.storage(this.devices.assignNumber(frame.dev, app.id));
     // What the session keeps for its lifetime: a flat copy of the id (not a slice of the
     // decoded HELLO) and the app id string shared by every session of the app.
-    return { id: ownString(frame.dev), appId: app.id, gen: record.gen };
+    return { id: ownString(frame.dev), appId: app.id, gen: record.gen, no, topics: record.topics.length > 0 ? new Set(record.topics) : null };
   }
 
   /** An unknown and a disabled app get the same answer: 4010. */

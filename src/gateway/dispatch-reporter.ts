@@ -51,6 +51,7 @@ export class DispatchReporter implements SessionHooks {
   sessionOpened(s: Session): void {
     const report: SessionReport = { kind: 'online', deviceId: s.deviceId, appId: s.appId, sessionId: s.sessionId };
     if (s.cursors) report.cursors = s.cursors;
+    if (s.deviceNo >= 0) report.deviceNo = s.deviceNo;
     this.sessions.push(report);
     this.schedule();
   }
@@ -63,7 +64,7 @@ export class DispatchReporter implements SessionHooks {
   acked(s: Session, ids: readonly string[]): void {
     const pending = this.acks.get(s.deviceId);
     if (pending) pending.ids.push(...ids);
-    else this.acks.set(s.deviceId, { deviceId: s.deviceId, appId: s.appId, ids: [...ids] });
+    else this.acks.set(s.deviceId, { deviceId: s.deviceId, appId: s.appId, ids: [...ids], ...(s.deviceNo >= 0 ? { deviceNo: s.deviceNo } : {}) });
     this.schedule();
   }
 

@@ -30,6 +30,8 @@ export interface GatewayContext {
   /** The device ACKed these ids: stop re-sending them and report them. */
   acknowledged(conn: DeviceConnection, ids: readonly string[]): void;
   connectionClosed(conn: DeviceConnection, code: number): void;
+  /** The device's own SUB/UNSUB succeeded: the fan-out index follows. */
+  topicsChanged(conn: DeviceConnection, topics: readonly string[], subscribe: boolean): void;
   transportReleased(conn: DeviceConnection): void;
 }
 

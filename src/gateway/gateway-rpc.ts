@@ -1,10 +1,9 @@
+import { APP_LOG } from '../domain/audience.js';
 import { PetrelError } from '../domain/errors.js';
-import { deliveriesFromThrift } from '../rpc/convert.js';
+import { deliveriesFromThrift, publishFromThrift } from '../rpc/convert.js';
 import { DeliverResult, GatewayStats, PublishResult, type Delivery, type GatewayService, type LogEntry } from '../rpc/gen/index.js';
 import type { GatewayServer } from './gateway-server.js';
 
-/** The whole-app broadcast log: every session of the app gets its entries. */
-export const APP_LOG = 'app';
 
 /**
  * GatewayService (idl/gateway.thrift) served by a gateway process: the dispatch tier's
@@ -16,13 +15,18 @@ export function gatewayRpcHandler(gateway: GatewayServer): GatewayService.IHandl
       return new DeliverResult({ notConnected: gateway.deliverBatch(deliveriesFromThrift(batch)) });
     },
     publish(entry: LogEntry): PublishResult {
-      // Topic logs need the gateway's topic index, built with topic fan-out (issue #5).
-      if (entry.log !== APP_LOG) throw new PetrelError('log_unsupported', `log "${entry.log.slice(0, 64)}" cannot be published yet; only "${APP_LOG}"`);
-      const sent = gateway.publishToApp(entry.app, entry.frame, entry.messageId, entry.expiresAt.toNumber());
+      if (entry.log !== APP_LOG) throw new PetrelError('log_unsupported', `log "${entry.log.slice(0, 64)}" cannot be published to; only "${APP_LOG}"`);
+      const sent = gateway.publish(publishFromThrift(entry));
       return new PublishResult({ sent });
     },
     kick(device: string, session: string, code: number, reason: string): boolean {
       return gateway.kick(device, code, reason, session);
+    },
+    changeTopics(device: string, topics: string[], subscribe: boolean): boolean {
+      return gateway.changeTopics(device, topics, subscribe);
+    },
+    revoke(app: string, messageId: string, frame: Buffer, filter: string): number {
+      return gateway.revoke(app, messageId, frame, filter);
     },
     async drain(): Promise<void> {
       await gateway.drain();

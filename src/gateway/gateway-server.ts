@@ -4,13 +4,15 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { GatewayConfig } from '../config/schema.js';
-import { newSessionId } from '../domain/ids.js';
+import { AUDIENCE_BUCKETS, compileFilter } from '../domain/audience.js';
+import { newSessionId, ownString } from '../domain/ids.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { CloseCode, FrameType, type PushFrame, type WireCodec } from '../protocol/index.js';
-import type { OutboundDelivery } from '../rpc/contract.js';
+import type { BroadcastPublish, OutboundDelivery } from '../rpc/contract.js';
 import { DeviceConnection } from './connection.js';
 import type { DeviceAuthenticator } from './device-auth.js';
+import { FanOutIndex } from './fanout-index.js';
 import { TICK_MS, type GatewayContext } from './gateway-context.js';
 import { InFlightTracker } from './in-flight.js';
 import type { SessionHooks } from './session-hooks.js';
@@ -75,6 +77,8 @@ export class GatewayServer implements GatewayContext {
   private readonly closing = new Set<DeviceConnection>();
   /** deviceId → its one authenticated connection on this gateway. */
   private readonly sessions = new Map<string, DeviceConnection>();
+  /** app → topic → sessions, for broadcasts. */
+  private readonly fanOut = new FanOutIndex<DeviceConnection>();
   private readonly server: net.Server;
   private readonly config: GatewayConfig;
   private readonly inCounters: Counted[] = [];
@@ -183,6 +187,7 @@ export class GatewayServer implements GatewayContext {
   sessionStarted(conn: DeviceConnection): void {
     const previous = this.sessions.get(conn.deviceId);
     this.sessions.set(conn.deviceId, conn);
+    this.fanOut.add(conn);
     if (previous && previous !== conn) {
       // One session per device (docs/protocol.md): the newest wins.
       this.metrics.sessionsReplaced.inc();
@@ -205,12 +210,18 @@ export class GatewayServer implements GatewayContext {
       this.sessions.delete(conn.deviceId);
     }
     if (conn.sessionNo === 0) return;
+    this.fanOut.remove(conn);
     try {
       this.hooks.sessionClosed(conn, code);
     } catch (err) {
       // Called from the sweep and from socket events: a hook bug must not stop either.
       this.log.error({ err, dev: conn.deviceId }, 'sessionClosed hook failed');
     }
+  }
+
+  topicsChanged(conn: DeviceConnection, topics: readonly string[], subscribe: boolean): void {
+    // Copies: the names are slices of the decoded SUB frame, which they would keep alive.
+    this.fanOut.change(conn, topics.map(ownString), subscribe);
   }
 
   transportReleased(conn: DeviceConnection): void {
@@ -254,16 +265,45 @@ export class GatewayServer implements GatewayContext {
     return missed;
   }
 
-  /** Writes one broadcast entry to every session of the app here; returns how many got it. */
-  publishToApp(appId: string, frame: Buffer, messageId: string, expiresAt: number): number {
+  /**
+   * Fans one broadcast out to the sessions here whose topics match its filter and whose
+   * audience bucket is released by this call; returns how many PUSHes were written. Each
+   * is tracked and re-sent until ACKed, like a unicast PUSH; a session that has it in
+   * flight already (a catch-up raced the live publish) is not written to twice.
+   */
+  publish(p: BroadcastPublish): number {
+    const filter = compileFilter(p.filter);
+    const everyBucket = p.fromBucket <= 0 && p.toBucket >= AUDIENCE_BUCKETS;
     const tick = this.now();
     let sent = 0;
-    for (const conn of this.sessions.values()) {
-      if (conn.appId !== appId || !this.inFlight.track(conn, messageId, frame, expiresAt, tick)) continue;
-      if (conn.sendEncoded(frame, FrameType.PUSH)) sent++;
+    for (const conn of this.fanOut.matching(p.appId, filter)) {
+      if (!everyBucket && (conn.bucket < p.fromBucket || conn.bucket >= p.toBucket)) continue;
+      if (!this.inFlight.track(conn, p.messageId, p.frame, p.expiresAt, tick)) continue;
+      if (conn.sendEncoded(p.frame, FrameType.PUSH)) sent++;
     }
     this.metrics.pushesSent.inc(sent);
     return sent;
+  }
+
+  /** The app server changed a device's topics; false when the device has no session here. */
+  changeTopics(deviceId: string, topics: readonly string[], subscribe: boolean): boolean {
+    const conn = this.sessions.get(deviceId);
+    if (!conn) return false;
+    this.fanOut.change(conn, topics.map(ownString), subscribe);
+    return true;
+  }
+
+  /**
+   * A broadcast was revoked: it is no longer re-sent here, and the sessions it was for get
+   * `frame` (REVOKE), so an SDK drops it if it comes later. Returns the sessions told.
+   */
+  revoke(appId: string, messageId: string, frame: Buffer, filter: string): number {
+    let told = 0;
+    for (const conn of this.fanOut.matching(appId, compileFilter(filter))) {
+      this.inFlight.acked(conn, [messageId]);
+      if (conn.sendEncoded(frame, FrameType.REVOKE)) told++;
+    }
+    return told;
   }
 
   /** Closes the device's session here, if any (and only if it is `sessionId` when given), with the given code. */

@@ -8,6 +8,8 @@ export interface Session {
   readonly deviceId: string;
   readonly appId: string;
   readonly sessionId: string;
+  /** The device's number in its app (-1 if unknown). */
+  readonly deviceNo: number;
   /** Log cursors the device presented in HELLO (topic / broadcast catch-up). */
   readonly cursors: Readonly<Record<string, number>> | undefined;
 }

@@ -18,6 +18,11 @@ export const FrameType = {
   RESYNC: 13,
   BYE: 14,
   ERROR: 15,
+  // Petrel additions (docs/protocol.md, "Additions"): SDKs that do not know them ignore them.
+  /** S→C `log`, `seq`: the device has everything of the log up to `seq` that was meant for it. */
+  CURSOR: 32,
+  /** S→C `id`: a broadcast was revoked; drop it if not shown yet, and never show it later. */
+  REVOKE: 33,
 } as const;
 
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];

@@ -46,11 +46,13 @@ export type ResyncReason = 'inbox_overflow' | 'cursor_gone';
 export interface ResyncFrame { t: typeof FrameType.RESYNC; reason: ResyncReason }
 export interface ByeFrame { t: typeof FrameType.BYE; code: number; reason?: string; retry?: number }
 export interface ErrorFrame { t: typeof FrameType.ERROR; rid?: number | string; code: string; msg: string }
+export interface CursorFrame { t: typeof FrameType.CURSOR; log: string; seq: number }
+export interface RevokeFrame { t: typeof FrameType.REVOKE; id: string }
 
 /** Frames a device sends (BYE goes both ways). */
 export type ClientFrame = RegisterFrame | HelloFrame | PingFrame | AckFrame | SubFrame | UnsubFrame | OpenedFrame | ByeFrame;
 /** Frames the server sends. */
-export type ServerFrame = RegisteredFrame | WelcomeFrame | PongFrame | PushFrame | SubackFrame | ResyncFrame | ByeFrame | ErrorFrame;
+export type ServerFrame = RegisteredFrame | WelcomeFrame | PongFrame | PushFrame | SubackFrame | ResyncFrame | ByeFrame | ErrorFrame | CursorFrame | RevokeFrame;
 export type Frame = ClientFrame | ServerFrame;
 
 /**
@@ -138,6 +140,10 @@ export function parseServerFrame(raw: RawFrame): ServerFrame | null {
     }
     case FrameType.BYE:
       return bye(raw);
+    case FrameType.CURSOR:
+      return { t: FrameType.CURSOR, log: str(raw, 'log', 256), seq: int(raw, 'seq') };
+    case FrameType.REVOKE:
+      return { t: FrameType.REVOKE, id: str(raw, 'id', 128) };
     case FrameType.ERROR: {
       const err: ErrorFrame = { t: FrameType.ERROR, code: str(raw, 'code', 128), msg: str(raw, 'msg', 1024) };
       if (raw['rid'] !== undefined && raw['rid'] !== null) err.rid = requestId(raw);

@@ -16,6 +16,21 @@ export interface OutboundDelivery {
   expiresAt?: number;
 }
 
+/** One entry of an app's broadcast log, for a gateway to fan out to its matching sessions. */
+export interface BroadcastPublish {
+  appId: string;
+  seq: number;
+  /** Topic condition (domain/topic-condition.ts); '' for every session of the app. */
+  filter: string;
+  /** Audience buckets [from, to) this call releases (domain/audience.ts). */
+  fromBucket: number;
+  toBucket: number;
+  /** PUSH frame with `log` and `seq`. */
+  frame: Buffer;
+  messageId: string;
+  expiresAt: number;
+}
+
 /** What gateways report to the dispatch tier. */
 export interface SessionReport {
   kind: 'online' | 'offline';
@@ -24,12 +39,16 @@ export interface SessionReport {
   sessionId: string;
   closeCode?: number;
   cursors?: Record<string, number>;
+  /** ONLINE: the device's number in its app. */
+  deviceNo?: number;
 }
 
 export interface AckReport {
   deviceId: string;
   appId: string;
   ids: string[];
+  /** The device's number in its app (broadcast ACKs are counted by it). */
+  deviceNo?: number;
 }
 
 export interface OpenedReport {

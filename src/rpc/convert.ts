@@ -1,5 +1,6 @@
 import { Int64 } from 'thrift';
-import type { OutboundDelivery, ReportBatch, ReportOutcome, SessionReport } from './contract.js';
+import { APP_LOG, AUDIENCE_BUCKETS } from '../domain/audience.js';
+import type { BroadcastPublish, OutboundDelivery, ReportBatch, ReportOutcome, SessionReport } from './contract.js';
 import * as gen from './gen/index.js';
 
 /**
@@ -39,9 +40,10 @@ export function reportToThrift(batch: ReportBatch): gen.ReportBatch {
       };
       if (s.closeCode !== undefined) args.closeCode = s.closeCode;
       if (s.cursors) args.cursors = new Map(Object.entries(s.cursors).map(([log, seq]) => [log, new Int64(seq)]));
+      if (s.deviceNo !== undefined) args.deviceNo = s.deviceNo;
       return new gen.SessionEvent(args);
     }),
-    acks: batch.acks.map((a) => new gen.AckReport({ device: a.deviceId, app: a.appId, ids: a.ids })),
+    acks: batch.acks.map((a) => new gen.AckReport({ device: a.deviceId, app: a.appId, ids: a.ids, ...(a.deviceNo === undefined ? {} : { deviceNo: a.deviceNo }) })),
     opened: batch.opened.map((o) => new gen.OpenedReport({ device: o.deviceId, app: o.appId, messageId: o.messageId })),
     subscriptions: batch.subscriptions.map((s) => new gen.SubscriptionChange({ ref: s.ref, device: s.deviceId, app: s.appId, topics: s.topics, subscribe: s.subscribe })),
   });
@@ -54,11 +56,26 @@ export function reportFromThrift(batch: gen.ReportBatch): ReportBatch {
       const out: SessionReport = { kind: s.kind === gen.SessionEventKind.ONLINE ? 'online' : 'offline', deviceId: s.device, appId: s.app, sessionId: s.session };
       if (s.closeCode !== undefined) out.closeCode = s.closeCode;
       if (s.cursors) out.cursors = Object.fromEntries([...s.cursors].map(([log, seq]) => [log, seq.toNumber()]));
+      if (s.deviceNo !== undefined && s.deviceNo !== null) out.deviceNo = s.deviceNo;
       return out;
     }),
-    acks: batch.acks.map((a) => ({ deviceId: a.device, appId: a.app, ids: a.ids })),
+    acks: batch.acks.map((a) => ({ deviceId: a.device, appId: a.app, ids: a.ids, ...(a.deviceNo === undefined || a.deviceNo === null ? {} : { deviceNo: a.deviceNo }) })),
     opened: batch.opened.map((o) => ({ deviceId: o.device, appId: o.app, messageId: o.messageId })),
     subscriptions: batch.subscriptions.map((s) => ({ ref: s.ref, deviceId: s.device, appId: s.app, topics: s.topics, subscribe: s.subscribe })),
+  };
+}
+
+export function publishToThrift(p: BroadcastPublish): gen.LogEntry {
+  return new gen.LogEntry({
+    app: p.appId, log: APP_LOG, seq: p.seq, frame: p.frame, messageId: p.messageId, expiresAt: p.expiresAt,
+    filter: p.filter, fromBucket: p.fromBucket, toBucket: p.toBucket,
+  });
+}
+
+export function publishFromThrift(e: gen.LogEntry): BroadcastPublish {
+  return {
+    appId: e.app, seq: toNumber(e.seq) ?? 0, filter: e.filter ?? '', fromBucket: e.fromBucket ?? 0, toBucket: e.toBucket ?? AUDIENCE_BUCKETS,
+    frame: e.frame, messageId: e.messageId, expiresAt: toNumber(e.expiresAt) ?? 0,
   };
 }
 

@@ -6,17 +6,21 @@ import { RedisScript } from './redis-script.js';
 import { TurnPipeline } from './turn-pipeline.js';
 
 /**
- * hello_2 — what a HELLO needs from storage, in one round trip.
- * KEYS[1] device hash, KEYS[2] nonce key (same {device} slot)
+ * hello_3 — what a HELLO needs from storage, in one round trip.
+ * KEYS[1] device hash, KEYS[2] nonce key, KEYS[3] device topic set (same {device} slot)
  * ARGV[1] nonce TTL ms
- * Returns {app, gen, status, fresh} where fresh is 1 if the nonce was not seen before,
- * or nil when the device does not exist (then no nonce is recorded).
+ * Returns {app, gen, status, fresh, no, topic...} where fresh is 1 if the nonce was not
+ * seen before and no is the device number ('' for a device registered before numbers), or
+ * nil when the device does not exist (then no nonce is recorded). The topics seed the
+ * gateway's fan-out index for the session.
  */
-const HELLO_2 = new RedisScript('hello_2', 2, `
-local d = redis.call('HMGET', KEYS[1], 'app', 'gen', 'status')
+const HELLO_3 = new RedisScript('hello_3', 3, `
+local d = redis.call('HMGET', KEYS[1], 'app', 'gen', 'status', 'no')
 if not d[1] then return nil end
 local fresh = redis.call('SET', KEYS[2], '1', 'PX', ARGV[1], 'NX') and 1 or 0
-return {d[1], d[2], d[3] or 'active', fresh}
+local out = {d[1], d[2], d[3] or 'active', fresh, d[4] or ''}
+for _, t in ipairs(redis.call('SMEMBERS', KEYS[3])) do out[#out + 1] = t end
+return out
 `);
 
 /**
@@ -40,6 +44,10 @@ export interface HelloRecord {
   status: Device['status'];
   /** False when this nonce was already used by the device within the TTL (a replay). */
   nonceFresh: boolean;
+  /** The device's number within its app; null for a device registered before numbers existed. */
+  no: number | null;
+  /** Topics the device is subscribed to. */
+  topics: string[];
 }
 
 /** Registered devices and the HELLO nonce replay cache. */
@@ -57,6 +65,9 @@ export class DeviceStore {
   }
 
   async register(appId: string, pkg: string): Promise<Device> {
+    // The number first: a device never exists without one. Its own counter call (the app's
+    // slot, not the device's); a number lost to a crash in between is only a gap.
+    const [[, no]] = (await this.redis.multi().hincrby(this.keys.app(appId), 'deviceSeq', 1).hincrby(this.keys.app(appId), 'devices', 1).exec()) as [[Error | null, number]];
     const device: Device = { id: newDeviceId(), appId, gen: 1, status: 'active', pkg, createdAt: Date.now() };
     await this.redis.hset(this.keys.device(device.id), {
       app: device.appId,
@@ -64,8 +75,21 @@ export class DeviceStore {
       status: device.status,
       pkg: device.pkg,
       createdAt: device.createdAt,
+      no,
     });
     return device;
+  }
+
+  /**
+   * Numbers a device registered before devices had numbers (at its first HELLO since).
+   * Two racing HELLOs may draw two numbers; the first written is kept by both.
+   */
+  async assignNumber(deviceId: string, appId: string): Promise<number> {
+    const drawn = await this.redis.hincrby(this.keys.app(appId), 'deviceSeq', 1);
+    const key = this.keys.device(deviceId);
+    const [[, set], [, no]] = (await this.redis.multi().hsetnx(key, 'no', drawn).hget(key, 'no').exec()) as [[Error | null, number], [Error | null, string]];
+    if (set === 1) await this.redis.hincrby(this.keys.app(appId), 'devices', 1);
+    return Number(no);
   }
 
   async get(deviceId: string): Promise<Device | null> {
@@ -87,6 +111,7 @@ export class DeviceStore {
    */
   async invalidate(appId: string, deviceId: string): Promise<'invalidated' | 'already' | 'unknown'> {
     const r = await this.redis.eval(DEVICE_INVALIDATE_1, 1, this.keys.device(deviceId), appId);
+    if (r === 1) await this.redis.hincrby(this.keys.app(appId), 'devices', -1);
     return r === 1 ? 'invalidated' : r === 2 ? 'already' : 'unknown';
   }
 
@@ -96,8 +121,12 @@ export class DeviceStore {
    * lets nobody burn a nonce the real device will use. Null for an unknown device.
    */
   async helloRecord(deviceId: string, nonce: string, nonceTtlMs: number): Promise<HelloRecord | null> {
-    const r = (await this.helloLookups.run(HELLO_2, [this.keys.device(deviceId), this.keys.helloNonce(deviceId, nonce)], [nonceTtlMs])) as [string, string, string, number] | null;
+    const keys = [this.keys.device(deviceId), this.keys.helloNonce(deviceId, nonce), this.keys.deviceTopics(deviceId)];
+    const r = (await this.helloLookups.run(HELLO_3, keys, [nonceTtlMs])) as [string, string, string, number, string, ...string[]] | null;
     if (!r) return null;
-    return { appId: r[0], gen: Number(r[1]), status: r[2] === 'invalid' ? 'invalid' : 'active', nonceFresh: r[3] === 1 };
+    return {
+      appId: r[0], gen: Number(r[1]), status: r[2] === 'invalid' ? 'invalid' : 'active', nonceFresh: r[3] === 1,
+      no: r[4] === '' ? null : Number(r[4]), topics: r.slice(5) as string[],
+    };
   }
 }

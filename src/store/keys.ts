@@ -19,7 +19,11 @@ export class RedisKeys {
     return `${this.prefix}rl`;
   }
 
-  /** Hash: name, clientKey, status, createdAt. */
+  /**
+   * Hash: name, clientKey, status, createdAt, and two device counters: deviceSeq (the last
+   * device number issued: broadcast ACKs are counted in bitmaps by it) and devices (active
+   * devices, the whole-app audience estimate).
+   */
   app(appId: string): string {
     return `${this.prefix}app:{${appId}}`;
   }
@@ -34,7 +38,7 @@ export class RedisKeys {
     return `${this.prefix}apps`;
   }
 
-  /** Hash: app, gen, status, pkg, createdAt. Never the secret (domain/device-secret.ts). */
+  /** Hash: app, gen, status, pkg, createdAt, no (number within the app). Never the secret (domain/device-secret.ts). */
   device(deviceId: string): string {
     return `${this.prefix}dev:{${deviceId}}`;
   }
@@ -70,6 +74,36 @@ export class RedisKeys {
    */
   message(messageId: string): string {
     return `${this.prefix}msg:{${messageId}}`;
+  }
+
+  /**
+   * Bitmap by device number: devices that ACKed a broadcast (counted once each, 125 KB per
+   * million devices). Expires with the message.
+   */
+  messageAcked(messageId: string): string {
+    return `${this.prefix}msg-acked:{${messageId}}`;
+  }
+
+  /**
+   * Hash: an app's broadcast log: seq (the last sequence number issued) and trimmed (the
+   * highest sequence number dropped by the retention cap; a cursor below it gets RESYNC).
+   */
+  appLog(appId: string): string {
+    return `${this.prefix}log:{${appId}}`;
+  }
+
+  /**
+   * Set: broadcasts of the app whose audience is still being released (paced campaigns).
+   * Catch-up looks at them whatever a device's cursor says: a device that moved past one
+   * before its bucket was released must still get it.
+   */
+  appLogPaced(appId: string): string {
+    return `${this.prefix}log-paced:{${appId}}`;
+  }
+
+  /** Sorted set: the retained entries of an app's broadcast log, message id scored by seq. */
+  appLogEntries(appId: string): string {
+    return `${this.prefix}log-entries:{${appId}}`;
   }
 
   /** Hash: device id → DeliveryState, kept only for small sends (tracing). */

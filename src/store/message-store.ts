@@ -57,7 +57,7 @@ return 'too_late'
  */
 const START_DISPATCH_1 = new RedisScript('start_dispatch_1', 1, `
 local state = redis.call('HGET', KEYS[1], 'state')
-if not state or state == 'cancelled' then return 0 end
+if not state or state == 'cancelled' or state == 'revoked' then return 0 end
 if state == 'scheduled' then redis.call('HSET', KEYS[1], 'state', 'accepted') end
 return 1
 `);
@@ -126,7 +126,10 @@ export interface OutboxEntry {
 }
 
 export interface MessageCounts {
+  /** Broadcasts: devices the audience was estimated at when it was published. */
   targeted: number;
+  /** Broadcasts only: PUSHes written (live fan-out and catch-up; a device may count twice). */
+  sent?: number;
   delivered: number;
   opened: number;
   expired: number;
@@ -258,7 +261,7 @@ export class MessageStore {
   async loadForDispatch(ids: readonly string[]): Promise<{ messages: StoredMessage[]; gone: string[] }> {
     const rows = await this.read(ids, true);
     const claimed = await Promise.all(rows.map((r, i) =>
-      r?.state === 'scheduled' ? this.scripts.run(START_DISPATCH_1, [this.keys.message(ids[i]!)], []) : Promise.resolve(r && r.state !== 'cancelled' ? 1 : 0)));
+      r?.state === 'scheduled' ? this.scripts.run(START_DISPATCH_1, [this.keys.message(ids[i]!)], []) : Promise.resolve(r && r.state !== 'cancelled' && r.state !== 'revoked' ? 1 : 0)));
     const messages: StoredMessage[] = [];
     const gone: string[] = [];
     rows.forEach((r, i) => {
@@ -378,9 +381,12 @@ export class MessageStore {
     const settled = counts.delivered + counts.dropped + counts.failed;
     if (over) counts.expired = Math.max(0, counts.targeted - settled);
     const stored = h['state'] as MessageState | undefined;
-    let state: MessageState = stored === 'dispatched' || stored === 'scheduled' || stored === 'cancelled' ? stored : 'accepted';
-    if (state === 'dispatched' && settled >= counts.targeted) state = 'completed';
-    else if (over && state !== 'cancelled') state = 'expired';
+    let state: MessageState = stored === 'dispatched' || stored === 'scheduled' || stored === 'cancelled' || stored === 'revoked' ? stored : 'accepted';
+    const broadcast = h['filter'] !== undefined;
+    // A broadcast's audience is an estimate and devices keep coming online: it is under way until it expires.
+    if (state === 'dispatched' && !broadcast && settled >= counts.targeted) state = 'completed';
+    else if (over && state !== 'cancelled' && state !== 'revoked') state = 'expired';
+    if (broadcast) counts.sent = num('sent');
     const trace: MessageTrace = { id: messageId, state, acceptedAt: num('ts'), expiresAt: exp, counts };
     if (h['sendAt']) trace.sendAt = num('sendAt');
     if (Object.keys(d).length > 0) {

@@ -33,6 +33,7 @@ const calls: Record<string, Call> = {
   'post /v1/messages/batch': (i) => ({ method: 'POST', path: '/v1/messages/batch', body: { messages: [{ to: { devices: [i.deviceId] }, data: 'probe' }] } }),
   'delete /v1/messages/{id}': (i) => ({ method: 'DELETE', path: `/v1/messages/${i.messageId}` }),
   'get /v1/messages/{id}': (i) => ({ method: 'GET', path: `/v1/messages/${i.messageId}` }),
+  'post /v1/messages/{id}/revoke': (i) => ({ method: 'POST', path: `/v1/messages/${i.messageId}/revoke` }),
   'get /v1/devices/{deviceId}': (i) => ({ method: 'GET', path: `/v1/devices/${i.deviceId}` }),
   'post /v1/devices/{deviceId}/invalidate': (i) => ({ method: 'POST', path: `/v1/devices/${i.deviceId}/invalidate` }),
   'get /v1/devices/{deviceId}/topics': (i) => ({ method: 'GET', path: `/v1/devices/${i.deviceId}/topics` }),
@@ -101,6 +102,12 @@ describe('tenant matrix: every endpoint with another app\'s ids answers as for i
     assert.deepEqual(device.aliases, ['b-alias']);
     assert.deepEqual(device.topics, ['b-news']);
     await waitFor(async () => ((await asB(`/v1/devices/${bCreds.deviceId}`)).body as unknown as { online: boolean }).online, 'B device online');
+    // Broadcasts of another app, to B's topic name and to "everyone", stay within that app
+    // (not A's: A's statistics must stay comparable in the listings test).
+    const c = await stack.newApp();
+    for (const to of [{ topic: bIds.topic }, { condition: `${bIds.topic} || !x` }, { all: true }]) {
+      assert.equal((await stack.api('/v1/messages', { body: { to, data: 'probe' }, secret: c.serverSecret })).status, 202);
+    }
     assert.equal(((await asB(`/v1/messages/${bIds.messageId}`)).body as unknown as { state: string }).state, 'scheduled', 'not cancelled by A');
     assert.equal(((await asB('/v1/topics/b-news')).body as unknown as { subscribers: number }).subscribers, 1);
     await assert.rejects(bDevice.nextOf(FrameType.PUSH, 500), 'no PUSH reached B\'s device');

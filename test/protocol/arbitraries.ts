@@ -93,11 +93,13 @@ export const serverFrame: fc.Arbitrary<ServerFrame> = fc.oneof(
   fc.record({ t: fc.constant(FrameType.RESYNC), reason: fc.constantFrom('inbox_overflow' as const, 'cursor_gone' as const) }, opts),
   fc.record({ t: fc.constant(FrameType.BYE), code: safeInt, reason: str(256), retry: safeInt }, { requiredKeys: ['t', 'code'], ...opts }),
   fc.record({ t: fc.constant(FrameType.ERROR), rid, code: str(128), msg: str(1024) }, { requiredKeys: ['t', 'code', 'msg'], ...opts }),
+  fc.record({ t: fc.constant(FrameType.CURSOR), log: str(256), seq: nat }, opts),
+  fc.record({ t: fc.constant(FrameType.REVOKE), id: str(128) }, opts),
 );
 
-/** A frame of a type this version does not know (>= 16), with arbitrary fields. */
+/** A frame of a type this version does not know (>= 16, not a Petrel addition), with arbitrary fields. */
 export const futureFrame: fc.Arbitrary<RawFrame> = fc
-  .tuple(fc.oneof(fc.integer({ min: 16, max: 255 }), fc.integer({ min: 256, max: 2 ** 53 - 1 })), fc.dictionary(key.filter((k) => k !== 't'), data, { maxKeys: 4, noNullPrototype: true }))
+  .tuple(fc.oneof(fc.integer({ min: 16, max: 255 }), fc.integer({ min: 256, max: 2 ** 53 - 1 })).filter((t) => !Object.values(FrameType).includes(t as never)), fc.dictionary(key.filter((k) => k !== 't'), data, { maxKeys: 4, noNullPrototype: true }))
   .map(([t, fields]) => ({ ...fields, t }));
 
 /** Any valid frame, either direction or unknown. */

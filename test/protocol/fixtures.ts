@@ -139,10 +139,24 @@ export const fixtures: FrameFixture[] = [
     server: { t: FrameType.BYE, code: 4007, reason: 'draining — bye', retry: 30_000 },
   },
 
+  // --- Petrel additions (>= 32), server to device only
+  {
+    name: 'CURSOR',
+    frame: { t: FrameType.CURSOR, log: 'app', seq: 41 },
+    client: 'reject',
+    server: { t: FrameType.CURSOR, log: 'app', seq: 41 },
+  },
+  {
+    name: 'REVOKE',
+    frame: { t: FrameType.REVOKE, id: '01KAAAAAAAAAAAAAAAAAAAAAAA' },
+    client: 'reject',
+    server: { t: FrameType.REVOKE, id: '01KAAAAAAAAAAAAAAAAAAAAAAA' },
+  },
+
   // --- a frame type from a future version (>= 32): the SDK ignores it, the server rejects it
   {
-    name: 'future frame type 32',
-    frame: { t: 32, anything: { goes: ['here', 1, true] } },
+    name: 'future frame type 40',
+    frame: { t: 40, anything: { goes: ['here', 1, true] } },
     client: 'reject',
     server: null,
   },

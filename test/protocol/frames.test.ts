@@ -211,9 +211,9 @@ describe('parseServerFrame field checks', () => {
 });
 
 describe('frame types a side does not know', () => {
-  const serverOnly = [FrameType.REGISTERED, FrameType.WELCOME, FrameType.PONG, FrameType.PUSH, FrameType.SUBACK, FrameType.RESYNC, FrameType.ERROR];
+  const serverOnly = [FrameType.REGISTERED, FrameType.WELCOME, FrameType.PONG, FrameType.PUSH, FrameType.SUBACK, FrameType.RESYNC, FrameType.ERROR, FrameType.CURSOR, FrameType.REVOKE];
   const clientOnly = [FrameType.REGISTER, FrameType.HELLO, FrameType.PING, FrameType.ACK, FrameType.SUB, FrameType.UNSUB, FrameType.OPENED];
-  const future = [16, 31, 32, 33, 255, 1000, 2 ** 31, MAX_SAFE];
+  const future = [16, 31, 34, 40, 255, 1000, 2 ** 31, MAX_SAFE];
 
   test('parseClientFrame throws frame_type_unknown / 4003 for server frames and unknown numbers', () => {
     for (const t of [...serverOnly, ...future]) {
@@ -241,11 +241,12 @@ describe('frame type numbers', () => {
     assert.deepStrictEqual({ ...FrameType }, {
       REGISTER: 1, REGISTERED: 2, HELLO: 3, WELCOME: 4, PING: 5, PONG: 6, PUSH: 7, ACK: 8,
       SUB: 9, UNSUB: 10, SUBACK: 11, OPENED: 12, RESYNC: 13, BYE: 14, ERROR: 15,
+      CURSOR: 32, REVOKE: 33,
     });
   });
 
   test('frameTypeName labels known numbers and calls the rest "unknown"', () => {
     for (const [name, t] of Object.entries(FrameType)) assert.equal(frameTypeName(t), name);
-    for (const t of [0, -1, 16, 32, 1.5, Number.NaN]) assert.equal(frameTypeName(t), 'unknown');
+    for (const t of [0, -1, 16, 34, 1.5, Number.NaN]) assert.equal(frameTypeName(t), 'unknown');
   });
 });

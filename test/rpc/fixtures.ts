@@ -36,6 +36,14 @@ export class FakeGateway implements GatewayService.IHandler {
     return this.onKick ? this.onKick() : true;
   }
 
+  changeTopics(): boolean {
+    return true;
+  }
+
+  revoke(): number {
+    return 0;
+  }
+
   drain(): void {}
 
   stats(): GatewayStats {

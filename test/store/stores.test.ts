@@ -98,10 +98,28 @@ describe('app and device stores', () => {
     assert.equal(await devices.get('unknown'), null);
   });
 
+  it('numbers devices within their app, and numbers one registered before numbers at its HELLO', async () => {
+    const devices = new DeviceStore(redis, keys);
+    const [a, b] = [await devices.register('app-n', ''), await devices.register('app-n', '')];
+    const noOf = async (id: string) => Number(await redis.hget(keys.device(id), 'no'));
+    assert.equal(await noOf(b.id), (await noOf(a.id)) + 1);
+    await redis.hdel(keys.device(a.id), 'no');
+    assert.equal((await devices.helloRecord(a.id, 'nonce-cccccccccccc', 60_000))?.no, null);
+    const drawn = await devices.assignNumber(a.id, 'app-n');
+    assert.equal(await devices.assignNumber(a.id, 'app-n'), drawn, 'a second HELLO keeps the number');
+    assert.ok(drawn > (await noOf(b.id)));
+    assert.equal(await redis.hget(keys.app('app-n'), 'devices'), '3', 'active devices: two registered, one numbered late');
+    assert.equal(await devices.invalidate('app-n', b.id), 'invalidated');
+    assert.equal(await redis.hget(keys.app('app-n'), 'devices'), '2');
+  });
+
   it('helloRecord claims a nonce once and knows nothing of unknown devices', async () => {
     const devices = new DeviceStore(redis, keys);
     const d = await devices.register('app1', '');
-    assert.deepEqual(await devices.helloRecord(d.id, 'nonce-aaaaaaaaaaaa', 60_000), { appId: 'app1', gen: 1, status: 'active', nonceFresh: true });
+    const no = Number(await redis.hget(keys.app('app1'), 'deviceSeq'));
+    await redis.sadd(keys.deviceTopics(d.id), 'news', 'sports');
+    const record = await devices.helloRecord(d.id, 'nonce-aaaaaaaaaaaa', 60_000);
+    assert.deepEqual({ ...record, topics: record?.topics.sort() }, { appId: 'app1', gen: 1, status: 'active', nonceFresh: true, no, topics: ['news', 'sports'] });
     assert.equal((await devices.helloRecord(d.id, 'nonce-aaaaaaaaaaaa', 60_000))?.nonceFresh, false);
     assert.equal(await devices.helloRecord('unknown', 'nonce-bbbbbbbbbbbb', 60_000), null);
     assert.equal(await redis.exists(keys.helloNonce('unknown', 'nonce-bbbbbbbbbbbb')), 0, 'no nonce recorded for an unknown device');

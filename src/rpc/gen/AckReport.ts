@@ -5,11 +5,13 @@ export interface IAckReportArgs {
     device: string;
     app: string;
     ids: Array<string>;
+    deviceNo?: number;
 }
 export class AckReport {
     public device: string;
     public app: string;
     public ids: Array<string>;
+    public deviceNo?: number;
     constructor(args: IAckReportArgs) {
         if (args != null && args.device != null) {
             this.device = args.device;
@@ -28,6 +30,9 @@ export class AckReport {
         }
         else {
             throw new thrift.Thrift.TProtocolException(thrift.Thrift.TProtocolExceptionType.UNKNOWN, "Required field[ids] is unset!");
+        }
+        if (args != null && args.deviceNo != null) {
+            this.deviceNo = args.deviceNo;
         }
     }
     public write(output: thrift.TProtocol): void {
@@ -49,6 +54,11 @@ export class AckReport {
                 output.writeString(value_1);
             });
             output.writeListEnd();
+            output.writeFieldEnd();
+        }
+        if (this.deviceNo != null) {
+            output.writeFieldBegin("deviceNo", thrift.Thrift.Type.I32, 4);
+            output.writeI32(this.deviceNo);
             output.writeFieldEnd();
         }
         output.writeFieldStop();
@@ -95,6 +105,15 @@ export class AckReport {
                         }
                         input.readListEnd();
                         _args.ids = value_4;
+                    }
+                    else {
+                        input.skip(fieldType);
+                    }
+                    break;
+                case 4:
+                    if (fieldType === thrift.Thrift.Type.I32) {
+                        const value_6: number = input.readI32();
+                        _args.deviceNo = value_6;
                     }
                     else {
                         input.skip(fieldType);

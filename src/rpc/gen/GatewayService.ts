@@ -261,6 +261,245 @@ export class KickArgs {
         }
     }
 }
+export interface IChangeTopicsArgsArgs {
+    device: string;
+    topics: Array<string>;
+    subscribe: boolean;
+}
+export class ChangeTopicsArgs {
+    public device: string;
+    public topics: Array<string>;
+    public subscribe: boolean;
+    constructor(args: IChangeTopicsArgsArgs) {
+        if (args != null && args.device != null) {
+            this.device = args.device;
+        }
+        else {
+            throw new thrift.Thrift.TProtocolException(thrift.Thrift.TProtocolExceptionType.UNKNOWN, "Required field[device] is unset!");
+        }
+        if (args != null && args.topics != null) {
+            this.topics = args.topics;
+        }
+        else {
+            throw new thrift.Thrift.TProtocolException(thrift.Thrift.TProtocolExceptionType.UNKNOWN, "Required field[topics] is unset!");
+        }
+        if (args != null && args.subscribe != null) {
+            this.subscribe = args.subscribe;
+        }
+        else {
+            throw new thrift.Thrift.TProtocolException(thrift.Thrift.TProtocolExceptionType.UNKNOWN, "Required field[subscribe] is unset!");
+        }
+    }
+    public write(output: thrift.TProtocol): void {
+        output.writeStructBegin("ChangeTopicsArgs");
+        if (this.device != null) {
+            output.writeFieldBegin("device", thrift.Thrift.Type.STRING, 1);
+            output.writeString(this.device);
+            output.writeFieldEnd();
+        }
+        if (this.topics != null) {
+            output.writeFieldBegin("topics", thrift.Thrift.Type.LIST, 2);
+            output.writeListBegin(thrift.Thrift.Type.STRING, this.topics.length);
+            this.topics.forEach((value_9: string): void => {
+                output.writeString(value_9);
+            });
+            output.writeListEnd();
+            output.writeFieldEnd();
+        }
+        if (this.subscribe != null) {
+            output.writeFieldBegin("subscribe", thrift.Thrift.Type.BOOL, 3);
+            output.writeBool(this.subscribe);
+            output.writeFieldEnd();
+        }
+        output.writeFieldStop();
+        output.writeStructEnd();
+        return;
+    }
+    public static read(input: thrift.TProtocol): ChangeTopicsArgs {
+        input.readStructBegin();
+        let _args: any = {};
+        while (true) {
+            const ret: thrift.TField = input.readFieldBegin();
+            const fieldType: thrift.Thrift.Type = ret.ftype;
+            const fieldId: number = ret.fid;
+            if (fieldType === thrift.Thrift.Type.STOP) {
+                break;
+            }
+            switch (fieldId) {
+                case 1:
+                    if (fieldType === thrift.Thrift.Type.STRING) {
+                        const value_10: string = input.readString();
+                        _args.device = value_10;
+                    }
+                    else {
+                        input.skip(fieldType);
+                    }
+                    break;
+                case 2:
+                    if (fieldType === thrift.Thrift.Type.LIST) {
+                        const value_11: Array<string> = new Array<string>();
+                        const metadata_2: thrift.TList = input.readListBegin();
+                        const size_2: number = metadata_2.size;
+                        for (let i_2: number = 0; i_2 < size_2; i_2++) {
+                            const value_12: string = input.readString();
+                            value_11.push(value_12);
+                        }
+                        input.readListEnd();
+                        _args.topics = value_11;
+                    }
+                    else {
+                        input.skip(fieldType);
+                    }
+                    break;
+                case 3:
+                    if (fieldType === thrift.Thrift.Type.BOOL) {
+                        const value_13: boolean = input.readBool();
+                        _args.subscribe = value_13;
+                    }
+                    else {
+                        input.skip(fieldType);
+                    }
+                    break;
+                default: {
+                    input.skip(fieldType);
+                }
+            }
+            input.readFieldEnd();
+        }
+        input.readStructEnd();
+        if (_args.device !== undefined && _args.topics !== undefined && _args.subscribe !== undefined) {
+            return new ChangeTopicsArgs(_args);
+        }
+        else {
+            throw new thrift.Thrift.TProtocolException(thrift.Thrift.TProtocolExceptionType.UNKNOWN, "Unable to read ChangeTopicsArgs from input");
+        }
+    }
+}
+export interface IRevokeArgsArgs {
+    app: string;
+    messageId: string;
+    frame: Buffer;
+    filter: string;
+}
+export class RevokeArgs {
+    public app: string;
+    public messageId: string;
+    public frame: Buffer;
+    public filter: string;
+    constructor(args: IRevokeArgsArgs) {
+        if (args != null && args.app != null) {
+            this.app = args.app;
+        }
+        else {
+            throw new thrift.Thrift.TProtocolException(thrift.Thrift.TProtocolExceptionType.UNKNOWN, "Required field[app] is unset!");
+        }
+        if (args != null && args.messageId != null) {
+            this.messageId = args.messageId;
+        }
+        else {
+            throw new thrift.Thrift.TProtocolException(thrift.Thrift.TProtocolExceptionType.UNKNOWN, "Required field[messageId] is unset!");
+        }
+        if (args != null && args.frame != null) {
+            this.frame = args.frame;
+        }
+        else {
+            throw new thrift.Thrift.TProtocolException(thrift.Thrift.TProtocolExceptionType.UNKNOWN, "Required field[frame] is unset!");
+        }
+        if (args != null && args.filter != null) {
+            this.filter = args.filter;
+        }
+        else {
+            throw new thrift.Thrift.TProtocolException(thrift.Thrift.TProtocolExceptionType.UNKNOWN, "Required field[filter] is unset!");
+        }
+    }
+    public write(output: thrift.TProtocol): void {
+        output.writeStructBegin("RevokeArgs");
+        if (this.app != null) {
+            output.writeFieldBegin("app", thrift.Thrift.Type.STRING, 1);
+            output.writeString(this.app);
+            output.writeFieldEnd();
+        }
+        if (this.messageId != null) {
+            output.writeFieldBegin("messageId", thrift.Thrift.Type.STRING, 2);
+            output.writeString(this.messageId);
+            output.writeFieldEnd();
+        }
+        if (this.frame != null) {
+            output.writeFieldBegin("frame", thrift.Thrift.Type.STRING, 3);
+            output.writeBinary(this.frame);
+            output.writeFieldEnd();
+        }
+        if (this.filter != null) {
+            output.writeFieldBegin("filter", thrift.Thrift.Type.STRING, 4);
+            output.writeString(this.filter);
+            output.writeFieldEnd();
+        }
+        output.writeFieldStop();
+        output.writeStructEnd();
+        return;
+    }
+    public static read(input: thrift.TProtocol): RevokeArgs {
+        input.readStructBegin();
+        let _args: any = {};
+        while (true) {
+            const ret: thrift.TField = input.readFieldBegin();
+            const fieldType: thrift.Thrift.Type = ret.ftype;
+            const fieldId: number = ret.fid;
+            if (fieldType === thrift.Thrift.Type.STOP) {
+                break;
+            }
+            switch (fieldId) {
+                case 1:
+                    if (fieldType === thrift.Thrift.Type.STRING) {
+                        const value_14: string = input.readString();
+                        _args.app = value_14;
+                    }
+                    else {
+                        input.skip(fieldType);
+                    }
+                    break;
+                case 2:
+                    if (fieldType === thrift.Thrift.Type.STRING) {
+                        const value_15: string = input.readString();
+                        _args.messageId = value_15;
+                    }
+                    else {
+                        input.skip(fieldType);
+                    }
+                    break;
+                case 3:
+                    if (fieldType === thrift.Thrift.Type.STRING) {
+                        const value_16: Buffer = input.readBinary();
+                        _args.frame = value_16;
+                    }
+                    else {
+                        input.skip(fieldType);
+                    }
+                    break;
+                case 4:
+                    if (fieldType === thrift.Thrift.Type.STRING) {
+                        const value_17: string = input.readString();
+                        _args.filter = value_17;
+                    }
+                    else {
+                        input.skip(fieldType);
+                    }
+                    break;
+                default: {
+                    input.skip(fieldType);
+                }
+            }
+            input.readFieldEnd();
+        }
+        input.readStructEnd();
+        if (_args.app !== undefined && _args.messageId !== undefined && _args.frame !== undefined && _args.filter !== undefined) {
+            return new RevokeArgs(_args);
+        }
+        else {
+            throw new thrift.Thrift.TProtocolException(thrift.Thrift.TProtocolExceptionType.UNKNOWN, "Unable to read RevokeArgs from input");
+        }
+    }
+}
 export interface IDrainArgsArgs {
 }
 export class DrainArgs {
@@ -367,8 +606,8 @@ export class DeliverResult {
             switch (fieldId) {
                 case 0:
                     if (fieldType === thrift.Thrift.Type.STRUCT) {
-                        const value_9: DeliverResult_.DeliverResult = DeliverResult_.DeliverResult.read(input);
-                        _args.success = value_9;
+                        const value_18: DeliverResult_.DeliverResult = DeliverResult_.DeliverResult.read(input);
+                        _args.success = value_18;
                     }
                     else {
                         input.skip(fieldType);
@@ -376,8 +615,8 @@ export class DeliverResult {
                     break;
                 case 1:
                     if (fieldType === thrift.Thrift.Type.STRUCT) {
-                        const value_10: petrel_rpc.RpcError = petrel_rpc.RpcError.read(input);
-                        _args.err = value_10;
+                        const value_19: petrel_rpc.RpcError = petrel_rpc.RpcError.read(input);
+                        _args.err = value_19;
                     }
                     else {
                         input.skip(fieldType);
@@ -437,8 +676,8 @@ export class PublishResult {
             switch (fieldId) {
                 case 0:
                     if (fieldType === thrift.Thrift.Type.STRUCT) {
-                        const value_11: PublishResult_.PublishResult = PublishResult_.PublishResult.read(input);
-                        _args.success = value_11;
+                        const value_20: PublishResult_.PublishResult = PublishResult_.PublishResult.read(input);
+                        _args.success = value_20;
                     }
                     else {
                         input.skip(fieldType);
@@ -446,8 +685,8 @@ export class PublishResult {
                     break;
                 case 1:
                     if (fieldType === thrift.Thrift.Type.STRUCT) {
-                        const value_12: petrel_rpc.RpcError = petrel_rpc.RpcError.read(input);
-                        _args.err = value_12;
+                        const value_21: petrel_rpc.RpcError = petrel_rpc.RpcError.read(input);
+                        _args.err = value_21;
                     }
                     else {
                         input.skip(fieldType);
@@ -507,8 +746,8 @@ export class KickResult {
             switch (fieldId) {
                 case 0:
                     if (fieldType === thrift.Thrift.Type.BOOL) {
-                        const value_13: boolean = input.readBool();
-                        _args.success = value_13;
+                        const value_22: boolean = input.readBool();
+                        _args.success = value_22;
                     }
                     else {
                         input.skip(fieldType);
@@ -516,8 +755,8 @@ export class KickResult {
                     break;
                 case 1:
                     if (fieldType === thrift.Thrift.Type.STRUCT) {
-                        const value_14: petrel_rpc.RpcError = petrel_rpc.RpcError.read(input);
-                        _args.err = value_14;
+                        const value_23: petrel_rpc.RpcError = petrel_rpc.RpcError.read(input);
+                        _args.err = value_23;
                     }
                     else {
                         input.skip(fieldType);
@@ -531,6 +770,146 @@ export class KickResult {
         }
         input.readStructEnd();
         return new KickResult(_args);
+    }
+}
+export interface IChangeTopicsResultArgs {
+    success?: boolean;
+    err?: petrel_rpc.RpcError;
+}
+export class ChangeTopicsResult {
+    public success?: boolean;
+    public err?: petrel_rpc.RpcError;
+    constructor(args?: IChangeTopicsResultArgs) {
+        if (args != null && args.success != null) {
+            this.success = args.success;
+        }
+        if (args != null && args.err != null) {
+            this.err = args.err;
+        }
+    }
+    public write(output: thrift.TProtocol): void {
+        output.writeStructBegin("ChangeTopicsResult");
+        if (this.success != null) {
+            output.writeFieldBegin("success", thrift.Thrift.Type.BOOL, 0);
+            output.writeBool(this.success);
+            output.writeFieldEnd();
+        }
+        if (this.err != null) {
+            output.writeFieldBegin("err", thrift.Thrift.Type.STRUCT, 1);
+            this.err.write(output);
+            output.writeFieldEnd();
+        }
+        output.writeFieldStop();
+        output.writeStructEnd();
+        return;
+    }
+    public static read(input: thrift.TProtocol): ChangeTopicsResult {
+        input.readStructBegin();
+        let _args: any = {};
+        while (true) {
+            const ret: thrift.TField = input.readFieldBegin();
+            const fieldType: thrift.Thrift.Type = ret.ftype;
+            const fieldId: number = ret.fid;
+            if (fieldType === thrift.Thrift.Type.STOP) {
+                break;
+            }
+            switch (fieldId) {
+                case 0:
+                    if (fieldType === thrift.Thrift.Type.BOOL) {
+                        const value_24: boolean = input.readBool();
+                        _args.success = value_24;
+                    }
+                    else {
+                        input.skip(fieldType);
+                    }
+                    break;
+                case 1:
+                    if (fieldType === thrift.Thrift.Type.STRUCT) {
+                        const value_25: petrel_rpc.RpcError = petrel_rpc.RpcError.read(input);
+                        _args.err = value_25;
+                    }
+                    else {
+                        input.skip(fieldType);
+                    }
+                    break;
+                default: {
+                    input.skip(fieldType);
+                }
+            }
+            input.readFieldEnd();
+        }
+        input.readStructEnd();
+        return new ChangeTopicsResult(_args);
+    }
+}
+export interface IRevokeResultArgs {
+    success?: number;
+    err?: petrel_rpc.RpcError;
+}
+export class RevokeResult {
+    public success?: number;
+    public err?: petrel_rpc.RpcError;
+    constructor(args?: IRevokeResultArgs) {
+        if (args != null && args.success != null) {
+            this.success = args.success;
+        }
+        if (args != null && args.err != null) {
+            this.err = args.err;
+        }
+    }
+    public write(output: thrift.TProtocol): void {
+        output.writeStructBegin("RevokeResult");
+        if (this.success != null) {
+            output.writeFieldBegin("success", thrift.Thrift.Type.I32, 0);
+            output.writeI32(this.success);
+            output.writeFieldEnd();
+        }
+        if (this.err != null) {
+            output.writeFieldBegin("err", thrift.Thrift.Type.STRUCT, 1);
+            this.err.write(output);
+            output.writeFieldEnd();
+        }
+        output.writeFieldStop();
+        output.writeStructEnd();
+        return;
+    }
+    public static read(input: thrift.TProtocol): RevokeResult {
+        input.readStructBegin();
+        let _args: any = {};
+        while (true) {
+            const ret: thrift.TField = input.readFieldBegin();
+            const fieldType: thrift.Thrift.Type = ret.ftype;
+            const fieldId: number = ret.fid;
+            if (fieldType === thrift.Thrift.Type.STOP) {
+                break;
+            }
+            switch (fieldId) {
+                case 0:
+                    if (fieldType === thrift.Thrift.Type.I32) {
+                        const value_26: number = input.readI32();
+                        _args.success = value_26;
+                    }
+                    else {
+                        input.skip(fieldType);
+                    }
+                    break;
+                case 1:
+                    if (fieldType === thrift.Thrift.Type.STRUCT) {
+                        const value_27: petrel_rpc.RpcError = petrel_rpc.RpcError.read(input);
+                        _args.err = value_27;
+                    }
+                    else {
+                        input.skip(fieldType);
+                    }
+                    break;
+                default: {
+                    input.skip(fieldType);
+                }
+            }
+            input.readFieldEnd();
+        }
+        input.readStructEnd();
+        return new RevokeResult(_args);
     }
 }
 export interface IDrainResultArgs {
@@ -580,8 +959,8 @@ export class DrainResult {
                     break;
                 case 1:
                     if (fieldType === thrift.Thrift.Type.STRUCT) {
-                        const value_15: petrel_rpc.RpcError = petrel_rpc.RpcError.read(input);
-                        _args.err = value_15;
+                        const value_28: petrel_rpc.RpcError = petrel_rpc.RpcError.read(input);
+                        _args.err = value_28;
                     }
                     else {
                         input.skip(fieldType);
@@ -641,8 +1020,8 @@ export class StatsResult {
             switch (fieldId) {
                 case 0:
                     if (fieldType === thrift.Thrift.Type.STRUCT) {
-                        const value_16: GatewayStats.GatewayStats = GatewayStats.GatewayStats.read(input);
-                        _args.success = value_16;
+                        const value_29: GatewayStats.GatewayStats = GatewayStats.GatewayStats.read(input);
+                        _args.success = value_29;
                     }
                     else {
                         input.skip(fieldType);
@@ -650,8 +1029,8 @@ export class StatsResult {
                     break;
                 case 1:
                     if (fieldType === thrift.Thrift.Type.STRUCT) {
-                        const value_17: petrel_rpc.RpcError = petrel_rpc.RpcError.read(input);
-                        _args.err = value_17;
+                        const value_30: petrel_rpc.RpcError = petrel_rpc.RpcError.read(input);
+                        _args.err = value_30;
                     }
                     else {
                         input.skip(fieldType);
@@ -728,6 +1107,36 @@ export class Client {
             this.send_kick(device, session, code, reason, requestId);
         });
     }
+    public changeTopics(device: string, topics: Array<string>, subscribe: boolean): Promise<boolean> {
+        const requestId: number = this.incrementSeqId();
+        return new Promise<boolean>((resolve, reject): void => {
+            this._reqs[requestId] = (error, result) => {
+                delete this._reqs[requestId];
+                if (error != null) {
+                    reject(error);
+                }
+                else {
+                    resolve(result);
+                }
+            };
+            this.send_changeTopics(device, topics, subscribe, requestId);
+        });
+    }
+    public revoke(app: string, messageId: string, frame: Buffer, filter: string): Promise<number> {
+        const requestId: number = this.incrementSeqId();
+        return new Promise<number>((resolve, reject): void => {
+            this._reqs[requestId] = (error, result) => {
+                delete this._reqs[requestId];
+                if (error != null) {
+                    reject(error);
+                }
+                else {
+                    resolve(result);
+                }
+            };
+            this.send_revoke(app, messageId, frame, filter, requestId);
+        });
+    }
     public drain(): Promise<void> {
         const requestId: number = this.incrementSeqId();
         return new Promise<void>((resolve, reject): void => {
@@ -780,6 +1189,24 @@ export class Client {
         const output: thrift.TProtocol = new this.protocol(this.output);
         output.writeMessageBegin("kick", thrift.Thrift.MessageType.CALL, requestId);
         const args: KickArgs = new KickArgs({ device, session, code, reason });
+        args.write(output);
+        output.writeMessageEnd();
+        this.output.flush();
+        return;
+    }
+    public send_changeTopics(device: string, topics: Array<string>, subscribe: boolean, requestId: number): void {
+        const output: thrift.TProtocol = new this.protocol(this.output);
+        output.writeMessageBegin("changeTopics", thrift.Thrift.MessageType.CALL, requestId);
+        const args: ChangeTopicsArgs = new ChangeTopicsArgs({ device, topics, subscribe });
+        args.write(output);
+        output.writeMessageEnd();
+        this.output.flush();
+        return;
+    }
+    public send_revoke(app: string, messageId: string, frame: Buffer, filter: string, requestId: number): void {
+        const output: thrift.TProtocol = new this.protocol(this.output);
+        output.writeMessageBegin("revoke", thrift.Thrift.MessageType.CALL, requestId);
+        const args: RevokeArgs = new RevokeArgs({ app, messageId, frame, filter });
         args.write(output);
         output.writeMessageEnd();
         this.output.flush();
@@ -878,6 +1305,56 @@ export class Client {
             }
         }
     }
+    public recv_changeTopics(input: thrift.TProtocol, mtype: thrift.Thrift.MessageType, requestId: number): void {
+        const noop = (): any => null;
+        const callback = this._reqs[requestId] || noop;
+        if (mtype === thrift.Thrift.MessageType.EXCEPTION) {
+            const x: thrift.Thrift.TApplicationException = new thrift.Thrift.TApplicationException();
+            x.read(input);
+            input.readMessageEnd();
+            return callback(x);
+        }
+        else {
+            const result: ChangeTopicsResult = ChangeTopicsResult.read(input);
+            input.readMessageEnd();
+            if (result.err != null) {
+                return callback(result.err);
+            }
+            else {
+                if (result.success != null) {
+                    return callback(undefined, result.success);
+                }
+                else {
+                    return callback(new thrift.Thrift.TApplicationException(thrift.Thrift.TApplicationExceptionType.UNKNOWN, "changeTopics failed: unknown result"));
+                }
+            }
+        }
+    }
+    public recv_revoke(input: thrift.TProtocol, mtype: thrift.Thrift.MessageType, requestId: number): void {
+        const noop = (): any => null;
+        const callback = this._reqs[requestId] || noop;
+        if (mtype === thrift.Thrift.MessageType.EXCEPTION) {
+            const x: thrift.Thrift.TApplicationException = new thrift.Thrift.TApplicationException();
+            x.read(input);
+            input.readMessageEnd();
+            return callback(x);
+        }
+        else {
+            const result: RevokeResult = RevokeResult.read(input);
+            input.readMessageEnd();
+            if (result.err != null) {
+                return callback(result.err);
+            }
+            else {
+                if (result.success != null) {
+                    return callback(undefined, result.success);
+                }
+                else {
+                    return callback(new thrift.Thrift.TApplicationException(thrift.Thrift.TApplicationExceptionType.UNKNOWN, "revoke failed: unknown result"));
+                }
+            }
+        }
+    }
     public recv_drain(input: thrift.TProtocol, mtype: thrift.Thrift.MessageType, requestId: number): void {
         const noop = (): any => null;
         const callback = this._reqs[requestId] || noop;
@@ -928,6 +1405,8 @@ export interface IHandler {
     deliver(batch: Array<Delivery.Delivery>): DeliverResult_.DeliverResult | Promise<DeliverResult_.DeliverResult>;
     publish(entry: LogEntry.LogEntry): PublishResult_.PublishResult | Promise<PublishResult_.PublishResult>;
     kick(device: string, session: string, code: number, reason: string): boolean | Promise<boolean>;
+    changeTopics(device: string, topics: Array<string>, subscribe: boolean): boolean | Promise<boolean>;
+    revoke(app: string, messageId: string, frame: Buffer, filter: string): number | Promise<number>;
     drain(): void | Promise<void>;
     stats(): GatewayStats.GatewayStats | Promise<GatewayStats.GatewayStats>;
 }
@@ -952,6 +1431,14 @@ export class Processor {
             }
             case "process_kick": {
                 this.process_kick(requestId, input, output);
+                return;
+            }
+            case "process_changeTopics": {
+                this.process_changeTopics(requestId, input, output);
+                return;
+            }
+            case "process_revoke": {
+                this.process_revoke(requestId, input, output);
                 return;
             }
             case "process_drain": {
@@ -1076,6 +1563,78 @@ export class Processor {
             else {
                 const result: thrift.Thrift.TApplicationException = new thrift.Thrift.TApplicationException(thrift.Thrift.TApplicationExceptionType.UNKNOWN, err.message);
                 output.writeMessageBegin("kick", thrift.Thrift.MessageType.EXCEPTION, requestId);
+                result.write(output);
+                output.writeMessageEnd();
+                output.flush();
+                return;
+            }
+        });
+    }
+    public process_changeTopics(requestId: number, input: thrift.TProtocol, output: thrift.TProtocol): void {
+        new Promise<boolean>((resolve, reject): void => {
+            try {
+                const args: ChangeTopicsArgs = ChangeTopicsArgs.read(input);
+                input.readMessageEnd();
+                resolve(this._handler.changeTopics(args.device, args.topics, args.subscribe));
+            }
+            catch (err) {
+                reject(err);
+            }
+        }).then((data: boolean): void => {
+            const result: ChangeTopicsResult = new ChangeTopicsResult({ success: data });
+            output.writeMessageBegin("changeTopics", thrift.Thrift.MessageType.REPLY, requestId);
+            result.write(output);
+            output.writeMessageEnd();
+            output.flush();
+            return;
+        }).catch((err: Error): void => {
+            if (err instanceof petrel_rpc.RpcError) {
+                const result: ChangeTopicsResult = new ChangeTopicsResult({ err: err });
+                output.writeMessageBegin("changeTopics", thrift.Thrift.MessageType.REPLY, requestId);
+                result.write(output);
+                output.writeMessageEnd();
+                output.flush();
+                return;
+            }
+            else {
+                const result: thrift.Thrift.TApplicationException = new thrift.Thrift.TApplicationException(thrift.Thrift.TApplicationExceptionType.UNKNOWN, err.message);
+                output.writeMessageBegin("changeTopics", thrift.Thrift.MessageType.EXCEPTION, requestId);
+                result.write(output);
+                output.writeMessageEnd();
+                output.flush();
+                return;
+            }
+        });
+    }
+    public process_revoke(requestId: number, input: thrift.TProtocol, output: thrift.TProtocol): void {
+        new Promise<number>((resolve, reject): void => {
+            try {
+                const args: RevokeArgs = RevokeArgs.read(input);
+                input.readMessageEnd();
+                resolve(this._handler.revoke(args.app, args.messageId, args.frame, args.filter));
+            }
+            catch (err) {
+                reject(err);
+            }
+        }).then((data: number): void => {
+            const result: RevokeResult = new RevokeResult({ success: data });
+            output.writeMessageBegin("revoke", thrift.Thrift.MessageType.REPLY, requestId);
+            result.write(output);
+            output.writeMessageEnd();
+            output.flush();
+            return;
+        }).catch((err: Error): void => {
+            if (err instanceof petrel_rpc.RpcError) {
+                const result: RevokeResult = new RevokeResult({ err: err });
+                output.writeMessageBegin("revoke", thrift.Thrift.MessageType.REPLY, requestId);
+                result.write(output);
+                output.writeMessageEnd();
+                output.flush();
+                return;
+            }
+            else {
+                const result: thrift.Thrift.TApplicationException = new thrift.Thrift.TApplicationException(thrift.Thrift.TApplicationExceptionType.UNKNOWN, err.message);
+                output.writeMessageBegin("revoke", thrift.Thrift.MessageType.EXCEPTION, requestId);
                 result.write(output);
                 output.writeMessageEnd();
                 output.flush();

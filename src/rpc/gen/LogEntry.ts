@@ -9,6 +9,9 @@ export interface ILogEntryArgs {
     frame: Buffer;
     messageId: string;
     expiresAt: number | Int64;
+    filter?: string;
+    fromBucket?: number;
+    toBucket?: number;
 }
 export class LogEntry {
     public app: string;
@@ -17,6 +20,9 @@ export class LogEntry {
     public frame: Buffer;
     public messageId: string;
     public expiresAt: Int64;
+    public filter?: string;
+    public fromBucket?: number;
+    public toBucket?: number;
     constructor(args: ILogEntryArgs) {
         if (args != null && args.app != null) {
             this.app = args.app;
@@ -64,6 +70,15 @@ export class LogEntry {
         else {
             throw new thrift.Thrift.TProtocolException(thrift.Thrift.TProtocolExceptionType.UNKNOWN, "Required field[expiresAt] is unset!");
         }
+        if (args != null && args.filter != null) {
+            this.filter = args.filter;
+        }
+        if (args != null && args.fromBucket != null) {
+            this.fromBucket = args.fromBucket;
+        }
+        if (args != null && args.toBucket != null) {
+            this.toBucket = args.toBucket;
+        }
     }
     public write(output: thrift.TProtocol): void {
         output.writeStructBegin("LogEntry");
@@ -95,6 +110,21 @@ export class LogEntry {
         if (this.expiresAt != null) {
             output.writeFieldBegin("expiresAt", thrift.Thrift.Type.I64, 6);
             output.writeI64(this.expiresAt);
+            output.writeFieldEnd();
+        }
+        if (this.filter != null) {
+            output.writeFieldBegin("filter", thrift.Thrift.Type.STRING, 7);
+            output.writeString(this.filter);
+            output.writeFieldEnd();
+        }
+        if (this.fromBucket != null) {
+            output.writeFieldBegin("fromBucket", thrift.Thrift.Type.I32, 8);
+            output.writeI32(this.fromBucket);
+            output.writeFieldEnd();
+        }
+        if (this.toBucket != null) {
+            output.writeFieldBegin("toBucket", thrift.Thrift.Type.I32, 9);
+            output.writeI32(this.toBucket);
             output.writeFieldEnd();
         }
         output.writeFieldStop();
@@ -161,6 +191,33 @@ export class LogEntry {
                     if (fieldType === thrift.Thrift.Type.I64) {
                         const value_6: Int64 = input.readI64();
                         _args.expiresAt = value_6;
+                    }
+                    else {
+                        input.skip(fieldType);
+                    }
+                    break;
+                case 7:
+                    if (fieldType === thrift.Thrift.Type.STRING) {
+                        const value_7: string = input.readString();
+                        _args.filter = value_7;
+                    }
+                    else {
+                        input.skip(fieldType);
+                    }
+                    break;
+                case 8:
+                    if (fieldType === thrift.Thrift.Type.I32) {
+                        const value_8: number = input.readI32();
+                        _args.fromBucket = value_8;
+                    }
+                    else {
+                        input.skip(fieldType);
+                    }
+                    break;
+                case 9:
+                    if (fieldType === thrift.Thrift.Type.I32) {
+                        const value_9: number = input.readI32();
+                        _args.toBucket = value_9;
                     }
                     else {
                         input.skip(fieldType);

@@ -10,6 +10,7 @@ export interface ISessionEventArgs {
     session: string;
     closeCode?: number;
     cursors?: Map<string, Int64>;
+    deviceNo?: number;
 }
 export class SessionEvent {
     public kind: SessionEventKind.SessionEventKind;
@@ -18,6 +19,7 @@ export class SessionEvent {
     public session: string;
     public closeCode?: number;
     public cursors?: Map<string, Int64>;
+    public deviceNo?: number;
     constructor(args: ISessionEventArgs) {
         if (args != null && args.kind != null) {
             this.kind = args.kind;
@@ -48,6 +50,9 @@ export class SessionEvent {
         }
         if (args != null && args.cursors != null) {
             this.cursors = args.cursors;
+        }
+        if (args != null && args.deviceNo != null) {
+            this.deviceNo = args.deviceNo;
         }
     }
     public write(output: thrift.TProtocol): void {
@@ -85,6 +90,11 @@ export class SessionEvent {
                 output.writeI64(value_1);
             });
             output.writeMapEnd();
+            output.writeFieldEnd();
+        }
+        if (this.deviceNo != null) {
+            output.writeFieldBegin("deviceNo", thrift.Thrift.Type.I32, 7);
+            output.writeI32(this.deviceNo);
             output.writeFieldEnd();
         }
         output.writeFieldStop();
@@ -159,6 +169,15 @@ export class SessionEvent {
                         }
                         input.readMapEnd();
                         _args.cursors = value_7;
+                    }
+                    else {
+                        input.skip(fieldType);
+                    }
+                    break;
+                case 7:
+                    if (fieldType === thrift.Thrift.Type.I32) {
+                        const value_9: number = input.readI32();
+                        _args.deviceNo = value_9;
                     }
                     else {
                         input.skip(fieldType);

@@ -1,0 +1,132 @@
+import type { Redis } from 'ioredis';
+import { APP_LOG, bucketOf, compileFilter, type AudienceFilter } from '../domain/audience.js';
+import type { Metrics } from '../observability/metrics.js';
+import { FrameType, type WireCodec } from '../protocol/index.js';
+import type { OutboundDelivery, SessionReport } from '../rpc/contract.js';
+import type { BroadcastLog, LogEntryInfo, LogHead } from '../store/broadcast-log.js';
+import type { RedisKeys } from '../store/keys.js';
+import type { GatewayBatches } from './courier.js';
+
+/** Entries are read-mostly and shared by every device catching up: cached this long per process. */
+const ENTRY_CACHE_MS = 1000;
+const ENTRY_CACHE_MAX = 20_000;
+
+interface CachedEntry {
+  info: LogEntryInfo | null;
+  filter: AudienceFilter | null;
+  at: number;
+}
+
+/**
+ * Broadcast catch-up for a device coming online (docs/protocol.md, "Delivery semantics"):
+ * the log entries after the cursor it sent in HELLO (or, without one, those accepted since
+ * it registered) that match its topics, then CURSOR so its cursor moves past what was not
+ * for it. RESYNC cursor_gone when entries it may have needed were trimmed. A reconnect
+ * storm reads each entry once per second per dispatcher, not once per device.
+ */
+export class LogCatchUp {
+  private readonly cache = new Map<string, CachedEntry>();
+  private readonly resyncGone: Buffer;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: RedisKeys,
+    private readonly log: BroadcastLog,
+    private readonly codec: WireCodec,
+    private readonly metrics: Metrics,
+  ) {
+    this.resyncGone = codec.encode({ t: FrameType.RESYNC, reason: 'cursor_gone' });
+  }
+
+  /** Log heads of the apps of a report's ONLINE events: one round trip per report. */
+  heads(reports: readonly SessionReport[]): Promise<Map<string, LogHead>> {
+    return this.log.heads([...new Set(reports.filter((r) => r.kind === 'online').map((r) => r.appId))]);
+  }
+
+  /** Adds what the device missed to `plan`; returns the number of PUSHes added. */
+  async add(plan: GatewayBatches, e: SessionReport, gatewayId: string, head: LogHead | undefined): Promise<number> {
+    if (!head || (head.seq === 0 && head.paced.length === 0)) return 0;
+    const cursor = e.cursors?.[APP_LOG];
+    const behind = cursor === undefined || cursor < head.seq;
+    if (!behind && head.paced.length === 0) return 0;
+    const window = behind ? await this.log.after(e.appId, cursor ?? null, this.log.maxEntries) : { ids: [], seqs: [], more: false };
+    const paced = head.paced.filter((id) => !window.ids.includes(id));
+    const entries = await this.entries([...window.ids, ...paced]);
+    if (entries.every((x) => !x.info)) return this.finish(plan, e, gatewayId, cursor, window.seqs, 0, false);
+    const [topicList, createdAt] = await this.device(e.deviceId);
+    const topics = topicList.length > 0 ? new Set(topicList) : null;
+    const bucket = bucketOf(e.deviceId);
+    const now = Date.now();
+    let pushed = 0;
+    const wanted = (x: CachedEntry): x is CachedEntry & { info: LogEntryInfo; filter: AudienceFilter } =>
+      x.info !== null && x.filter !== null && !x.info.revoked && x.info.appId === e.appId && x.info.exp > now &&
+      bucket < x.info.released && x.filter.matches(topics) && (cursor !== undefined || x.info.ts >= createdAt);
+    for (const [i, x] of entries.entries()) {
+      if (!wanted(x)) continue;
+      // A paced entry at or before the cursor: the device moved past it before its bucket
+      // was released; it is sent unless the device ACKed it already.
+      const inWindow = i < window.ids.length;
+      if (!inWindow && e.deviceNo !== undefined && (await this.log.hasAcked(x.info.id, e.deviceNo))) continue;
+      plan.put(gatewayId, { deviceId: e.deviceId, sessionId: e.sessionId, frame: x.info.frame, messageId: x.info.id, expiresAt: x.info.exp });
+      pushed++;
+    }
+    const gone = cursor !== undefined && (cursor < head.trimmed || window.more);
+    return this.finish(plan, e, gatewayId, cursor, window.seqs, pushed, gone);
+  }
+
+  /** RESYNC when entries were lost; CURSOR after the PUSHes, on the same socket, so it never overtakes them. */
+  private finish(plan: GatewayBatches, e: SessionReport, gatewayId: string, cursor: number | undefined, seqs: readonly number[], pushed: number, gone: boolean): number {
+    const to = { deviceId: e.deviceId, sessionId: e.sessionId };
+    if (gone) plan.put(gatewayId, { ...to, frame: this.resyncGone });
+    const last = seqs.at(-1);
+    if (last !== undefined && (cursor === undefined || last > cursor)) {
+      plan.put(gatewayId, { ...to, frame: this.codec.encode({ t: FrameType.CURSOR, log: APP_LOG, seq: last }) });
+    }
+    this.metrics.logCatchUp.inc(pushed);
+    return pushed;
+  }
+
+  /** After the plan was sent: catch-up PUSHes that reached their session count as sent. */
+  async delivered(sent: readonly OutboundDelivery[]): Promise<void> {
+    const counts = new Map<string, number>();
+    for (const d of sent) {
+      if (d.messageId === undefined || this.cache.get(d.messageId)?.info?.frame !== d.frame) continue;
+      counts.set(d.messageId, (counts.get(d.messageId) ?? 0) + 1);
+    }
+    await this.log.countSent(counts);
+  }
+
+  private async device(deviceId: string): Promise<[string[], number]> {
+    const [[, topics], [, createdAt]] = (await this.redis.multi()
+      .smembers(this.keys.deviceTopics(deviceId))
+      .hget(this.keys.device(deviceId), 'createdAt')
+      .exec()) as [[Error | null, string[]], [Error | null, string | null]];
+    return [topics, Number(createdAt ?? 0)];
+  }
+
+  private async entries(ids: readonly string[]): Promise<CachedEntry[]> {
+    const now = Date.now();
+    const missing = ids.filter((id) => {
+      const hit = this.cache.get(id);
+      return !hit || now - hit.at > ENTRY_CACHE_MS;
+    });
+    if (missing.length > 0) {
+      const loaded = await this.log.entries(missing);
+      if (this.cache.size + missing.length > ENTRY_CACHE_MAX) this.cache.clear();
+      missing.forEach((id, i) => {
+        const info = loaded[i] ?? null;
+        this.cache.set(id, { info, filter: info ? safeFilter(info.filter) : null, at: now });
+      });
+    }
+    return ids.map((id) => this.cache.get(id)!);
+  }
+}
+
+/** A filter stored by an older release that no longer parses matches nobody (never crashes catch-up). */
+function safeFilter(text: string): AudienceFilter | null {
+  try {
+    return compileFilter(text);
+  } catch {
+    return null;
+  }
+}

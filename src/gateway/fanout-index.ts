@@ -1,0 +1,97 @@
+import type { AudienceFilter } from '../domain/audience.js';
+
+/** What the index needs of a session. */
+export interface IndexedSession {
+  readonly appId: string;
+  /** Subscribed topics; null when none (most devices: no Set per idle session). */
+  topics: Set<string> | null;
+}
+
+interface AppSessions<S> {
+  all: Set<S>;
+  byTopic: Map<string, Set<S>>;
+}
+
+/**
+ * The gateway's local app → topic → sessions index (docs/architecture.md, "Broadcasts"):
+ * a broadcast reaches a gateway once and is fanned out here, to the sessions of its app
+ * whose topics match, without asking Redis who is subscribed.
+ */
+export class FanOutIndex<S extends IndexedSession> {
+  private readonly apps = new Map<string, AppSessions<S>>();
+
+  add(session: S): void {
+    let app = this.apps.get(session.appId);
+    if (!app) {
+      app = { all: new Set(), byTopic: new Map() };
+      this.apps.set(session.appId, app);
+    }
+    app.all.add(session);
+    if (session.topics) for (const t of session.topics) this.link(app, t, session);
+  }
+
+  remove(session: S): void {
+    const app = this.apps.get(session.appId);
+    if (!app || !app.all.delete(session)) return;
+    if (session.topics) for (const t of session.topics) this.unlink(app, t, session);
+    if (app.all.size === 0) this.apps.delete(session.appId);
+  }
+
+  /** A session's topics changed (its own SUB/UNSUB, or the app server's call). */
+  change(session: S, topics: readonly string[], subscribe: boolean): void {
+    const app = this.apps.get(session.appId);
+    const indexed = app?.all.has(session) === true;
+    for (const t of topics) {
+      if (subscribe) {
+        if (session.topics?.has(t)) continue;
+        (session.topics ??= new Set()).add(t);
+        if (indexed) this.link(app!, t, session);
+      } else if (session.topics?.delete(t)) {
+        if (indexed) this.unlink(app!, t, session);
+      }
+    }
+    if (session.topics?.size === 0) session.topics = null;
+  }
+
+  /**
+   * Sessions of the app that match the filter. Each is yielded once: a condition over
+   * several topics walks the union of their subscribers, deduplicated.
+   */
+  *matching(appId: string, filter: AudienceFilter): Generator<S> {
+    const app = this.apps.get(appId);
+    if (!app) return;
+    if (filter.everyDevice) {
+      for (const s of app.all) if (filter.matches(s.topics)) yield s;
+      return;
+    }
+    const sets = filter.topics.map((t) => app.byTopic.get(t)).filter((s): s is Set<S> => s !== undefined);
+    if (sets.length === 1) {
+      for (const s of sets[0]!) if (filter.matches(s.topics)) yield s;
+      return;
+    }
+    const seen = new Set<S>();
+    for (const set of sets) {
+      for (const s of set) {
+        if (seen.has(s)) continue;
+        seen.add(s);
+        if (filter.matches(s.topics)) yield s;
+      }
+    }
+  }
+
+  private link(app: AppSessions<S>, topic: string, session: S): void {
+    let set = app.byTopic.get(topic);
+    if (!set) {
+      set = new Set();
+      app.byTopic.set(topic, set);
+    }
+    set.add(session);
+  }
+
+  private unlink(app: AppSessions<S>, topic: string, session: S): void {
+    const set = app.byTopic.get(topic);
+    if (!set) return;
+    set.delete(session);
+    if (set.size === 0) app.byTopic.delete(topic);
+  }
+}

@@ -1,0 +1,214 @@
+import type { Redis } from 'ioredis';
+import { pipelineReplies } from './redis.js';
+import type { RedisKeys } from './keys.js';
+import { RedisScript } from './redis-script.js';
+import type { TurnPipeline } from './turn-pipeline.js';
+
+/**
+ * log_append_2 — KEYS[1] log hash, KEYS[2] log entries (same {app} slot);
+ * ARGV[1] message id, ARGV[2] retention cap (entries).
+ * Appends the message once and returns its seq; a message already in the log returns the
+ * seq it got (a send job run again after its dispatcher died). Entries beyond the cap go,
+ * oldest first, and `trimmed` remembers the highest seq dropped that way.
+ */
+const LOG_APPEND_2 = new RedisScript('log_append_2', 2, `
+local had = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if had then return tonumber(had) end
+local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+redis.call('ZADD', KEYS[2], seq, ARGV[1])
+local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[2])
+if over > 0 then
+  local last = redis.call('ZRANGE', KEYS[2], over - 1, over - 1, 'WITHSCORES')
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, over - 1)
+  redis.call('HSET', KEYS[1], 'trimmed', last[2])
+end
+return seq
+`);
+
+/**
+ * log_ack_2 — KEYS[1] message hash, KEYS[2] its ACK bitmap (same {message} slot);
+ * ARGV[1] app of the reporting devices, ARGV[2..] their device numbers.
+ * Counts each device's first ACK of a broadcast once. Returns 0 for a message that is not
+ * a published broadcast of that app (a unicast id, a stale id), else {counted, campaign id or ''}.
+ */
+const LOG_ACK_2 = new RedisScript('log_ack_2', 2, `
+local h = redis.call('HMGET', KEYS[1], 'app', 'seq', 'cid')
+if h[1] ~= ARGV[1] or not h[2] then return 0 end
+local n = 0
+for i = 2, #ARGV do
+  if redis.call('SETBIT', KEYS[2], ARGV[i], 1) == 0 then n = n + 1 end
+end
+if n > 0 then
+  redis.call('HINCRBY', KEYS[1], 'delivered', n)
+  redis.call('PEXPIREAT', KEYS[2], redis.call('PEXPIRETIME', KEYS[1]))
+end
+return {n, h[3] or ''}
+`);
+
+/**
+ * revoke_1 — KEYS[1] message hash; ARGV[1] app.
+ * A broadcast of the app that is not sent yet is cancelled; one being or already sent is
+ * revoked (catch-up skips it, gateways stop re-sending it). Returns the outcome.
+ */
+const REVOKE_1 = new RedisScript('revoke_1', 1, `
+local h = redis.call('HMGET', KEYS[1], 'app', 'state', 'filter')
+if h[1] ~= ARGV[1] then return 'not_found' end
+if not h[3] then return 'not_broadcast' end
+if h[2] == 'revoked' or h[2] == 'cancelled' then return h[2] end
+if h[2] == 'scheduled' then redis.call('HSET', KEYS[1], 'state', 'cancelled') return 'cancelled' end
+redis.call('HSET', KEYS[1], 'state', 'revoked')
+return 'revoked'
+`);
+
+export type RevokeOutcome = 'revoked' | 'cancelled' | 'not_found' | 'not_broadcast';
+
+/** Where an app's log stands. */
+export interface LogHead {
+  /** Highest seq issued (0: nothing ever published). */
+  seq: number;
+  /** Highest seq dropped by the retention cap (0: none). */
+  trimmed: number;
+  /** Broadcasts of the app still releasing their audience (paced campaigns). */
+  paced: string[];
+}
+
+/** A retained log entry as the catch-up path needs it (from the message hash). */
+export interface LogEntryInfo {
+  id: string;
+  appId: string;
+  seq: number;
+  /** Accepted at (unix ms): a device without a cursor gets entries accepted after it registered. */
+  ts: number;
+  exp: number;
+  /** The PUSH frame with `log` and `seq`. */
+  frame: Buffer;
+  filter: string;
+  /** Audience buckets released so far (paced campaigns); AUDIENCE_BUCKETS when all. */
+  released: number;
+  revoked: boolean;
+  campaignId?: string;
+}
+
+/** A broadcast as it is published: what the message hash records for catch-up and tracing. */
+export interface PublishedBroadcast {
+  id: string;
+  seq: number;
+  frame: Buffer;
+  filter: string;
+  released: number;
+  /** Audience estimate at publish time (the trace's `targeted`). */
+  targeted: number;
+}
+
+/**
+ * The read-diffusion store (docs/architecture.md, "Broadcasts"): per app one log of
+ * broadcast message ids, numbered by seq and capped; the message itself stays in its
+ * message hash with its TTL. A broadcast costs O(1) storage whatever its audience, plus
+ * one bit per device that ACKs it.
+ */
+export class BroadcastLog {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: RedisKeys,
+    private readonly scripts: TurnPipeline,
+    /** Entries kept per app; a device that missed more gets RESYNC cursor_gone. */
+    readonly maxEntries: number,
+  ) {}
+
+  async append(appId: string, messageId: string): Promise<number> {
+    return Number(await this.scripts.run(LOG_APPEND_2, [this.keys.appLog(appId), this.keys.appLogEntries(appId)], [messageId, this.maxEntries]));
+  }
+
+  /** Records a publish in the message hash; `targeted` only the first time. */
+  async published(b: PublishedBroadcast): Promise<void> {
+    const key = this.keys.message(b.id);
+    await this.redis.multi()
+      .hset(key, 'seq', b.seq, 'lframe', b.frame, 'filter', b.filter, 'released', b.released)
+      .hsetnx(key, 'targeted', b.targeted)
+      .hsetnx(key, 'fanout', Date.now())
+      .eval("if redis.call('HGET', KEYS[1], 'state') == 'accepted' then redis.call('HSET', KEYS[1], 'state', 'dispatched') end return 0", 1, key)
+      .exec();
+  }
+
+  /** A paced campaign released more of its audience. */
+  async release(messageId: string, buckets: number): Promise<void> {
+    await this.redis.hset(this.keys.message(messageId), 'released', buckets);
+  }
+
+  /** PUSHes written to devices for a broadcast (live fan-out and catch-up). */
+  async countSent(counts: ReadonlyMap<string, number>): Promise<void> {
+    if (counts.size === 0) return;
+    const pipeline = this.redis.pipeline();
+    for (const [id, n] of counts) if (n > 0) pipeline.hincrby(this.keys.message(id), 'sent', n);
+    await pipeline.exec();
+  }
+
+  /** Heads of apps' logs and their paced broadcasts, one round trip for a whole report. */
+  async heads(appIds: readonly string[]): Promise<Map<string, LogHead>> {
+    const out = new Map<string, LogHead>();
+    if (appIds.length === 0) return out;
+    const pipeline = this.redis.pipeline();
+    for (const app of appIds) pipeline.hmget(this.keys.appLog(app), 'seq', 'trimmed').smembers(this.keys.appLogPaced(app));
+    const rows = await pipelineReplies(pipeline, 2 * appIds.length);
+    appIds.forEach((app, i) => {
+      const [seq, trimmed] = rows[2 * i] as Array<string | null>;
+      out.set(app, { seq: Number(seq ?? 0), trimmed: Number(trimmed ?? 0), paced: rows[2 * i + 1] as string[] });
+    });
+    return out;
+  }
+
+  /**
+   * The newest `limit` entries with seq > `after` (all retained when null), oldest first,
+   * and whether older ones past `after` were left out.
+   */
+  async after(appId: string, after: number | null, limit: number): Promise<{ ids: string[]; seqs: number[]; more: boolean }> {
+    const flat = await this.redis.zrevrangebyscore(this.keys.appLogEntries(appId), '+inf', after === null ? '-inf' : `(${after}`, 'WITHSCORES', 'LIMIT', 0, limit + 1);
+    const ids: string[] = [];
+    const seqs: number[] = [];
+    for (let i = 0; i + 1 < flat.length && ids.length < limit; i += 2) {
+      ids.push(flat[i]!);
+      seqs.push(Number(flat[i + 1]));
+    }
+    return { ids: ids.reverse(), seqs: seqs.reverse(), more: flat.length > 2 * limit };
+  }
+
+  /** Whether each device (by number) has ACKed the broadcast. */
+  async hasAcked(messageId: string, deviceNo: number): Promise<boolean> {
+    return (await this.redis.getbit(this.keys.messageAcked(messageId), deviceNo)) === 1;
+  }
+
+  /** A paced broadcast starts or stops releasing its audience. */
+  async setPaced(appId: string, messageId: string, paced: boolean): Promise<void> {
+    if (paced) await this.redis.sadd(this.keys.appLogPaced(appId), messageId);
+    else await this.redis.srem(this.keys.appLogPaced(appId), messageId);
+  }
+
+  async entries(ids: readonly string[]): Promise<Array<LogEntryInfo | null>> {
+    if (ids.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.hmgetBuffer(this.keys.message(id), 'app', 'seq', 'ts', 'exp', 'lframe', 'filter', 'released', 'state', 'cid');
+    const rows = await pipelineReplies(pipeline, ids.length);
+    return ids.map((id, i) => {
+      const [app, seq, ts, exp, frame, filter, released, state, cid] = rows[i] as Array<Buffer | null>;
+      if (!app || !seq || !ts || !exp || !frame || !filter) return null;
+      const info: LogEntryInfo = {
+        id, appId: app.toString(), seq: Number(seq.toString()), ts: Number(ts.toString()), exp: Number(exp.toString()), frame,
+        filter: filter.toString(), released: Number(released?.toString() ?? 0), revoked: state?.toString() === 'revoked',
+      };
+      if (cid) info.campaignId = cid.toString();
+      return info;
+    });
+  }
+
+  /** Counts ACKs of a broadcast by device number; null when the id is not a broadcast of this app. */
+  async acked(messageId: string, appId: string, deviceNos: readonly number[]): Promise<{ counted: number; campaignId?: string } | null> {
+    const r = await this.scripts.run(LOG_ACK_2, [this.keys.message(messageId), this.keys.messageAcked(messageId)], [appId, ...deviceNos]);
+    if (!Array.isArray(r)) return null;
+    const [counted, cid] = r as [number, string];
+    return cid ? { counted, campaignId: cid } : { counted };
+  }
+
+  async revoke(appId: string, messageId: string): Promise<RevokeOutcome> {
+    return (await this.scripts.run(REVOKE_1, [this.keys.message(messageId)], [appId])) as RevokeOutcome;
+  }
+}

@@ -1,0 +1,221 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { MemoryStore, PetrelClient, type PushMessage } from '../../sdk-client/src/index.js';
+import { startTestStack, type TestApp, type TestStack } from '../support/stack-fixture.js';
+import { waitFor } from '../support/wait.js';
+
+interface Trace {
+  state: string;
+  counts: { targeted: number; sent?: number; delivered: number; opened: number };
+}
+
+/** A device through our SDK that remembers every message the app was given. */
+class Device {
+  readonly got: PushMessage[] = [];
+  readonly revoked: Array<{ id: string; shown: boolean }> = [];
+  readonly resyncs: string[] = [];
+  client: PetrelClient;
+
+  constructor(
+    private readonly stack: TestStack,
+    private readonly app: TestApp,
+    readonly store = new MemoryStore(),
+    gateway = 0,
+  ) {
+    this.client = this.make(gateway);
+  }
+
+  private make(gateway: number): PetrelClient {
+    const client = new PetrelClient({
+      host: '127.0.0.1', port: this.stack.gateways[gateway]!.port, appId: this.app.appId, clientKey: this.app.clientKey,
+      store: this.store, backoff: { baseMs: 50, capMs: 200 }, ackDelayMs: 5,
+    });
+    client.on('message', (m) => this.got.push(m));
+    client.on('notification', (m) => this.got.push(m));
+    client.on('revoked', (r) => this.revoked.push(r));
+    client.on('resync', (r) => this.resyncs.push(r.reason));
+    return client;
+  }
+
+  get id(): string {
+    return this.client.deviceId!;
+  }
+
+  count(messageId: string): number {
+    return this.got.filter((m) => m.id === messageId).length;
+  }
+
+  async start(): Promise<this> {
+    await this.client.start();
+    await this.client.waitFor('connected');
+    return this;
+  }
+
+  /** Offline (its state kept in its store) until `restart`. */
+  async stop(): Promise<void> {
+    await this.client.close();
+  }
+
+  async restart(gateway = 0): Promise<void> {
+    this.client = this.make(gateway);
+    await this.start();
+  }
+}
+
+describe('broadcasts: topics, conditions and the whole app through the app log', () => {
+  let stack: TestStack;
+  let app: TestApp;
+  const online: Device[] = [];
+
+  before(async () => {
+    stack = await startTestStack({ gateways: 2, overrides: { dispatch: { logMaxEntries: 4 } } });
+    app = await stack.newApp();
+  });
+  after(async () => {
+    await Promise.all(online.map((d) => d.client.close().catch(() => undefined)));
+    await stack.close();
+  });
+
+  async function devices(n: number, topicsOf: (i: number) => string[] = () => []): Promise<Device[]> {
+    const made: Device[] = [];
+    for (let i = 0; i < n; i += 100) {
+      made.push(...(await Promise.all(Array.from({ length: Math.min(100, n - i) }, (_, j) => new Device(stack, app, new MemoryStore(), (i + j) % 2).start()))));
+    }
+    online.push(...made);
+    await Promise.all(made.map((d, i) => (topicsOf(i).length > 0 ? d.client.subscribe(topicsOf(i)) : undefined)));
+    return made;
+  }
+
+  async function send(to: unknown, extra: Record<string, unknown> = {}): Promise<string> {
+    const res = await stack.api('/v1/messages', { body: { to, data: { hello: 'all' }, ...extra }, secret: app.serverSecret });
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+    return res.body.id;
+  }
+
+  async function trace(id: string): Promise<Trace> {
+    return (await stack.api(`/v1/messages/${id}`, { secret: app.serverSecret })).body as unknown as Trace;
+  }
+
+  it('2,000 subscribed devices on two gateways get a topic message exactly once, and the trace counts their ACKs', async () => {
+    // Half subscribe themselves (SUB through the gateway), half are subscribed by the app server.
+    const fleet = await devices(2000, (i) => (i % 2 === 0 ? ['news'] : []));
+    const byServer = fleet.filter((_, i) => i % 2 === 1);
+    for (let i = 0; i < byServer.length; i += 500) {
+      const res = await stack.api('/v1/topics/news/subscribers', { body: { subscribe: byServer.slice(i, i + 500).map((d) => d.id) }, secret: app.serverSecret });
+      assert.equal(res.status, 200);
+    }
+    const bystanders = await devices(20);
+
+    const id = await send({ topic: 'news' });
+    await waitFor(() => fleet.every((d) => d.count(id) === 1), 'every subscriber got it', 20_000);
+    await waitFor(async () => (await trace(id)).counts.delivered === 2000, 'every ACK counted', 10_000);
+    const t = await trace(id);
+    assert.equal(t.counts.targeted, 2000, 'audience: the topic\'s subscribers');
+    assert.ok((t.counts.sent ?? 0) >= 2000);
+    assert.equal(t.state, 'dispatched');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(fleet.every((d) => d.count(id) === 1), 'nothing shown twice');
+    assert.ok(bystanders.every((d) => d.count(id) === 0), 'devices without the topic got nothing');
+    const push = fleet[0]!.got.find((m) => m.id === id)!;
+    assert.deepEqual(push.data, { hello: 'all' });
+
+    // Clicks count once per device too.
+    fleet[0]!.client.opened(id);
+    fleet[0]!.client.opened(id);
+    fleet[1]!.client.opened(id);
+    await waitFor(async () => (await trace(id)).counts.opened === 2, 'opened counted', 5000);
+  });
+
+  it('a condition reaches exactly the devices whose topics satisfy it; all: true reaches the whole app and no other', async () => {
+    const sets = [['a'], ['a', 'b'], ['c'], ['b'], []];
+    const group = await devices(sets.length * 4, (i) => sets[i % sets.length]!);
+    const other = await stack.newApp();
+    const stranger = await new Device(stack, other).start();
+    online.push(stranger);
+
+    const cond = await send({ condition: "'a' in topics && !b || c" });
+    const expected = group.filter((_, i) => { const s = sets[i % sets.length]!; return (s.includes('a') && !s.includes('b')) || s.includes('c'); });
+    await waitFor(() => expected.every((d) => d.count(cond) === 1), 'condition matches got it', 10_000);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(group.filter((d) => d.count(cond) > 0).length, expected.length, 'no device outside the condition');
+
+    const everyone = await send({ all: true });
+    await waitFor(() => online.filter((d) => d !== stranger).every((d) => d.count(everyone) === 1), 'whole app got it', 15_000);
+    assert.equal(stranger.count(everyone), 0, 'another app\'s device');
+    assert.equal((await trace(everyone)).counts.targeted >= online.length - 1, true);
+  });
+
+  it('a device that was offline catches up on reconnect, once; one registered later does not get older broadcasts', async () => {
+    const [d] = await devices(1, () => ['sports']);
+    const before = await send({ topic: 'sports' });
+    await waitFor(() => d!.count(before) === 1, 'live', 5000);
+    await d!.stop();
+    const missed = await send({ topic: 'sports' }, { notification: { title: 'Goal', body: '1-0' } });
+    const unrelated = await send({ topic: 'weather' });
+    await waitFor(async () => (await trace(missed)).state === 'dispatched', 'published', 5000);
+    await d!.restart(1);
+    await waitFor(() => d!.count(missed) === 1, 'caught up on reconnect', 5000);
+    assert.equal(d!.count(unrelated), 0);
+    await d!.stop();
+    await d!.restart(0);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(d!.count(missed), 1, 'not replayed again');
+    assert.equal(d!.count(before), 1);
+    await waitFor(async () => (await trace(missed)).counts.delivered === 1, 'catch-up ACK counted', 5000);
+
+    const [late] = await devices(1, () => ['sports']);
+    await late!.stop();
+    await late!.restart();
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(late!.count(missed), 0, 'a broadcast from before the device existed');
+  });
+
+  it('a device that missed more than the log keeps gets RESYNC cursor_gone and the newest entries', async () => {
+    const [d] = await devices(1, () => ['flood']);
+    const first = await send({ topic: 'flood' });
+    await waitFor(() => d!.count(first) === 1, 'cursor set', 5000);
+    await d!.stop();
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) ids.push(await send({ topic: 'flood' }));
+    await waitFor(async () => (await trace(ids.at(-1)!)).state === 'dispatched', 'published', 5000);
+    await d!.restart();
+    await waitFor(() => d!.resyncs.includes('cursor_gone'), 'RESYNC', 5000);
+    await waitFor(() => ids.slice(-4).every((id) => d!.count(id) === 1), 'the retained ones', 5000);
+    assert.equal(d!.count(ids[0]!), 0);
+  });
+
+  it('a revoked broadcast is withdrawn from connected devices and never reaches offline ones', async () => {
+    const [on, off] = await devices(2, () => ['promo']);
+    await off!.stop();
+    const id = await send({ topic: 'promo' });
+    await waitFor(() => on!.count(id) === 1, 'live', 5000);
+    const res = await stack.api(`/v1/messages/${id}/revoke`, { method: 'POST', secret: app.serverSecret });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.equal((res.body as unknown as { state: string }).state, 'revoked');
+    await waitFor(() => on!.revoked.some((r) => r.id === id && r.shown), 'REVOKE reached the SDK', 5000);
+    await off!.restart();
+    await new Promise((r) => setTimeout(r, 400));
+    assert.equal(off!.count(id), 0, 'revoked before it reached the device');
+    assert.equal((await trace(id)).state, 'revoked');
+
+    const unicast = await stack.api('/v1/messages', { body: { to: { devices: [on!.id] }, data: 1 }, secret: app.serverSecret });
+    const refused = await stack.api(`/v1/messages/${unicast.body.id}/revoke`, { method: 'POST', secret: app.serverSecret });
+    assert.equal(refused.status, 409);
+    assert.equal(refused.body.error.code, 'message_not_broadcast');
+    const other = await stack.newApp();
+    const foreign = await stack.api(`/v1/messages/${id}/revoke`, { method: 'POST', secret: other.serverSecret });
+    assert.equal(foreign.status, 404, 'another app\'s broadcast does not exist for it');
+  });
+
+  it('refuses bad conditions with the position, and receipts for broadcasts', async () => {
+    const bad = await stack.api('/v1/messages', { body: { to: { condition: 'a && (b ||' }, data: 1 }, secret: app.serverSecret });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.error.code, 'condition_invalid');
+    assert.match(bad.body.error.message, /position/);
+    const cb = await stack.api('/v1/messages', { body: { to: { all: true }, data: 1, callbackUrl: 'https://example.com/r' }, secret: app.serverSecret });
+    assert.equal(cb.status, 400);
+    assert.equal(cb.body.error.code, 'callback_unsupported');
+    const notTrue = await stack.api('/v1/messages', { body: { to: { all: false }, data: 1 }, secret: app.serverSecret });
+    assert.equal(notTrue.status, 400);
+  });
+});

@@ -98,6 +98,29 @@ export const statsAnswer = z.object({
   buckets: z.array(z.object({ start: z.string().meta({ description: 'RFC 3339, UTC' }), ...statsCounts })),
 });
 
+export const campaignAnswer = z.object({
+  id: z.string(),
+  name: z.string(),
+  state: z.enum(['draft', 'scheduled', 'running', 'paused', 'completed', 'cancelled']),
+  audience: z.object({ kind: z.enum(['all', 'topic', 'condition', 'list']), topic: z.string().optional(), condition: z.string().optional() }),
+  message: z.object({ data: z.unknown().optional(), notification: z.object({ title: z.string(), body: z.string() }).optional(), ttl: z.int().optional() }),
+  startAt: z.int().optional(), startedAt: z.int().optional(), finishedAt: z.int().optional(),
+  ratePerSecond: z.int(), createdAt: z.int(), audienceSize: z.int().meta({ description: 'Lines uploaded (list audiences).' }),
+  messageId: z.string().optional().meta({ description: 'Broadcast audiences: the message (GET /v1/messages/{id}).' }),
+  progress: z.object({
+    audience: z.int().meta({ description: 'Devices the audience was estimated at (lines, for a list).' }),
+    sent: z.int().meta({ description: 'PUSHes written (broadcast audiences) or lines handed to the send path (lists).' }),
+    delivered: z.int().meta({ description: 'Devices that ACKed, each once.' }),
+    opened: z.int(), failed: z.int(), expired: z.int(),
+  }),
+});
+export const campaignsAnswer = z.object({ campaigns: z.array(campaignAnswer), next: z.string().nullable() });
+export const campaignSeriesAnswer = z.object({
+  bucketMs: z.int(),
+  points: z.array(z.object({ at: z.int().meta({ description: 'Bucket start, unix ms' }), sent: z.int(), delivered: z.int(), opened: z.int() })),
+});
+export const audienceAnswer = z.object({ id: z.string(), audienceSize: z.int() });
+
 export const receiptSecretAnswer = z.object({ secret: z.string().meta({ description: 'HMAC-SHA256 key of the Petrel-Signature header.' }) });
 export const deadLettersAnswer = z.object({
   deadLetters: z.array(z.object({

@@ -1,7 +1,8 @@
 import { z } from 'zod';
-import { acceptedAnswer, appAnswer, bulkSubscribersAnswer, deadLettersAnswer, receiptSecretAnswer, redrivenAnswer, statsAnswer, cancelledAnswer, revokedAnswer, deviceAnswer, deviceTopicsAnswer, topicAnswer, topicsAnswer, appsAnswer, appWithSecretsAnswer, batchAnswer, bindingsAnswer, createdAppAnswer, issuedSecretAnswer, secretsAnswer, traceAnswer } from './answers.js';
+import { acceptedAnswer, appAnswer, bulkSubscribersAnswer, deadLettersAnswer, receiptSecretAnswer, redrivenAnswer, statsAnswer, campaignAnswer, campaignsAnswer, campaignSeriesAnswer, audienceAnswer, cancelledAnswer, revokedAnswer, deviceAnswer, deviceTopicsAnswer, topicAnswer, topicsAnswer, appsAnswer, appWithSecretsAnswer, batchAnswer, bindingsAnswer, createdAppAnswer, issuedSecretAnswer, secretsAnswer, traceAnswer } from './answers.js';
 import { appParams, createAppBody, issueSecretBody, secretParams, updateAppBody } from './app-schema.js';
 import { bindingParams } from './bindings-router.js';
+import { CAMPAIGN_ACTIONS, campaignBodySchema, campaignListQuery, campaignParams } from './campaigns-router.js';
 import { deviceParam } from './devices-router.js';
 import { limitQuery } from './receipts-router.js';
 import { statsQueryFields } from './stats-router.js';
@@ -20,7 +21,38 @@ const deviceTopicParams = deviceParam.extend(topicParams.shape);
 
 /** Every endpoint of the HTTP API, with the schemas its router validates with. */
 export function apiOperations(limits: MessageSchemaLimits): Operation[] {
+  const actions: Record<(typeof CAMPAIGN_ACTIONS)[number], string> = {
+    start: 'draft → scheduled (runs at startAt, or now); a list campaign needs its audience uploaded.',
+    pause: 'scheduled or running → paused: no more deliveries within a second.',
+    resume: 'paused → running (or scheduled, if it never started): carries on where it stopped.',
+    cancel: 'Any state before completed → cancelled: nothing more is sent.',
+  };
   return [
+    {
+      method: 'post', path: '/v1/campaigns', tag: 'campaigns', auth: 'server', summary: 'Create a campaign (draft)',
+      body: campaignBodySchema(limits), responses: { 201: { description: 'Created, in draft.', body: campaignAnswer } },
+    },
+    {
+      method: 'get', path: '/v1/campaigns', tag: 'campaigns', auth: 'server', summary: 'List campaigns, newest first', query: campaignListQuery,
+      responses: { 200: { description: 'A page; pass `next` as `before` for the following one.', body: campaignsAnswer } },
+    },
+    {
+      method: 'get', path: '/v1/campaigns/{id}', tag: 'campaigns', auth: 'server', summary: 'A campaign and its progress', params: campaignParams,
+      responses: { 200: { description: 'The campaign.', body: campaignAnswer } },
+    },
+    {
+      method: 'get', path: '/v1/campaigns/{id}/series', tag: 'campaigns', auth: 'server', summary: 'Progress over time, per 10 s', params: campaignParams,
+      responses: { 200: { description: 'Points, oldest first.', body: campaignSeriesAnswer } },
+    },
+    {
+      method: 'put', path: '/v1/campaigns/{id}/audience', tag: 'campaigns', auth: 'server', summary: 'Upload a list audience', params: campaignParams,
+      description: 'text/plain, one device id or `alias:<name>` per line, up to 1,000,000 lines, streamed. Replaces an earlier upload; draft only.',
+      body: z.string(), bodyType: 'text/plain', responses: { 200: { description: 'Stored.', body: audienceAnswer } },
+    },
+    ...CAMPAIGN_ACTIONS.map((action): Operation => ({
+      method: 'post', path: `/v1/campaigns/{id}/${action}`, tag: 'campaigns', auth: 'server', summary: `${action[0]!.toUpperCase()}${action.slice(1)} a campaign`,
+      params: campaignParams, description: actions[action], responses: { 200: { description: 'The campaign after the change.', body: campaignAnswer } },
+    })),
     {
       method: 'post', path: '/v1/messages', tag: 'messages', auth: 'server', summary: 'Send a message',
       description: 'Answers 202 once the message and its send job are durable in Redis.',

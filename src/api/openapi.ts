@@ -17,6 +17,8 @@ export interface Operation {
   params?: z.ZodObject;
   query?: z.ZodObject;
   body?: z.ZodType;
+  /** Media type of the body (default application/json). */
+  bodyType?: string;
   /** The body may be left out (every field optional). */
   bodyOptional?: boolean;
   /** Request headers the operation reads (beyond Authorization). */
@@ -80,7 +82,7 @@ export function openApiDocument(operations: readonly Operation[], info: { versio
       security: op.auth === 'none' ? [] : [{ [op.auth === 'admin' ? 'adminToken' : 'serverSecret']: [] }],
     };
     if (op.description) operation['description'] = op.description;
-    if (op.body) operation['requestBody'] = { required: !op.bodyOptional, content: { 'application/json': { schema: jsonSchema(op.body, `${id}_body`, defs) } } };
+    if (op.body) operation['requestBody'] = { required: !op.bodyOptional, content: { [op.bodyType ?? 'application/json']: { schema: jsonSchema(op.body, `${id}_body`, defs) } } };
     (paths[op.path] ??= {})[op.method] = operation;
   }
   return {

@@ -30,6 +30,11 @@ import { LogCatchUp } from '../dispatch/log-catch-up.js';
 import { TopicSync } from '../dispatch/topic-sync.js';
 import { BroadcastRevocation } from '../dispatch/broadcast-revocation.js';
 import { BroadcastLog } from '../store/broadcast-log.js';
+import { CampaignStore } from '../store/campaign-store.js';
+import { CampaignControl } from '../dispatch/campaign-control.js';
+import { CampaignRunner, createCampaignQueue } from '../dispatch/campaign-runner.js';
+import { CampaignSeries } from '../dispatch/campaign-series.js';
+import { campaignsRouter } from '../api/campaigns-router.js';
 import { MessageDispatcher } from '../dispatch/message-dispatcher.js';
 import { InboxReplay } from '../dispatch/inbox-replay.js';
 import { MessageIntake } from '../dispatch/message-intake.js';
@@ -120,7 +125,9 @@ function deliveryEventsOf(rt: Runtime, redis: Redis, receiptQueue: Queue<Receipt
   const stats = statsRecorderOf(rt, redis);
   const batcher = new ReceiptBatcher(receiptQueue, { windowMs: rt.config.receipts.windowMs, maxBatch: rt.config.receipts.maxBatch }, rt.log);
   rt.onClose(() => batcher.close());
-  return { stats, events: new DeliveryEvents([stats, batcher], rt.metrics, rt.log) };
+  const series = new CampaignSeries(new CampaignStore(redis, rt.keys), rt.config.stats.flushMs, rt.log);
+  rt.onClose(() => series.close());
+  return { stats, events: new DeliveryEvents([stats, batcher, series], rt.metrics, rt.log) };
 }
 
 function deadLettersOf(rt: Runtime, redis: Redis): ReceiptDeadLetters {
@@ -258,6 +265,17 @@ export async function startDispatcher(rt: Runtime): Promise<Dispatcher> {
   worker.on('failed', (job, err) => rt.log.warn({ job: job?.id, attempts: job?.attemptsMade, err: err.message }, 'send job failed; retried'));
 
   const { intake, queue } = intakeOf(rt, rt.redis, messages, queueRedis, stats);
+  const runner = new CampaignRunner({
+    redis: rt.redis, keys: rt.keys, campaigns: new CampaignStore(rt.redis, rt.keys), intake, messages, broadcaster, log: broadcasts, logger: rt.log,
+  });
+  const campaignRedis = createRedis(config.redis.url, rt.log, { maxRetriesPerRequest: null, enableAutoPipelining: false });
+  const campaignWorker = runner.worker(campaignRedis, { concurrency: 16, stalledIntervalMs: config.dispatch.stalledIntervalMs });
+  campaignWorker.on('error', (err) => rt.log.warn({ err: err.message }, 'campaign worker error'));
+  campaignWorker.on('failed', (job, err) => rt.log.warn({ job: job?.id, err: err.message }, 'campaign run failed; retried'));
+  rt.onClose(async () => {
+    await campaignWorker.close();
+    await campaignRedis.quit().catch(() => campaignRedis.disconnect());
+  });
   const outbox = new SendOutbox(messages, queue, { intervalMs: 2000, staleMs: config.dispatch.outboxStaleMs, batch: 500 }, rt.log);
   const apps = new AppStore(rt.redis, rt.keys);
   const secrets = new LoadingCache((appId) => apps.receiptSecret(appId), config.gateway.appCacheMs);
@@ -348,6 +366,10 @@ export async function startHttp(rt: Runtime, which: 'http' | 'ops' = 'http', opt
     const gateways = new GatewayDirectory(gatewayPools, rt.metrics, rt.log);
     const broadcasts = new BroadcastLog(redis, rt.keys, new TurnPipeline(redis), config.dispatch.logMaxEntries);
     const revocation = new BroadcastRevocation(redis, rt.keys, broadcasts, gateways, queue, new WireCodec(config.codec));
+    const campaignQueue = createCampaignQueue(queueRedis, rt.keys);
+    campaignQueue.on('error', (err) => rt.log.warn({ err: err.message }, 'campaign queue error'));
+    rt.onClose(() => campaignQueue.close());
+    const campaigns = new CampaignControl(new CampaignStore(redis, rt.keys), campaignQueue, intake, messages, broadcasts, config.campaigns.maxAudience);
     const apps = new AppStore(redis, rt.keys);
     const idempotency = new IdempotencyStore(redis, rt.keys, { doneMs: 86_400_000, pendingMs: 60_000 });
     const auth: RequestHandler[] = [serverAuth(apps, config.gateway.appCacheMs)];
@@ -363,6 +385,7 @@ export async function startHttp(rt: Runtime, which: 'http' | 'ops' = 'http', opt
         messagesRouter(intake, messages, idempotency, config.messages, revocation, sends),
         ...managementRouters(rt, redis, messages, events, gateways, gatewayPools),
         statsRouter(statsStoreOf(rt, redis)),
+        campaignsRouter(campaigns, config.messages),
         receiptsRouter({ apps, deadLetters: deadLettersOf(rt, redis), queue: receiptQueue }),
       ],
       maxBodyBytes: config.http.maxBodyBytes,

@@ -29,6 +29,7 @@ const envMap: ReadonlyArray<readonly [string, string, 'string' | 'int']> = [
   ['PETREL_STALLED_INTERVAL_MS', 'dispatch.stalledIntervalMs', 'int'],
   ['PETREL_INBOX_CAP', 'dispatch.inboxCap', 'int'],
   ['PETREL_LOG_MAX_ENTRIES', 'dispatch.logMaxEntries', 'int'],
+  ['PETREL_CAMPAIGN_MAX_AUDIENCE', 'campaigns.maxAudience', 'int'],
   ['PETREL_APP_RATE_LIMIT', 'limits.appPointsPerSec', 'int'],
   ['PETREL_REGISTRY_TTL_MS', 'registry.ttlMs', 'int'],
   ['PETREL_RECEIPT_WINDOW_MS', 'receipts.windowMs', 'int'],

@@ -84,6 +84,10 @@ export const configSchema = z.object({
   registry: z.object({
     ttlMs: z.number().int().min(1000).default(15_000),
   }).prefault({}),
+  campaigns: z.object({
+    /** Lines an uploaded campaign audience may have. */
+    maxAudience: z.number().int().min(1).max(10_000_000).default(1_000_000),
+  }).prefault({}),
   dispatch: z.object({
     /** Thrift DispatchService listener (gateways report to it); advertised in the registry. */
     host: z.string().default('127.0.0.1'),

@@ -84,7 +84,7 @@ export class DeliveryEvents {
 }
 
 function eventOfState(c: CountedChange, at: number): DeliveryEvent | null {
-  const base = { appId: c.appId, messageId: c.messageId, deviceId: c.deviceId, at };
+  const base = { appId: c.appId, messageId: c.messageId, deviceId: c.deviceId, at, ...(c.campaignId ? { campaignId: c.campaignId } : {}) };
   switch (c.state) {
     case DeliveryState.DELIVERED: return { type: 'delivered', ...base };
     case DeliveryState.EXPIRED: return { type: 'expired', ...base, reason: 'ttl' };

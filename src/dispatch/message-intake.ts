@@ -26,6 +26,12 @@ export interface SendInput {
   sendAt?: number;
   /** Where this message's delivery receipts are POSTed (README, "Receipts"). */
   callbackUrl?: string;
+  /** Campaign messages: PUSH `cid`, and the campaign's statistics count their events. */
+  campaignId?: string;
+  /** Campaign chunks: the message id is chosen by the caller (deterministic, so a repeated chunk is the same message). */
+  id?: string;
+  /** Campaign chunks: devices are not checked here; unknown ones count as failed at dispatch. */
+  unchecked?: boolean;
 }
 
 export interface Accepted {
@@ -102,7 +108,7 @@ export class MessageIntake {
       const targets = [...new Set(input.to.ids)];
       to = { kind: input.to.kind, ids: targets };
       accepted = targets.length;
-      if (to.kind === 'devices') {
+      if (to.kind === 'devices' && !input.unchecked) {
         const { unknown } = await storage(this.devices.activeDevicesOf(appId, targets));
         if (unknown.length > 0) throw new PetrelError('device_unknown', undefined, { details: { devices: unknown } });
       }
@@ -111,11 +117,11 @@ export class MessageIntake {
       throw new PetrelError('data_too_large', `the encoded data is larger than ${this.limits.maxDataBytes} bytes`);
     }
     const sendAt = this.sendTimeOf(input.sendAt, now);
-    const id = newMessageId(now);
+    const id = input.id ?? newMessageId(now);
     const exp = expiryOf(sendAt ?? now, input.ttl ?? this.limits.defaultTtlSec);
     let frame: Buffer;
     try {
-      frame = this.codec.encode({ t: FrameType.PUSH, id, ts: now, exp, data: input.data, n: input.notification });
+      frame = this.codec.encode({ t: FrameType.PUSH, id, ts: now, exp, data: input.data, n: input.notification, ...(input.campaignId ? { cid: input.campaignId } : {}) });
     } catch (err) {
       if (err instanceof ProtocolError) throw new PetrelError('payload_invalid', `the message cannot be sent to devices: ${err.message}`);
       throw err;
@@ -126,6 +132,7 @@ export class MessageIntake {
       ...(input.collapseId === undefined ? {} : { collapseId: input.collapseId }),
       ...(input.priority === undefined ? {} : { priority: input.priority }),
       ...(sendAt === undefined ? {} : { sendAt }),
+      ...(input.campaignId === undefined ? {} : { campaignId: input.campaignId }),
     };
   }
 

@@ -123,9 +123,11 @@ export class SessionReports {
   }
 
   private async opened(o: OpenedReport): Promise<void> {
-    const callbackUrl = await this.deps.messages.opened(o.appId, o.deviceId, o.messageId);
-    if (callbackUrl === null) return;
-    this.deps.events.emit([emitted({ type: 'opened', appId: o.appId, messageId: o.messageId, deviceId: o.deviceId, at: Date.now() }, callbackUrl)]);
+    const counted = await this.deps.messages.opened(o.appId, o.deviceId, o.messageId);
+    if (counted === null) return;
+    const event: DeliveryEvent = { type: 'opened', appId: o.appId, messageId: o.messageId, deviceId: o.deviceId, at: Date.now() };
+    if (counted.campaignId) event.campaignId = counted.campaignId;
+    this.deps.events.emit([emitted(event, counted.callbackUrl)]);
   }
 
   private async subscribe(s: SubscriptionChange): Promise<{ ref: number; error: string }> {

@@ -36,6 +36,10 @@ export const errorCatalog = {
   condition_invalid: { status: 400, message: 'The topic condition does not parse or exceeds a limit (16 distinct topics, nesting depth 8, 1024 characters); the message gives the position. Topics combine with && (AND), || (OR), ! (NOT) and parentheses.' },
   callback_unsupported: { status: 400, message: '`callbackUrl` is for device, alias and account sends; follow a topic, condition or whole-app send with GET /v1/messages/{id} or the app statistics.' },
   message_not_broadcast: { status: 409, message: 'Only a topic, condition or whole-app message can be revoked; cancel a scheduled unicast with DELETE instead.' },
+  campaign_not_found: { status: 404, message: 'No campaign with this id in this app.' },
+  campaign_state: { status: 409, message: 'The campaign is not in a state that allows this (see the message); repeating an action that already happened is not an error.' },
+  audience_invalid: { status: 400, message: 'The uploaded audience has a bad line (a device id, or alias:<name>, per line), or a list campaign was started without one; see `details.line`.' },
+  audience_too_large: { status: 413, message: 'The uploaded audience has more lines than the configured maximum (1,000,000 by default).' },
   message_not_found: { status: 404, message: 'No message with this id in this app (or its trace has expired).' },
 } as const satisfies Record<string, { status: number; closeCode?: number; message: string }>;
 

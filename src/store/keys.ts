@@ -101,6 +101,40 @@ export class RedisKeys {
     return `${this.prefix}log-paced:{${appId}}`;
   }
 
+  /**
+   * Hash: one campaign of an app: app, name, state, audience and message (JSON), startAt,
+   * rate, createdAt, startedAt, finishedAt, messageId, released (audience buckets, broadcast
+   * audiences) or offset (lines sent, list audiences), audienceSize, sent.
+   */
+  campaign(appId: string, campaignId: string): string {
+    return `${this.prefix}campaign:{${appId}}:${campaignId}`;
+  }
+
+  /** String with a TTL: the runner (BullMQ job id) stepping a campaign now; one at a time. */
+  campaignLease(appId: string, campaignId: string): string {
+    return `${this.prefix}campaign-lease:{${appId}}:${campaignId}`;
+  }
+
+  /** Sorted set: an app's campaigns by creation time. */
+  campaigns(appId: string): string {
+    return `${this.prefix}campaigns:{${appId}}`;
+  }
+
+  /** List: an uploaded campaign audience, one device id or `alias:<name>` per entry. */
+  campaignAudience(appId: string, campaignId: string): string {
+    return `${this.prefix}campaign-audience:{${appId}}:${campaignId}`;
+  }
+
+  /** List: message ids of a list campaign's chunks (their counters make its progress). */
+  campaignMessages(appId: string, campaignId: string): string {
+    return `${this.prefix}campaign-msgs:{${appId}}:${campaignId}`;
+  }
+
+  /** Hash: a campaign's time series, `<bucket start ms>:<sent|delivered|opened>` → count. */
+  campaignSeries(appId: string, campaignId: string): string {
+    return `${this.prefix}campaign-series:{${appId}}:${campaignId}`;
+  }
+
   /** Sorted set: the retained entries of an app's broadcast log, message id scored by seq. */
   appLogEntries(appId: string): string {
     return `${this.prefix}log-entries:{${appId}}`;

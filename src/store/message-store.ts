@@ -1,5 +1,6 @@
 import type { ChainableCommander, Redis } from 'ioredis';
-import { DeliveryState, type MessagePriority, type MessageState, type MessageTarget, type StoredMessage, terminalStates } from '../domain/message.js';
+import { filterOf } from '../domain/audience.js';
+import { DeliveryState, isBroadcast, type MessagePriority, type MessageState, type MessageTarget, type StoredMessage, terminalStates } from '../domain/message.js';
 import { pipelineReplies } from './redis.js';
 import type { RedisKeys } from './keys.js';
 import { RedisScript } from './redis-script.js';
@@ -12,7 +13,7 @@ import type { TurnPipeline } from './turn-pipeline.js';
  * A terminal state is never left (a late re-send does not turn `delivered` back into
  * `sent`); a device absent from the trace is only counted, never added (the trace is
  * written at dispatch for small sends only). Nothing happens once the message is gone.
- * Returns 0 when nothing changed, else [app, callbackUrl or nil]: the caller emits a
+ * Returns 0 when nothing changed, else [app, callbackUrl or nil, campaign or nil]: the caller emits a
  * delivery event only for a change that counted (dispatch/delivery-events.ts).
  */
 const DELIVERY_STATE_2 = new RedisScript('delivery_state_2', 2, `
@@ -21,13 +22,13 @@ local cur = redis.call('HGET', KEYS[2], ARGV[1])
 if cur == 'delivered' or cur == 'expired' or cur == 'dropped' or cur == 'failed' then return 0 end
 if cur then redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) end
 if ARGV[3] ~= '' then redis.call('HINCRBY', KEYS[1], ARGV[3], 1) end
-return redis.call('HMGET', KEYS[1], 'app', 'cb')
+return redis.call('HMGET', KEYS[1], 'app', 'cb', 'cid')
 `);
 
 /**
  * opened_3 — count an OPENED once per device, and only from a device of the message's app.
  * KEYS[1] message hash, KEYS[2] opened set, KEYS[3] trace hash; ARGV[1] device, ARGV[2] app
- * Returns 0 when not counted, else the message's callbackUrl ('' without one).
+ * Returns 0 when not counted, else {callbackUrl, campaign id} ('' for none).
  */
 const OPENED_3 = new RedisScript('opened_3', 3, `
 if redis.call('HGET', KEYS[1], 'app') ~= ARGV[2] then return 0 end
@@ -36,7 +37,7 @@ if redis.call('EXISTS', KEYS[3]) == 1 and not traced then return 0 end
 if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then return 0 end
 redis.call('PEXPIREAT', KEYS[2], redis.call('PEXPIRETIME', KEYS[1]))
 redis.call('HINCRBY', KEYS[1], 'opened', 1)
-return redis.call('HGET', KEYS[1], 'cb') or ''
+return {redis.call('HGET', KEYS[1], 'cb') or '', redis.call('HGET', KEYS[1], 'cid') or ''}
 `);
 
 /**
@@ -110,6 +111,8 @@ export interface NewMessage extends StoredMessage {
   /** Dispatched at this time (unix ms) instead of at once; cancellable until then. */
   readonly sendAt?: number;
   readonly priority?: MessagePriority;
+  /** The campaign the message belongs to (stored as `cid`). */
+  readonly campaignId?: string;
 }
 
 /** Writes committed in the same MULTI as a request's messages. */
@@ -170,6 +173,7 @@ export interface StateChange {
 export interface CountedChange extends StateChange {
   appId: string;
   callbackUrl?: string;
+  campaignId?: string;
 }
 
 const counterOf: Partial<Record<DeliveryState, string>> = {
@@ -195,7 +199,7 @@ export class MessageStore {
    * Writes messages durably in one transaction; the caller acknowledges after this
    * resolves. `alongside` adds the caller's own writes to the same transaction.
    */
-  async create(messages: readonly NewMessage[], alongside?: (multi: ChainableCommander) => void): Promise<void> {
+  async create(messages: readonly NewMessage[], alongside?: (multi: ChainableCommander) => void, options: { outbox: boolean } = { outbox: true }): Promise<void> {
     const multi = this.redis.multi();
     alongside?.(multi);
     const keys: string[] = [];
@@ -207,6 +211,8 @@ export class MessageStore {
       if (m.sendAt !== undefined) optional.push('sendAt', m.sendAt);
       if (m.priority !== undefined) optional.push('priority', m.priority);
       if (m.callbackUrl) optional.push('cb', m.callbackUrl);
+      if (m.campaignId) optional.push('cid', m.campaignId);
+      if (isBroadcast(m.target)) optional.push('filter', filterOf(m.target));
       args.push(
         m.exp + this.traceRetentionMs,
         m.appId, JSON.stringify(m.target), m.ts, m.exp, m.frame, m.accepted, m.sendAt === undefined ? 'accepted' : 'scheduled',
@@ -218,7 +224,8 @@ export class MessageStore {
       multi.call('EVAL', ([MESSAGES_CREATE_N.lua, keys.length] as Array<string | number | Buffer>).concat(keys, args));
       // In the outbox until their send jobs are queued: a message is never stored without
       // being sent, whatever fails between this transaction and the jobs (send-outbox.ts).
-      multi.call('ZADD', ([this.keys.sendOutbox()] as Array<string | number>).concat(messages.flatMap((m) => [m.ts, m.id])));
+      // A campaign's broadcast is sent by its runner instead: no outbox, no job.
+      if (options.outbox) multi.call('ZADD', ([this.keys.sendOutbox()] as Array<string | number>).concat(messages.flatMap((m) => [m.ts, m.id])));
     }
     const results = await multi.exec();
     // A failed command inside EXEC (an error in the script) does not reject exec().
@@ -338,19 +345,20 @@ export class MessageStore {
     results.forEach((r, i) => {
       if (!Array.isArray(r) || typeof r[0] !== 'string') return;
       const cb: unknown = r[1];
-      counted.push({ ...changes[i]!, appId: r[0], ...(typeof cb === 'string' && cb ? { callbackUrl: cb } : {}) });
+      const cid: unknown = r[2];
+      counted.push({ ...changes[i]!, appId: r[0], ...(typeof cb === 'string' && cb ? { callbackUrl: cb } : {}), ...(typeof cid === 'string' && cid ? { campaignId: cid } : {}) });
     });
     return counted;
   }
 
-  /** Counts an OPENED once per device; null when it did not count, else the message's callbackUrl ('' for none). */
-  async opened(appId: string, deviceId: string, messageId: string): Promise<string | null> {
+  /** Counts an OPENED once per device; null when it did not count, else the message's callbackUrl and campaign ('' for none). */
+  async opened(appId: string, deviceId: string, messageId: string): Promise<{ callbackUrl: string; campaignId: string } | null> {
     const counted = await this.scripts.run(
       OPENED_3,
       [this.keys.message(messageId), this.keys.messageOpened(messageId), this.keys.messageDevices(messageId)],
       [deviceId, appId],
     );
-    return typeof counted === 'string' ? counted : null;
+    return Array.isArray(counted) ? { callbackUrl: String(counted[0]), campaignId: String(counted[1]) } : null;
   }
 
   /** Devices of a traced message not yet in a terminal state (empty for an untraced one). */

@@ -18,6 +18,7 @@ interface Doc {
 
 interface Ids {
   deviceId: string;
+  campaignId: string;
   messageId: string;
   topic: string;
   alias: string;
@@ -26,7 +27,7 @@ interface Ids {
 /** A call of one endpoint with a set of ids: what A sends. */
 type Call = (ids: Ids) => { path: string; method: string; body?: unknown };
 
-const NOWHERE: Ids = { deviceId: 'nosuchdevice0000000000', messageId: '01KAAAAAAAAAAAAAAAAAAAAAAA', topic: 'no-such-topic', alias: 'no-such-alias' };
+const NOWHERE: Ids = { deviceId: 'nosuchdevice0000000000', campaignId: '01KBBBBBBBBBBBBBBBBBBBBBBB', messageId: '01KAAAAAAAAAAAAAAAAAAAAAAA', topic: 'no-such-topic', alias: 'no-such-alias' };
 
 const calls: Record<string, Call> = {
   'post /v1/messages': (i) => ({ method: 'POST', path: '/v1/messages', body: { to: { devices: [i.deviceId] }, data: 'probe' } }),
@@ -34,6 +35,15 @@ const calls: Record<string, Call> = {
   'delete /v1/messages/{id}': (i) => ({ method: 'DELETE', path: `/v1/messages/${i.messageId}` }),
   'get /v1/messages/{id}': (i) => ({ method: 'GET', path: `/v1/messages/${i.messageId}` }),
   'post /v1/messages/{id}/revoke': (i) => ({ method: 'POST', path: `/v1/messages/${i.messageId}/revoke` }),
+  // Creating names no ids; an invalid body shows the answer does not depend on B either.
+  'post /v1/campaigns': () => ({ method: 'POST', path: '/v1/campaigns', body: { name: '' } }),
+  'get /v1/campaigns/{id}': (i) => ({ method: 'GET', path: `/v1/campaigns/${i.campaignId}` }),
+  'get /v1/campaigns/{id}/series': (i) => ({ method: 'GET', path: `/v1/campaigns/${i.campaignId}/series` }),
+  'put /v1/campaigns/{id}/audience': (i) => ({ method: 'PUT', path: `/v1/campaigns/${i.campaignId}/audience`, body: 'x' }),
+  'post /v1/campaigns/{id}/start': (i) => ({ method: 'POST', path: `/v1/campaigns/${i.campaignId}/start` }),
+  'post /v1/campaigns/{id}/pause': (i) => ({ method: 'POST', path: `/v1/campaigns/${i.campaignId}/pause` }),
+  'post /v1/campaigns/{id}/resume': (i) => ({ method: 'POST', path: `/v1/campaigns/${i.campaignId}/resume` }),
+  'post /v1/campaigns/{id}/cancel': (i) => ({ method: 'POST', path: `/v1/campaigns/${i.campaignId}/cancel` }),
   'get /v1/devices/{deviceId}': (i) => ({ method: 'GET', path: `/v1/devices/${i.deviceId}` }),
   'post /v1/devices/{deviceId}/invalidate': (i) => ({ method: 'POST', path: `/v1/devices/${i.deviceId}/invalidate` }),
   'get /v1/devices/{deviceId}/topics': (i) => ({ method: 'GET', path: `/v1/devices/${i.deviceId}/topics` }),
@@ -47,7 +57,7 @@ const calls: Record<string, Call> = {
 };
 
 /** Endpoints without ids in them: A's answer must not mention any of B's. */
-const listings = ['get /v1/topics', 'get /v1/stats', 'get /v1/receipts/secret', 'get /v1/receipts/dead-letters', 'post /v1/receipts/dead-letters/redrive'];
+const listings = ['get /v1/campaigns', 'get /v1/topics', 'get /v1/stats', 'get /v1/receipts/secret', 'get /v1/receipts/dead-letters', 'post /v1/receipts/dead-letters/redrive'];
 
 describe('tenant matrix: every endpoint with another app\'s ids answers as for ids that do not exist', () => {
   let stack: TestStack;
@@ -69,7 +79,9 @@ describe('tenant matrix: every endpoint with another app\'s ids answers as for i
     assert.equal(later.status, 202);
     assert.equal((await asB(`/v1/devices/${bCreds.deviceId}/topics/b-news`, { method: 'PUT' })).status, 204);
     assert.equal((await asB(`/v1/devices/${bCreds.deviceId}/aliases/b-alias`, { method: 'PUT' })).status, 204);
-    bIds = { deviceId: bCreds.deviceId, messageId: later.body.id, topic: 'b-news', alias: 'b-alias' };
+    const campaign = await asB('/v1/campaigns', { body: { name: 'b campaign', audience: { list: true }, message: { data: 'b' } } });
+    assert.equal(campaign.status, 201);
+    bIds = { deviceId: bCreds.deviceId, campaignId: campaign.body.id, messageId: later.body.id, topic: 'b-news', alias: 'b-alias' };
   });
   after(async () => {
     bDevice.destroy();
@@ -110,6 +122,7 @@ describe('tenant matrix: every endpoint with another app\'s ids answers as for i
     }
     assert.equal(((await asB(`/v1/messages/${bIds.messageId}`)).body as unknown as { state: string }).state, 'scheduled', 'not cancelled by A');
     assert.equal(((await asB('/v1/topics/b-news')).body as unknown as { subscribers: number }).subscribers, 1);
+    assert.equal(((await asB(`/v1/campaigns/${bIds.campaignId}`)).body as unknown as { state: string }).state, 'draft', 'not started or cancelled by A');
     await assert.rejects(bDevice.nextOf(FrameType.PUSH, 500), 'no PUSH reached B\'s device');
   });
 

@@ -24,7 +24,7 @@ export function campaignBodySchema(limits: Pick<MessageSchemaLimits, 'maxTtlSec'
     message: z.strictObject({
       data: z.json().optional(),
       notification: z.looseObject({ title: z.string().max(512), body: z.string().max(4096) }).optional(),
-      ttl: z.number().int().min(0).max(limits.maxTtlSec).optional().meta({ description: 'Seconds from the campaign\'s start.' }),
+      ttl: z.number().int().min(0).max(limits.maxTtlSec).optional().meta({ description: 'Seconds, from when the campaign starts (broadcast audiences) or when each slice of a list is sent.' }),
     }),
     startAt: z.union([z.number().int().min(0), z.iso.datetime({ offset: true })]).optional()
       .meta({ description: 'When the campaign starts once started (epoch ms or RFC 3339); now when absent or past.' }),

@@ -164,9 +164,11 @@ export class CampaignRunner {
     const prepared: NewMessage[] = [];
     for (const [kind, ids] of [['devices', devices], ['aliases', aliases]] as const) {
       if (ids.length === 0) continue;
+      // Accepted now (its TTL counts from this slice's send, and the outbox sees a fresh
+      // entry); only the id is fixed by (campaign, chunk).
       prepared.push(await intake.prepare(c.appId, {
         to: { kind, ids }, ...c.message, campaignId: c.id, id: chunkMessageId(c.id, startedAt, chunks, kind), unchecked: true,
-      }, startedAt));
+      }));
     }
     await intake.commit(prepared);
     await campaigns.advance(c.appId, c.id, { offset: offset + lines.length, chunkIds: prepared.map((m) => m.id), sent: lines.length, at: Date.now(), bucketMs: SERIES_BUCKET_MS });

@@ -30,7 +30,7 @@ export type CampaignAudience = BroadcastTarget | { readonly kind: 'list' };
 export interface CampaignMessage {
   data?: unknown;
   notification?: NotificationFields;
-  /** Seconds, counted from the campaign's start. */
+  /** Seconds, from the campaign's start (broadcast audiences) or each list slice's send. */
   ttl?: number;
 }
 

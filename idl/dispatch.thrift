@@ -32,6 +32,16 @@ struct AckReport {
   4: optional i32 deviceNo
 }
 
+/**
+ * ACKs of one broadcast from many devices, by device number: what a fan-out brings back
+ * in bulk, four bytes per device instead of an AckReport each, counted in one script call.
+ */
+struct BroadcastAcks {
+  1: required string app
+  2: required string messageId
+  3: required list<i32> deviceNos
+}
+
 /** The user opened a notification. */
 struct OpenedReport {
   1: required string device
@@ -55,6 +65,8 @@ struct ReportBatch {
   3: required list<AckReport> acks
   4: required list<OpenedReport> opened
   5: required list<SubscriptionChange> subscriptions
+  /** ACKs of PUSHes this gateway fanned out from a broadcast publish; other ACKs are in `acks`. */
+  6: optional list<BroadcastAcks> broadcastAcks
 }
 
 struct SubscriptionOutcome {

@@ -197,8 +197,13 @@ export class GatewayServer implements GatewayContext {
   }
 
   acknowledged(conn: DeviceConnection, ids: readonly string[]): void {
-    this.inFlight.acked(conn, ids);
-    this.hooks.acked(conn, ids);
+    const fannedOut = this.inFlight.acked(conn, ids);
+    if (fannedOut === null || conn.deviceNo < 0 || !this.hooks.broadcastAcked) {
+      this.hooks.acked(conn, ids);
+      return;
+    }
+    this.hooks.broadcastAcked(conn, fannedOut);
+    if (fannedOut.length < ids.length) this.hooks.acked(conn, ids.filter((id) => !fannedOut.includes(id)));
   }
 
   connectionClosed(conn: DeviceConnection, code: number): void {
@@ -278,7 +283,7 @@ export class GatewayServer implements GatewayContext {
     let sent = 0;
     for (const conn of this.fanOut.matching(p.appId, filter)) {
       if (!everyBucket && (conn.bucket < p.fromBucket || conn.bucket >= p.toBucket)) continue;
-      if (!this.inFlight.track(conn, p.messageId, p.frame, p.expiresAt, tick)) continue;
+      if (!this.inFlight.track(conn, p.messageId, p.frame, p.expiresAt, tick, true)) continue;
       if (conn.sendEncoded(p.frame, FrameType.PUSH)) sent++;
     }
     this.metrics.pushesSent.inc(sent);

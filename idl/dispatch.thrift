@@ -96,6 +96,12 @@ struct SendRequest {
   7: optional i32 ttl
   /** Where delivery receipts of the message are POSTed (http or https, at most 2048 characters). */
   8: optional string callbackUrl
+  /** Broadcasts (read diffusion): every device subscribed to this topic… */
+  9: optional string topic
+  /** …or whose topics satisfy this condition (as in POST /v1/messages)… */
+  10: optional string condition
+  /** …or every device of the app. Exactly one target of fields 2–4 and 9–11 is named. */
+  11: optional bool all
 }
 
 struct SendResult {

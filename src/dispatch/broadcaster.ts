@@ -58,16 +58,24 @@ export class Broadcaster {
   }
 
   /**
-   * Publishes (a slice of) an entry on every live gateway at once and counts the sessions
-   * it reached. A gateway that cannot be reached fails the call after the others were
-   * served, so the caller retries: sessions that already have it in flight are not written
-   * to again, an SDK drops a copy it has already shown, and each gateway's slice is
-   * counted once however often it is published (BroadcastLog.countPublished).
+   * Publishes (a slice of) an entry on every live gateway that does not have it yet, at
+   * once, and returns the sessions it reached. A gateway that cannot be reached (or does
+   * not answer in time: it may be busy fanning out earlier broadcasts) fails the call after
+   * the others were served, so the caller retries: the gateways that answered are skipped
+   * then (their answer is recorded, and counted once: BroadcastLog.countPublished), and a
+   * gateway that did the work without its answer arriving recognises the repeat and does
+   * not write the PUSH again (gateway/recent-publishes.ts).
    */
   async publish(entry: BroadcastPublish): Promise<number> {
-    const gateways = await this.gateways.live();
+    const buckets = [entry.fromBucket, entry.toBucket] as const;
+    const live = await this.gateways.live();
+    const done = await this.log.publishedOn(entry.messageId, buckets, live.map((g) => g.id));
+    const gateways = live.filter((g) => !done.has(g.id));
     const results = await Promise.all(gateways.map((g) => this.gateways.publish(g.id, entry)));
-    await Promise.all(gateways.map((g, i) => this.log.countPublished(entry.messageId, g.id, entry.fromBucket, results[i] ?? 0)));
+    await Promise.all(gateways.map((g, i) => {
+      const reached = results[i];
+      return reached === null || reached === undefined ? undefined : this.log.countPublished(entry.messageId, g.id, buckets, reached);
+    }));
     const sent = results.reduce<number>((sum, n) => sum + (n ?? 0), 0);
     this.metrics.broadcastPushes.inc(sent);
     const missed = gateways.filter((_, i) => results[i] === null).map((g) => g.id);

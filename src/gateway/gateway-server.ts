@@ -14,6 +14,7 @@ import { DeviceConnection } from './connection.js';
 import type { DeviceAuthenticator } from './device-auth.js';
 import { FanOutIndex } from './fanout-index.js';
 import { TICK_MS, type GatewayContext } from './gateway-context.js';
+import { RecentPublishes } from './recent-publishes.js';
 import { InFlightTracker } from './in-flight.js';
 import type { SessionHooks } from './session-hooks.js';
 
@@ -89,6 +90,7 @@ export class GatewayServer implements GatewayContext {
   private sessionCounter = 0;
   private draining = false;
   private readonly inFlight: InFlightTracker;
+  private readonly recentPublishes = new RecentPublishes();
 
   constructor(deps: GatewayDeps) {
     this.config = deps.config;
@@ -275,10 +277,13 @@ export class GatewayServer implements GatewayContext {
    * audience bucket is released by this call. Each PUSH is tracked and re-sent until
    * ACKed, like a unicast PUSH; a session that has it in flight already (a catch-up raced
    * the live publish, or this is a retried publish whose first call the dispatcher gave up
-   * waiting for) is not written to twice. Returns the sessions the slice reached: written
-   * now or already in flight, so a retried publish reports what the first one did.
+   * waiting for) is not written to twice, and a publish repeated whole is not fanned out
+   * again (RecentPublishes). Returns the sessions the slice reached: written or already in
+   * flight, so a retried publish reports what the first one did.
    */
   publish(p: BroadcastPublish): number {
+    const done = this.recentPublishes.get(p.messageId, p.fromBucket, p.toBucket);
+    if (done !== undefined) return done;
     const filter = compileFilter(p.filter);
     const everyBucket = p.fromBucket <= 0 && p.toBucket >= AUDIENCE_BUCKETS;
     const tick = this.now();
@@ -296,6 +301,7 @@ export class GatewayServer implements GatewayContext {
       }
     }
     this.metrics.pushesSent.inc(written);
+    this.recentPublishes.remember(p.messageId, p.fromBucket, p.toBucket, reached);
     return reached;
   }
 

@@ -149,12 +149,19 @@ export class BroadcastLog {
   }
 
   /**
-   * A publish of `messageId`'s buckets from `fromBucket` on `gatewayId` reached `sessions`
-   * sessions: added to `sent` the first time only (COUNT_PUBLISH_1).
+   * A publish of `messageId`'s buckets [from, to) on `gatewayId` was answered: it reached
+   * `sessions` sessions, added to `sent` the first time only (COUNT_PUBLISH_1). The marker
+   * also tells a retried job that this gateway has the slice (publishedOn).
    */
-  async countPublished(messageId: string, gatewayId: string, fromBucket: number, sessions: number): Promise<void> {
-    if (sessions <= 0) return;
-    await this.scripts.run(COUNT_PUBLISH_1, [this.keys.message(messageId)], [`${gatewayId}:${fromBucket}`, sessions]);
+  async countPublished(messageId: string, gatewayId: string, buckets: readonly [number, number], sessions: number): Promise<void> {
+    await this.scripts.run(COUNT_PUBLISH_1, [this.keys.message(messageId)], [publishMarker(gatewayId, buckets), sessions]);
+  }
+
+  /** Of `gatewayIds`, those that answered a publish of this slice of the message already. */
+  async publishedOn(messageId: string, buckets: readonly [number, number], gatewayIds: readonly string[]): Promise<Set<string>> {
+    if (gatewayIds.length === 0) return new Set();
+    const markers = await this.redis.hmget(this.keys.message(messageId), ...gatewayIds.map((g) => `pub:${publishMarker(g, buckets)}`));
+    return new Set(gatewayIds.filter((_, i) => markers[i] !== null));
   }
 
   /** PUSHes written to devices for a broadcast by catch-up. */
@@ -233,4 +240,8 @@ export class BroadcastLog {
   async revoke(appId: string, messageId: string): Promise<RevokeOutcome> {
     return (await this.scripts.run(REVOKE_1, [this.keys.message(messageId)], [appId])) as RevokeOutcome;
   }
+}
+
+function publishMarker(gatewayId: string, [from, to]: readonly [number, number]): string {
+  return `${gatewayId}:${from}-${to}`;
 }

@@ -4,6 +4,8 @@ import type { Redis } from 'ioredis';
 import { AppStore, hashSecret } from '../../src/store/app-store.js';
 import { BroadcastLog } from '../../src/store/broadcast-log.js';
 import { DeviceStore } from '../../src/store/device-store.js';
+import { InboxStore } from '../../src/store/inbox-store.js';
+import { MessageStore } from '../../src/store/message-store.js';
 import { TurnPipeline } from '../../src/store/turn-pipeline.js';
 import { RedisKeys } from '../../src/store/keys.js';
 import { cleanupPrefix, createTestRedis, uniquePrefix } from '../support/redis.js';
@@ -130,13 +132,34 @@ describe('app and device stores', () => {
   it('counts each gateway\'s publish of a broadcast slice once, however often it is retried', async () => {
     const log = new BroadcastLog(redis, keys, new TurnPipeline(redis), 100);
     await redis.hset(keys.message('bc-count'), 'app', 'a1', 'sent', 0);
-    await log.countPublished('bc-count', 'gw1', 0, 40);
-    await log.countPublished('bc-count', 'gw1', 0, 40); // the same publish, retried
-    await log.countPublished('bc-count', 'gw2', 0, 25);
-    await log.countPublished('bc-count', 'gw1', 512, 7); // a paced campaign's next slice
+    await log.countPublished('bc-count', 'gw1', [0, 1024], 40);
+    await log.countPublished('bc-count', 'gw1', [0, 1024], 40); // the same publish, retried
+    await log.countPublished('bc-count', 'gw2', [0, 1024], 25);
+    await log.countPublished('bc-count', 'gw1', [512, 600], 7); // a paced campaign's next slice
     await log.countSent(new Map([['bc-count', 3]])); // catch-up
     assert.equal(await redis.hget(keys.message('bc-count'), 'sent'), String(40 + 25 + 7 + 3));
-    await log.countPublished('gone', 'gw1', 0, 5);
+    assert.deepEqual([...await log.publishedOn('bc-count', [0, 1024], ['gw1', 'gw2', 'gw3'])], ['gw1', 'gw2'], 'a retry skips the gateways that answered');
+    assert.deepEqual([...await log.publishedOn('bc-count', [600, 700], ['gw1'])], [], 'another slice is not published yet');
+    await log.countPublished('gone', 'gw1', [0, 1024], 5);
     assert.equal(await redis.exists(keys.message('gone')), 0, 'no hash made for a message that is gone');
+  });
+
+  it('an ACK takes ids out of the inbox and counts them delivered in one step, each once', async () => {
+    const scripts = new TurnPipeline(redis);
+    const inbox = new InboxStore(redis, keys, scripts, 100);
+    const messages = new MessageStore(redis, keys, scripts, 60_000);
+    const exp = Date.now() + 60_000;
+    for (const id of ['ack-m1', 'ack-m2']) {
+      await redis.hset(keys.message(id), 'app', 'a1', 'delivered', 0, 'cid', id === 'ack-m2' ? 'camp-1' : '');
+      await inbox.add('dev-ack', id, exp);
+    }
+    await inbox.add('dev-ack', 'ack-gone', exp); // its message hash is gone (trace retention passed)
+    const first = await messages.acked('dev-ack', ['ack-m1', 'ack-m2', 'ack-gone', 'bc-not-in-inbox']);
+    assert.deepEqual(first.counted.map((c) => [c.messageId, c.appId, c.campaignId]), [['ack-m1', 'a1', undefined], ['ack-m2', 'a1', 'camp-1']]);
+    assert.deepEqual(first.notInInbox, ['bc-not-in-inbox']);
+    assert.deepEqual(await inbox.pending('dev-ack'), [], 'all three left the inbox');
+    const again = await messages.acked('dev-ack', ['ack-m1', 'ack-m2']);
+    assert.deepEqual(again, { counted: [], notInInbox: ['ack-m1', 'ack-m2'] }, 'a repeated ACK counts nothing');
+    assert.equal(await redis.hget(keys.message('ack-m1'), 'delivered'), '1');
   });
 });

@@ -244,7 +244,7 @@ export async function startDispatcher(rt: Runtime): Promise<Dispatcher> {
   const broadcaster = new Broadcaster(rt.redis, rt.keys, broadcasts, gateways, codec, rt.metrics, rt.log);
   const catchUp = new LogCatchUp(rt.redis, rt.keys, broadcasts, codec, rt.metrics);
   const reports = new SessionReports({
-    replay, catchUp, broadcasts, inbox, messages, routes, courier, gateways, events, metrics: rt.metrics, log: rt.log,
+    replay, catchUp, broadcasts, messages, routes, courier, gateways, events, metrics: rt.metrics, log: rt.log,
     subscriptions: new SubscriptionStore(rt.redis, rt.keys, config.limits.topicsPerDevice),
   });
   const dispatcher = new MessageDispatcher({

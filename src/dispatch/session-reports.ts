@@ -1,11 +1,9 @@
 import { PetrelError } from '../domain/errors.js';
-import { DeliveryState } from '../domain/message.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { CloseCode } from '../protocol/index.js';
 import type { AckReport, BroadcastAcks, OpenedReport, ReportBatch, ReportOutcome, SessionReport, SubscriptionChange } from '../rpc/contract.js';
 import type { BroadcastLog, LogHead } from '../store/broadcast-log.js';
-import type { InboxStore } from '../store/inbox-store.js';
 import type { MessageStore } from '../store/message-store.js';
 import { storage } from '../store/redis.js';
 import type { RouteStore } from '../store/route-store.js';
@@ -20,7 +18,6 @@ export interface SessionReportsDeps {
   replay: InboxReplay;
   catchUp: LogCatchUp;
   broadcasts: BroadcastLog;
-  inbox: InboxStore;
   messages: MessageStore;
   routes: RouteStore;
   subscriptions: SubscriptionStore;
@@ -105,12 +102,10 @@ export class SessionReports {
     }
     await Promise.all(acks.map(async (a) => {
       // Only ids that were still in the inbox count: a repeated ACK finds nothing to remove.
-      const removed = await this.deps.inbox.remove(a.deviceId, a.ids);
-      this.deps.events.counted(await this.deps.messages.record(removed.map((messageId) => ({ messageId, deviceId: a.deviceId, state: DeliveryState.DELIVERED }))));
-      if (a.deviceNo === undefined || removed.length === a.ids.length) return;
-      const unicast = new Set(removed);
-      for (const id of a.ids) {
-        if (unicast.has(id)) continue;
+      const { counted, notInInbox } = await this.deps.messages.acked(a.deviceId, a.ids);
+      this.deps.events.counted(counted);
+      if (a.deviceNo === undefined) return;
+      for (const id of notInInbox) {
         const key = `${a.appId} ${id}`;
         const entry = broadcast.get(key) ?? { appId: a.appId, nos: [] };
         entry.nos.push(a.deviceNo);

@@ -16,13 +16,42 @@ import type { TurnPipeline } from './turn-pipeline.js';
  * Returns 0 when nothing changed, else [app, callbackUrl or nil, campaign or nil]: the caller emits a
  * delivery event only for a change that counted (dispatch/delivery-events.ts).
  */
-const DELIVERY_STATE_2 = new RedisScript('delivery_state_2', 2, `
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local cur = redis.call('HGET', KEYS[2], ARGV[1])
-if cur == 'delivered' or cur == 'expired' or cur == 'dropped' or cur == 'failed' then return 0 end
-if cur then redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) end
-if ARGV[3] ~= '' then redis.call('HINCRBY', KEYS[1], ARGV[3], 1) end
-return redis.call('HMGET', KEYS[1], 'app', 'cb', 'cid')
+const SETTLE_LUA = `
+local function settle(msg, trace, device, state, counter)
+  if redis.call('EXISTS', msg) == 0 then return 0 end
+  local cur = redis.call('HGET', trace, device)
+  if cur == 'delivered' or cur == 'expired' or cur == 'dropped' or cur == 'failed' then return 0 end
+  if cur then redis.call('HSET', trace, device, state) end
+  if counter ~= '' then redis.call('HINCRBY', msg, counter, 1) end
+  return redis.call('HMGET', msg, 'app', 'cb', 'cid')
+end
+`;
+const DELIVERY_STATE_2 = new RedisScript('delivery_state_2', 2, `${SETTLE_LUA}
+return settle(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])
+`);
+
+/**
+ * inbox_ack_n — a device ACKed ids: each one still in its inbox is removed AND recorded
+ * delivered in the same script, so a dispatcher that dies in between cannot leave an ACK
+ * taken out of the inbox but never counted (a repeated ACK finds nothing to remove and
+ * counts nothing).
+ * KEYS[1] the device's inbox, then per id its message hash and trace hash
+ * ARGV[1] device, ARGV[2…] the ids, in KEYS order
+ * Returns per id: 0 not in the inbox, 1 removed but not counted (gone, or already
+ * terminal), else the [app, callbackUrl, campaign] of delivery_state_2.
+ * numberOfKeys -1: 1 + 2 per id.
+ */
+const INBOX_ACK_N = new RedisScript('inbox_ack_n', -1, `${SETTLE_LUA}
+local out = {}
+for i = 2, #ARGV do
+  if redis.call('ZREM', KEYS[1], ARGV[i]) == 0 then
+    out[i - 1] = 0
+  else
+    local r = settle(KEYS[2 * i - 2], KEYS[2 * i - 1], ARGV[1], 'delivered', 'delivered')
+    if r == 0 then out[i - 1] = 1 else out[i - 1] = r end
+  end
+end
+return out
 `);
 
 /**
@@ -341,14 +370,28 @@ export class MessageStore {
         this.scripts.run(DELIVERY_STATE_2, [this.keys.message(c.messageId), this.keys.messageDevices(c.messageId)], [c.deviceId, c.state, counterOf[c.state] ?? '']),
       ),
     );
+    return results.flatMap((r, i) => countedChange(changes[i]!, r) ?? []);
+  }
+
+  /**
+   * A device's ACK of unicast ids: those still in its inbox leave it and are recorded
+   * delivered in one script (INBOX_ACK_N). Returns the changes that counted and the ids
+   * that were not in the inbox (a broadcast, or a repeated ACK).
+   */
+  async acked(deviceId: string, ids: readonly string[]): Promise<{ counted: CountedChange[]; notInInbox: string[] }> {
+    if (ids.length === 0) return { counted: [], notInInbox: [] };
+    const keys = [this.keys.inbox(deviceId)];
+    for (const id of ids) keys.push(this.keys.message(id), this.keys.messageDevices(id));
+    const results = (await this.scripts.run(INBOX_ACK_N, keys, [deviceId, ...ids])) as unknown[];
     const counted: CountedChange[] = [];
-    results.forEach((r, i) => {
-      if (!Array.isArray(r) || typeof r[0] !== 'string') return;
-      const cb: unknown = r[1];
-      const cid: unknown = r[2];
-      counted.push({ ...changes[i]!, appId: r[0], ...(typeof cb === 'string' && cb ? { callbackUrl: cb } : {}), ...(typeof cid === 'string' && cid ? { campaignId: cid } : {}) });
+    const notInInbox: string[] = [];
+    ids.forEach((messageId, i) => {
+      const r = results[i];
+      if (r === 0) notInInbox.push(messageId);
+      const change = countedChange({ messageId, deviceId, state: DeliveryState.DELIVERED }, r);
+      if (change) counted.push(change);
     });
-    return counted;
+    return { counted, notInInbox };
   }
 
   /** Counts an OPENED once per device; null when it did not count, else the message's callbackUrl and campaign ('' for none). */
@@ -407,4 +450,11 @@ export class MessageStore {
     }
     return trace;
   }
+}
+
+/** A state change as settle() answered it: null when it did not count, else with its app, receipts URL and campaign. */
+function countedChange(change: StateChange, reply: unknown): CountedChange | null {
+  if (!Array.isArray(reply) || typeof reply[0] !== 'string') return null;
+  const [appId, cb, cid] = reply as [string, unknown, unknown];
+  return { ...change, appId, ...(typeof cb === 'string' && cb ? { callbackUrl: cb } : {}), ...(typeof cid === 'string' && cid ? { campaignId: cid } : {}) };
 }

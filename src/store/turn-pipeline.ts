@@ -52,7 +52,8 @@ export class TurnPipeline {
     const batch = this.pending;
     this.pending = [];
     const pipeline = this.redis.pipeline();
-    for (const c of batch) pipeline.evalsha(c.script.sha, c.script.numberOfKeys, ...c.keys, ...c.args);
+    // numberOfKeys -1: a script taking as many keys as the call passes.
+    for (const c of batch) pipeline.evalsha(c.script.sha, c.script.numberOfKeys < 0 ? c.keys.length : c.script.numberOfKeys, ...c.keys, ...c.args);
     pipeline.exec().then(
       (results) => {
         const missing: Pending[] = [];

@@ -101,9 +101,12 @@ export async function ensureRedisServer(session) {
   }
   say('redis-server not found; installing the Debian package (apt-get update && apt-get install -y redis-server)…');
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  for (const args of [['-q', 'update'], ['-q', 'install', '-y', 'redis-server']]) {
+  // Another install (unattended upgrades, a second checkout's first run) may hold dpkg's
+  // lock: wait for it rather than fail a fresh machine's first command.
+  const wait = ['-o', 'DPkg::Lock::Timeout=300'];
+  for (const args of [[...wait, '-q', 'update'], [...wait, '-q', 'install', '-y', 'redis-server']]) {
     const result = await session.run('apt-get', args, { env });
-    if (result.code !== 0) throw new PetrelError(`apt-get ${args.slice(1).join(' ')} failed (${result.code})`);
+    if (result.code !== 0) throw new PetrelError(`apt-get ${args.slice(3).join(' ')} failed (${result.code})`);
   }
   const installed = findRedisServer();
   if (installed === null) throw new PetrelError('apt-get installed redis-server but no redis-server binary was found');

@@ -174,7 +174,7 @@ export async function startGateway(rt: Runtime, deviceKey: Buffer, hooks?: Sessi
     gatewayId ||= `gw-${newSessionId()}`;
     reporter = new DispatchReporter(
       new DispatchClient(dispatchers),
-      { gatewayId, intervalMs: config.gateway.reportIntervalMs, backlog: config.gateway.reportBacklog },
+      { gatewayId, intervalMs: config.gateway.reportIntervalMs, backlog: config.gateway.reportBacklog, maxEntries: config.gateway.reportMaxEntries },
       rt.metrics, rt.log,
     );
   }

@@ -75,6 +75,8 @@ export const configSchema = z.object({
     reportIntervalMs: z.number().int().min(1).max(1000).default(5),
     /** Reports held while no dispatcher answers; beyond this the oldest ACKs are dropped (re-sent later). */
     reportBacklog: z.number().int().min(100).default(100_000),
+    /** Entries per report (ACKed ids, presence, clicks, SUB/UNSUB): keeps each call far below the Thrift frame limit. */
+    reportMaxEntries: z.number().int().min(10).max(50_000).default(5_000),
     /** A PUSH not ACKed within this is sent again, with the wait doubling each time. */
     ackTimeoutMs: z.number().int().min(100).default(10_000),
     /** Re-sends per PUSH per session; after them the message waits in the inbox for the next session. */

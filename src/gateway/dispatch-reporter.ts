@@ -14,6 +14,13 @@ export interface ReporterOptions {
   intervalMs: number;
   /** Entries held while the dispatch tier does not answer; the oldest go first beyond it. */
   backlog: number;
+  /**
+   * Entries (each ACKed id, presence event, click, SUB/UNSUB) in one report. A fan-out to
+   * every device of a gateway brings in one ACK per device within milliseconds; unbounded,
+   * the report that gathers them while the previous one is in flight outgrows the Thrift
+   * frame limit and the dispatcher refuses it, every retry, forever.
+   */
+  maxEntries: number;
 }
 
 interface Waiter {
@@ -109,17 +116,8 @@ export class DispatchReporter implements SessionHooks {
 
   private send(): void {
     if (this.inFlight || this.pendingEntries() === 0) return;
-    const batch: ReportBatch = {
-      gatewayId: this.options.gatewayId,
-      sessions: this.sessions,
-      acks: [...this.acks.values()],
-      opened: this.opens,
-      subscriptions: this.subscriptions,
-    };
-    this.sessions = [];
-    this.acks = new Map();
-    this.opens = [];
-    this.subscriptions = [];
+    const batch = this.takeBatch();
+    const full = this.pendingEntries() > 0;
     this.inFlight = this.link.report(batch).then(
       (outcome) => {
         this.failures = 0;
@@ -144,8 +142,39 @@ export class DispatchReporter implements SessionHooks {
       },
     ).finally(() => {
       this.inFlight = null;
-      if (this.pendingEntries() > 0) this.schedule(this.failures === 0 ? this.options.intervalMs : Math.min(2000, 50 * 2 ** this.failures));
+      // What did not fit in this report goes at once: it has already waited an interval.
+      if (this.pendingEntries() > 0) this.schedule(this.failures === 0 ? (full ? 0 : this.options.intervalMs) : Math.min(2000, 50 * 2 ** this.failures));
     });
+  }
+
+  /**
+   * Takes at most `maxEntries` off the buffers for one report. SUB/UNSUB first (a device
+   * waits on them), then presence in order; ACKs and clicks only once every presence event
+   * before them is in, so the dispatcher never sees a device's ACK ahead of its coming online.
+   */
+  private takeBatch(): ReportBatch {
+    let budget = this.options.maxEntries;
+    const subscriptions = this.subscriptions.splice(0, budget);
+    budget -= subscriptions.length;
+    const sessions = this.sessions.splice(0, budget);
+    budget -= sessions.length;
+    const acks: AckReport[] = [];
+    let opened: OpenedReport[] = [];
+    if (this.sessions.length === 0) {
+      for (const [device, a] of this.acks) {
+        if (budget <= 0) break;
+        if (a.ids.length <= budget) {
+          acks.push(a);
+          this.acks.delete(device);
+          budget -= a.ids.length;
+        } else {
+          acks.push({ ...a, ids: a.ids.splice(0, budget) });
+          budget = 0;
+        }
+      }
+      opened = this.opens.splice(0, budget);
+    }
+    return { gatewayId: this.options.gatewayId, sessions, acks, opened, subscriptions };
   }
 
   /** Puts a failed batch back in front of what came since, within the backlog cap. */

@@ -24,8 +24,8 @@ class FakeLink implements DispatchLink {
   }
 }
 
-function reporter(link: DispatchLink, backlog = 1000) {
-  return new DispatchReporter(link, { gatewayId: 'gw1', intervalMs: 5, backlog }, createMetrics(undefined, { defaults: false }), createLogger({ level: 'silent' }));
+function reporter(link: DispatchLink, backlog = 1000, maxEntries = 5000) {
+  return new DispatchReporter(link, { gatewayId: 'gw1', intervalMs: 5, backlog, maxEntries }, createMetrics(undefined, { defaults: false }), createLogger({ level: 'silent' }));
 }
 
 describe('DispatchReporter (gateway → dispatch reports)', () => {
@@ -75,6 +75,33 @@ describe('DispatchReporter (gateway → dispatch reports)', () => {
     assert.ok(last.sessions.length + last.acks.length <= 10, `backlog kept: ${last.sessions.length} + ${last.acks.length}`);
     assert.equal(last.sessions.length, 5, 'presence kept, ACKs dropped first');
     link.failNext = 0;
+    await r.close();
+  });
+
+  it('splits what piled up into reports of at most maxEntries, presence before the ACKs that follow it', async () => {
+    const link = new FakeLink();
+    let release!: () => void;
+    const gate = new Promise<void>((res) => (release = res));
+    const slow: DispatchLink = { report: async (b) => { await gate; return link.report(b); } };
+    const r = reporter(slow, 100_000, 100);
+    r.sessionOpened(session(0)); // the first report, held in flight while everything below piles up
+    await new Promise((res) => setTimeout(res, 20));
+    for (let i = 1; i <= 150; i++) r.sessionOpened(session(i));
+    for (let i = 1; i <= 150; i++) r.acked(session(i), ['m1', 'm2']);
+    r.acked(session(1), Array.from({ length: 250 }, (_, k) => `x${k}`));
+    release();
+    await r.flush();
+    const sizes = link.batches.map((b) => b.sessions.length + b.acks.reduce((n, a) => n + a.ids.length, 0));
+    assert.ok(sizes.every((n) => n <= 100), `every report within the cap: ${sizes.join(',')}`);
+    assert.equal(sizes.reduce((a, b) => a + b, 0), 1 + 150 + 300 + 250, 'nothing lost');
+    const onlineAt = new Map<string, number>();
+    link.batches.forEach((b, i) => b.sessions.forEach((s) => onlineAt.set(s.deviceId, i)));
+    const acked = new Map<string, string[]>();
+    link.batches.forEach((b, i) => b.acks.forEach((a) => {
+      assert.ok(onlineAt.get(a.deviceId)! <= i, `${a.deviceId} ACKs after its online`);
+      acked.set(a.deviceId, [...(acked.get(a.deviceId) ?? []), ...a.ids]);
+    }));
+    assert.deepEqual(acked.get('dev1'), ['m1', 'm2', ...Array.from({ length: 250 }, (_, k) => `x${k}`)], 'a split device keeps its order');
     await r.close();
   });
 });

@@ -33,7 +33,7 @@
  *      broadcasts, 1 run), BENCH_CPU_PROF=1 (profile Petrel's processes; top self time in
  *      the measured window goes in the results; profiling slows it, so use it apart).
  */
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { MqttBroadcastPublisher, PetrelPublisher, publishPaced, type BroadcastPublisher, type PacedPublish } from './lib/broadcast-publishers.js';
@@ -119,13 +119,19 @@ interface Target {
   /** Petrel: the server's own counts for the measured messages. */
   serverCounts?(ids: string[], expected: number): Promise<ServerCounts & { settledMs: number }>;
   pushesResent?(): Promise<number>;
+  /** Petrel: its processes' log files (warnings and worse). */
+  logs: Record<string, string>;
   profiles: Record<string, string>;
   stop(): Promise<void>;
 }
 
-async function startPetrelTarget(tenant: BenchTenant, profileDir: string): Promise<Target> {
+async function startPetrelTarget(tenant: BenchTenant, profileDir: string, logDir: string): Promise<Target> {
   const dataDir = join(stateDir, 'data');
   mkdirSync(dataDir, { recursive: true });
+  rmSync(logDir, { recursive: true, force: true });
+  mkdirSync(logDir, { recursive: true });
+  const logs: Record<string, string> = {};
+  const logOf = (tier: string) => (logs[tier] = join(logDir, `${tier}.log`));
   const env = {
     PETREL_REDIS_URL: benchRedisUrl(),
     PETREL_REDIS_KEY_PREFIX: tenant.keys.prefix,
@@ -144,16 +150,16 @@ async function startPetrelTarget(tenant: BenchTenant, profileDir: string): Promi
   };
   try {
     if (layout === 'all') {
-      started.push(['all', await startPetrel('all', { ...env, PETREL_GATEWAY_PORT: String(ports[0]) }, ports[0]!, nodeArgs('all'))]);
+      started.push(['all', await startPetrel('all', { ...env, PETREL_GATEWAY_PORT: String(ports[0]) }, ports[0]!, nodeArgs('all'), logOf('all'))]);
       gatewayMetrics.push(`http://127.0.0.1:${HTTP_PORT}/metrics`);
     } else {
-      started.push(['dispatcher', await startPetrel('dispatcher', { ...env, PETREL_DISPATCH_PORT: String(DISPATCH_PORT), PETREL_OPS_PORT: String(DISPATCH_OPS_PORT) }, DISPATCH_PORT, nodeArgs('dispatcher'))]);
-      started.push(['api', await startPetrel('api', env, HTTP_PORT, nodeArgs('api'))]);
+      started.push(['dispatcher', await startPetrel('dispatcher', { ...env, PETREL_DISPATCH_PORT: String(DISPATCH_PORT), PETREL_OPS_PORT: String(DISPATCH_OPS_PORT) }, DISPATCH_PORT, nodeArgs('dispatcher'), logOf('dispatcher'))]);
+      started.push(['api', await startPetrel('api', env, HTTP_PORT, nodeArgs('api'), logOf('api'))]);
     }
     // More gateways (all of them in the split layout) as processes of their own.
     for (let i = layout === 'all' ? 1 : 0; i < gateways; i++) {
       const name = `gateway-${i + 1}`;
-      started.push([name, await startPetrel('gateway', { ...env, PETREL_GATEWAY_PORT: String(ports[i]), PETREL_OPS_PORT: String(GATEWAY_OPS_PORT + i) }, ports[i]!, nodeArgs(name))]);
+      started.push([name, await startPetrel('gateway', { ...env, PETREL_GATEWAY_PORT: String(ports[i]), PETREL_OPS_PORT: String(GATEWAY_OPS_PORT + i) }, ports[i]!, nodeArgs(name), logOf(name))]);
       gatewayMetrics.push(`http://127.0.0.1:${GATEWAY_OPS_PORT + i}/metrics`);
     }
   } catch (err) {
@@ -188,6 +194,7 @@ async function startPetrelTarget(tenant: BenchTenant, profileDir: string): Promi
       for (const url of gatewayMetrics) sum += await scrape(url, 'petrel_gateway_pushes_resent_total');
       return sum;
     },
+    logs,
     profiles: cpuProf ? Object.fromEntries(started.map(([tier]) => [tier, join(profileDir, `${tier}.cpuprofile`)])) : {},
     stop: stopAll,
   };
@@ -201,6 +208,7 @@ function brokerTarget(broker: MqttBroker): Target {
     publisher: () => MqttBroadcastPublisher.connect(broker.port, TOPIC),
     // A SUBACK is sent once the subscription is in place.
     ready: async () => undefined,
+    logs: {},
     profiles: {},
     stop: () => broker.stop(),
   };
@@ -265,6 +273,8 @@ interface TrialFigures {
   /** System CPU per delivery, µs. */
   systemCpuMicrosPerDelivery: number;
   clientsCpuMicrosPerDelivery: number;
+  /** Petrel: warnings and errors its processes logged during the trial, by message, with a sample line. */
+  serviceWarnings: Record<string, { count: number; sample: string }> | null;
   /** RSS of the system's processes after the measured phase, MiB. */
   systemRssMiB: number;
   rssMiB: Record<string, number>;
@@ -281,7 +291,7 @@ async function trial(system: System, n: number, run: number, redisPidNo: number,
     log(`petrel: provisioning ${n} devices…`);
     tenant = await provisionTenant('broadcast', n);
     log(`petrel: starting ${layout === 'all' ? 'petrel all' : 'petrel dispatcher + api'}${layout === 'split' || gateways > 1 ? ` + ${layout === 'all' ? gateways - 1 : gateways} gateway process(es)` : ''}…`);
-    target = await startPetrelTarget(tenant, profileDir);
+    target = await startPetrelTarget(tenant, profileDir, join(stateDir, 'logs', `run${run}-${n}`));
   } else if (system === 'mosquitto') {
     target = brokerTarget(await startMosquitto(mosquittoBin!, MQTT_PORT, join(stateDir, 'mosquitto')));
   } else {
@@ -350,6 +360,7 @@ async function trial(system: System, n: number, run: number, redisPidNo: number,
     }
   }
 
+  const serviceWarnings = Object.keys(target.logs).length > 0 ? warningsOf(target.logs) : null;
   const deliveredCount = Math.min(got.count, got.acked);
   const perDelivery = (pct: number) => (deliveredCount > 0 ? round((pct / 100) * ((c1.at - c0.at) / 1000) * 1e6 / deliveredCount, 2) : 0);
   const figures: TrialFigures = {
@@ -375,16 +386,40 @@ async function trial(system: System, n: number, run: number, redisPidNo: number,
     redisCpuPercent: cpuFig.percent['redis'] ?? 0,
     systemCpuMicrosPerDelivery: perDelivery(cpuFig.percent['system'] ?? 0),
     clientsCpuMicrosPerDelivery: perDelivery(cpuFig.percent['clients'] ?? 0),
+    serviceWarnings,
     systemRssMiB: round(Object.values(rss).reduce((a, b) => a + b, 0), 1),
     rssMiB: rss,
     noisy: cpuFig.otherProcessesPercent > NOISE_CORE_SHARE * 100,
     profile,
   };
   got.histogram.destroy();
+  for (const [msg, w] of Object.entries(serviceWarnings ?? {})) log(`${system} logged ${w.count} × "${msg}", e.g. ${w.sample.slice(0, 300)}`);
   log(`${system} ${n}: ${figures.deliveriesPerSecond}/s (${got.count}/${expected} received, ${got.acked} ACKed${server ? `, server counted ${server.delivered} delivered / ${server.sent} sent` : ''}), ` +
     `p50 ${figures.latency.p50Ms} ms, p99 ${figures.latency.p99Ms} ms; CPU system ${figures.systemCpuPercent} % clients ${figures.clientsCpuPercent} % redis ${figures.redisCpuPercent} %` +
     `${sent.failures.length ? `; ${sent.failures.length} broadcasts refused: ${sent.failures[0]}` : ''}${figures.noisy ? '; NOISY' : ''}`);
   return figures;
+}
+
+/** Warning and error lines (pino JSON, level ≥ 40) of each log file, grouped by process and message. */
+function warningsOf(logs: Record<string, string>): Record<string, { count: number; sample: string }> {
+  const out: Record<string, { count: number; sample: string }> = {};
+  for (const [tier, file] of Object.entries(logs)) {
+    if (!existsSync(file)) continue;
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      if (!line.startsWith('{')) continue;
+      let entry: { level?: number; msg?: string };
+      try {
+        entry = JSON.parse(line) as { level?: number; msg?: string };
+      } catch {
+        continue;
+      }
+      if ((entry.level ?? 0) < 40) continue;
+      const key = `${tier}: ${entry.msg ?? '?'}`;
+      const w = (out[key] ??= { count: 0, sample: line });
+      w.count++;
+    }
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -424,6 +459,8 @@ async function main(): Promise<void> {
     runs: ts.map((t) => t.deliveriesPerSecond),
     allReceivedAndAcked: ts.every((t) => t.received >= t.expected && t.acked >= t.expected),
     serverCountedAll: system === 'petrel' ? ts.every((t) => (t.server?.delivered ?? 0) >= t.expected) : null,
+    /** Petrel: PUSHes its traces say were written ÷ deliveries due (> 1: broadcasts published more than once). */
+    serverSentPerDelivery: system === 'petrel' ? round(median(ts.map((t) => (t.server?.sent ?? 0) / t.expected)), 3) : null,
     broadcastsAccepted: med(ts, (t) => t.broadcastsAccepted),
     latencyP50Ms: med(ts, (t) => t.latency.p50Ms),
     latencyP99Ms: med(ts, (t) => t.latency.p99Ms),
@@ -470,7 +507,7 @@ async function main(): Promise<void> {
       table.push([`  ${c.system}${c.allReceivedAndAcked ? '' : ' (NOT all received+ACKed)'}`, `${c.deliveriesPerSecond.toLocaleString('en-US')}/s`]);
       table.push([`    runs; p50 / p99 ms; CPU system / clients / redis %`, `${c.runs.join(', ')}; ${c.latencyP50Ms} / ${c.latencyP99Ms}; ${c.systemCpuPercent} / ${c.clientsCpuPercent} / ${c.redisCpuPercent}`]);
       table.push([`    CPU per delivery system / clients; RSS`, `${c.systemCpuMicrosPerDelivery} / ${c.clientsCpuMicrosPerDelivery} µs; ${c.systemRssMiB} MiB`]);
-      if (c.system === 'petrel') table.push(['    server counted every ACK (traces)', c.serverCountedAll ? 'yes' : 'NO']);
+      if (c.system === 'petrel') table.push(['    server counted every ACK (traces); PUSHes written per delivery', `${c.serverCountedAll ? 'yes' : 'NO'}; ${c.serverSentPerDelivery}`]);
     }
     const r = ratios.find((x) => x.subscribers === n)!;
     if (r.petrelOverMosquitto !== null) table.push(['  petrel / mosquitto', `${r.petrelOverMosquitto}×`, `≥ 1×: ${r.petrelOverMosquitto >= 1 ? 'met' : 'NOT met'}`]);

@@ -87,7 +87,17 @@ for (const n of sizes) {
   if (n > PER_PROCESS_SOCKETS * gateways) throw new Error(`BENCH_SUBSCRIBERS: ${n} devices need ${Math.ceil(n / PER_PROCESS_SOCKETS)} gateways (BENCH_GATEWAYS) at ${PER_PROCESS_SOCKETS} each`);
 }
 
-const NAME = `broadcast${layout === 'split' ? '-split' : ''}${gateways > 1 ? `-${gateways}gw` : ''}${audience === 'all' ? '-all' : ''}${quick ? '-quick' : ''}${cpuProf ? '-profiled' : ''}`;
+/** Results file: the default run is `broadcast.json`; other layouts, systems and sizes say so in the name. */
+const NAME = [
+  'broadcast',
+  layout === 'split' ? 'split' : '',
+  gateways > 1 ? `${gateways}gw` : '',
+  audience === 'all' ? 'all' : '',
+  process.env['BENCH_SYSTEMS'] ? systems.join('+') : '',
+  process.env['BENCH_SUBSCRIBERS'] && !quick ? sizes.join('+') : '',
+  quick ? 'quick' : '',
+  cpuProf ? 'profiled' : '',
+].filter(Boolean).join('-');
 const repoRoot = join(resultsDir(), '..', '..');
 const stateDir = join(repoRoot, '.petrel', 'bench-broadcast');
 

@@ -95,19 +95,40 @@ export interface ServerCounts {
 /** Petrel's own counts for the messages: the sum of their traces. */
 export async function readTraces(baseUrl: string, serverSecret: string, ids: string[]): Promise<ServerCounts> {
   const out: ServerCounts = { targeted: 0, sent: 0, delivered: 0, missing: 0, states: {} };
-  await Promise.all(ids.map(async (id) => {
-    const res = await fetch(`${baseUrl}/v1/messages/${id}`, { headers: { authorization: `Bearer ${serverSecret}` } });
-    if (res.status !== 200) {
-      out.missing++;
-      return;
-    }
-    const t = (await res.json()) as { state: string; counts: { targeted?: number; sent?: number; delivered?: number } };
-    out.targeted += t.counts.targeted ?? 0;
-    out.sent += t.counts.sent ?? 0;
-    out.delivered += t.counts.delivered ?? 0;
-    out.states[t.state] = (out.states[t.state] ?? 0) + 1;
-  }));
+  // Ten at a time, each tried three times: a loaded service may reset a connection.
+  for (let i = 0; i < ids.length; i += 10) {
+    await Promise.all(ids.slice(i, i + 10).map(async (id) => {
+      const t = await readTrace(baseUrl, serverSecret, id);
+      if (!t) {
+        out.missing++;
+        return;
+      }
+      out.targeted += t.counts.targeted ?? 0;
+      out.sent += t.counts.sent ?? 0;
+      out.delivered += t.counts.delivered ?? 0;
+      out.states[t.state] = (out.states[t.state] ?? 0) + 1;
+    }));
+  }
   return out;
+}
+
+interface Trace {
+  state: string;
+  counts: { targeted?: number; sent?: number; delivered?: number };
+}
+
+async function readTrace(baseUrl: string, serverSecret: string, id: string): Promise<Trace | null> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const res = await fetch(`${baseUrl}/v1/messages/${id}`, { headers: { authorization: `Bearer ${serverSecret}` } });
+      if (res.status === 200) return (await res.json()) as Trace;
+      await res.text();
+      if (res.status < 500 || attempt >= 3) return null;
+    } catch (err) {
+      if (attempt >= 3) throw err;
+    }
+    await sleep(500);
+  }
 }
 
 /** Reads the traces until the server counted `expected` deliveries, or `timeoutMs` passed; the last reading. */

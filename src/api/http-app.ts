@@ -2,6 +2,7 @@ import express, { type Express, type RequestHandler, type Router } from 'express
 import type { Registry } from 'prom-client';
 import type { Logger } from '../observability/logger.js';
 import { PetrelError } from '../domain/errors.js';
+import { consoleRouter } from './console-page.js';
 import { docsRouter } from './docs-page.js';
 import { errorHandler } from './error-handler.js';
 import { undocumentedRoutes } from './openapi.js';
@@ -87,6 +88,8 @@ export function createHttpApp(deps: HttpAppDeps): Express {
     app.use('/v1/admin', express.json({ limit: 16 * 1024, strict: true }), deps.admin.auth, deps.admin.router, routeNotFound);
   }
   if (deps.api) {
+    // The campaign console: a static page over the API below (no credentials of its own).
+    app.use(consoleRouter());
     // A body parsed by the first matching parser is not parsed again.
     for (const path of Object.keys(deps.api.bodyLimits ?? {})) app.use(path, parserOf(path));
     app.use('/v1', parserOf('/v1'), ...deps.api.auth);

@@ -44,7 +44,7 @@ async function main(): Promise<void> {
   if (mode === 'all' || mode === 'api') {
     const adminToken = resolveAdminToken(config, mode === 'all');
     const port = (httpPort = await startHttp(rt, 'http', { adminToken }));
-    lines.push(`  http        http://${show(config.http.host)}:${port}   API (POST /v1/messages), /docs, /openapi.json, /healthz, /readyz, /metrics`);
+    lines.push(`  http        http://${show(config.http.host)}:${port}   API (POST /v1/messages), /console (campaigns), /docs, /openapi.json, /healthz, /readyz, /metrics`);
     if (adminToken) lines.push(`  admin       http://${show(config.http.host)}:${port}/v1/admin   apps and credentials (Bearer admin token)`);
   }
   if (mode === 'all' || mode === 'dispatcher') {

@@ -6,18 +6,22 @@
  *   parent → {cmd:'stop'}                    worker exits
  * Modes: 'sdk' runs real PetrelClients (HELLO, heartbeats, ACKs); 'tcp' opens bare sockets
  * (the floor a node:net server pays per idle socket after a
- * handshake-sized exchange).
+ * handshake-sized exchange); 'mqtt' runs MQTT 3.1.1 QoS 1 subscribers (bench/lib/mqtt-client.ts)
+ * for the peers Petrel is compared with, counted by the same recorder.
  *
  * With `record`, every device's messages feed per-phase latency histograms: a benchmark's
  * message carries `data: {s, p}`, `s` the time it was due to be sent (unix ms with
  * sub-millisecond digits, performance.timeOrigin + performance.now() of the sender: the
- * same clock on one machine) and `p` its phase; latency = receive time − s.
+ * same clock on one machine) and `p` its phase; latency = receive time − s. MQTT payloads
+ * carry the same two fields as JSON. ACKs (the SDK's ACK frames, MQTT PUBACKs) are counted
+ * per phase too, when they are written.
  */
 import net from 'node:net';
 import type { Histogram } from 'hdr-histogram-js';
 import { MemoryStore, PetrelClient, type PushMessage } from '../../sdk-client/src/index.js';
-import { WireCodec } from '../../src/protocol/index.js';
+import { FrameType, WireCodec } from '../../src/protocol/index.js';
 import { encodeHistogram, latencyHistogram, nowMs } from './latency.js';
+import { openMqttSubscriber } from './mqtt-client.js';
 
 export interface SwarmDevice {
   appId: string;
@@ -26,8 +30,15 @@ export interface SwarmDevice {
 }
 
 export interface SwarmPlan {
-  mode: 'sdk' | 'tcp';
+  mode: 'sdk' | 'tcp' | 'mqtt';
   port: number;
+  /**
+   * Topics each device subscribes to once connected ('sdk': SUB, resolved on SUBACK;
+   * 'mqtt': the one topic, QoS 1); the device counts as connected when they are granted.
+   */
+  topics?: string[];
+  /** 'mqtt': client ids are this prefix and the device's index. */
+  clientIdPrefix?: string;
   devices: SwarmDevice[];
   /** Bare-socket mode needs only a count. */
   count: number;
@@ -61,6 +72,9 @@ export interface PhaseSample {
   lastAt: number;
   /** Latencies in microseconds, HDR histogram, compressed base64. */
   histogram: string;
+  /** Messages of the phase acknowledged (ids in ACK frames written, PUBACKs written), and when the last was. */
+  acked: number;
+  lastAckAt: number;
 }
 
 export interface SwarmReport {
@@ -77,28 +91,82 @@ interface PhaseRecord {
   firstAt: number;
   lastAt: number;
   histogram: Histogram;
+  acked: number;
+  lastAckAt: number;
 }
 const phases = new Map<string, PhaseRecord>();
 
-/** One listener shared by every client (no closure per device). */
-function onMessage(m: PushMessage): void {
-  const data = m.data as { s?: unknown; p?: unknown } | undefined;
-  if (typeof data?.s !== 'number' || typeof data.p !== 'string') return;
-  const now = nowMs();
-  let rec = phases.get(data.p);
+function phaseRecord(phase: string, now: number): PhaseRecord {
+  let rec = phases.get(phase);
   if (!rec) {
-    rec = { count: 0, firstAt: now, lastAt: now, histogram: latencyHistogram() };
-    phases.set(data.p, rec);
+    rec = { count: 0, firstAt: now, lastAt: now, histogram: latencyHistogram(), acked: 0, lastAckAt: 0 };
+    phases.set(phase, rec);
   }
+  return rec;
+}
+
+/** A benchmark message received: `data` is `{s, p}` (else not ours, ignored). Returns its phase. */
+function record(data: { s?: unknown; p?: unknown } | undefined): string | null {
+  if (typeof data?.s !== 'number' || typeof data.p !== 'string') return null;
+  const now = nowMs();
+  const rec = phaseRecord(data.p, now);
   rec.count++;
   rec.lastAt = now;
   rec.histogram.recordValue(Math.max(1, Math.round((now - data.s) * 1000)));
+  return data.p;
+}
+
+function recordAcks(phase: string, n: number): void {
+  const now = nowMs();
+  const rec = phaseRecord(phase, now);
+  rec.acked += n;
+  rec.lastAckAt = now;
+}
+
+/**
+ * Message id → phase of the benchmark messages received, so the ACK frames the SDK writes
+ * later (batched) can be counted per phase. A broadcast has one id for every device.
+ * Cleared when large (unicast runs name many ids; their ACKs are not counted then).
+ */
+const phaseOfId = new Map<string, string>();
+
+/** One listener shared by every client (no closure per device). */
+function onMessage(m: PushMessage): void {
+  const phase = record(m.data as { s?: unknown; p?: unknown } | undefined);
+  if (phase === null) return;
+  if (phaseOfId.size > 200_000) phaseOfId.clear();
+  phaseOfId.set(m.id, phase);
+}
+
+/** The SDK's codec, noting the ids of every ACK frame it encodes (shared by a worker's clients). */
+class AckCountingCodec extends WireCodec {
+  override encode(frame: Parameters<WireCodec['encode']>[0]): Buffer {
+    if ((frame as { t?: number }).t === FrameType.ACK) {
+      for (const id of (frame as { ids: string[] }).ids) {
+        const phase = phaseOfId.get(id);
+        if (phase !== undefined) recordAcks(phase, 1);
+      }
+    }
+    return super.encode(frame);
+  }
+}
+
+/** An MQTT subscriber's message: its PUBACK is already written. */
+function onMqttPublish(payload: Buffer): void {
+  let data: { s?: unknown; p?: unknown } | undefined;
+  try {
+    data = JSON.parse(payload.toString('utf8')) as { s?: unknown; p?: unknown };
+  } catch {
+    return;
+  }
+  const phase = record(data);
+  if (phase !== null) recordAcks(phase, 1);
 }
 
 function collect(): PhaseSample[] {
   const out: PhaseSample[] = [];
   for (const [phase, r] of phases) {
-    out.push({ phase, count: r.count, firstAt: r.firstAt, lastAt: r.lastAt, histogram: encodeHistogram(r.histogram) });
+    out.push({ phase, count: r.count, firstAt: r.firstAt, lastAt: r.lastAt, histogram: encodeHistogram(r.histogram), acked: r.acked, lastAckAt: r.lastAckAt });
     r.histogram.destroy();
   }
   phases.clear();
@@ -111,7 +179,7 @@ const PING_BYTES = Buffer.alloc(8, 5);
 async function run(plan: SwarmPlan): Promise<SwarmReport> {
   const startedAt = Date.now();
   const total = plan.mode === 'sdk' ? plan.devices.length : plan.count;
-  const codec = new WireCodec();
+  const codec = new AckCountingCodec();
   let next = 0;
   let connected = 0;
   let failed = 0;
@@ -137,6 +205,7 @@ async function run(plan: SwarmPlan): Promise<SwarmReport> {
           else launch();
         };
         if (plan.mode === 'tcp') openSocket(plan, done);
+        else if (plan.mode === 'mqtt') openMqtt(plan, i, done);
         else openDevice(plan, plan.devices[i]!, codec, done);
       }
     };
@@ -166,6 +235,16 @@ function openSocket(plan: SwarmPlan, done: (ok: boolean) => void): void {
   });
 }
 
+function openMqtt(plan: SwarmPlan, index: number, done: (ok: boolean) => void): void {
+  const topic = plan.topics?.[0];
+  if (topic === undefined) throw new Error("mode 'mqtt' needs a topic");
+  held.push(openMqttSubscriber(
+    { host: plan.host, port: plan.port, clientId: `${plan.clientIdPrefix ?? 'b'}${index}`, topic, keepaliveSec: plan.heartbeatSec },
+    onMqttPublish,
+    done,
+  ));
+}
+
 function openDevice(plan: SwarmPlan, device: SwarmDevice, codec: WireCodec, done: (ok: boolean) => void): void {
   const client = new PetrelClient({
     host: plan.host,
@@ -184,7 +263,11 @@ function openDevice(plan: SwarmPlan, device: SwarmDevice, codec: WireCodec, done
     done(ok);
   };
   if (plan.record) client.on('message', onMessage);
-  client.on('connected', () => settle(true));
+  const topics = plan.topics;
+  client.on('connected', () => {
+    if (!topics?.length) return settle(true);
+    if (!settled) client.subscribe(topics).then(() => settle(true), () => settle(false));
+  });
   client.on('stopped', () => settle(false));
   client.start().catch(() => settle(false));
   held.push({ close: () => client.close() });

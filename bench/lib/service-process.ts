@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, openSync, closeSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { sleep } from './proc.js';
@@ -20,13 +20,18 @@ export interface ServiceProcess {
   stop(): Promise<void>;
 }
 
-/** Starts `petrel <mode>` as a child process and waits until `port` accepts connections. */
-export async function startPetrel(mode: string, env: Record<string, string>, port: number, nodeArgs: string[] = []): Promise<ServiceProcess> {
+/**
+ * Starts `petrel <mode>` as a child process and waits until `port` accepts connections.
+ * Its log (stdout, warnings and worse) goes to `logFile` when given, else nowhere.
+ */
+export async function startPetrel(mode: string, env: Record<string, string>, port: number, nodeArgs: string[] = [], logFile?: string): Promise<ServiceProcess> {
   const { file, execArgv } = moduleCommand('src/cmd/petrel');
+  const out = logFile ? openSync(logFile, 'a') : 'ignore';
   const child = spawn(process.execPath, [...nodeArgs, ...execArgv, file, mode], {
     env: { ...process.env, PETREL_LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', out, 'inherit'],
   });
+  if (typeof out === 'number') closeSync(out);
   await waitForPort(port, child);
   return {
     child,

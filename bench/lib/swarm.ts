@@ -29,8 +29,11 @@ export class Swarm {
     return new Swarm(workers);
   }
 
-  /** Splits devices (or a bare socket count) over the workers; resolves when all are done. */
-  async connect(base: Omit<SwarmPlan, 'devices' | 'count' | 'host'>, devices: SwarmDevice[], count = devices.length): Promise<SwarmResult> {
+  /**
+   * Splits devices (or a bare socket / MQTT client count) over the workers; resolves when
+   * all are done. `ports`: several gateways, worker i dialling ports[i % ports.length].
+   */
+  async connect(base: Omit<SwarmPlan, 'devices' | 'count' | 'host'>, devices: SwarmDevice[], count = devices.length, ports: number[] = [base.port]): Promise<SwarmResult> {
     const n = this.workers.length;
     const reports = await Promise.all(
       this.workers.map((worker, i) => {
@@ -39,6 +42,8 @@ export class Swarm {
           devices: devices.filter((_, j) => j % n === i),
           count: Math.floor(count / n) + (i < count % n ? 1 : 0),
           host: `127.0.0.${2 + i}`,
+          port: ports[i % ports.length]!,
+          clientIdPrefix: `${base.clientIdPrefix ?? 'b'}w${i}-`,
         };
         return new Promise<SwarmReport>((resolve) => {
           worker.once('message', (m: SwarmReport) => resolve(m));

@@ -34,7 +34,8 @@
  *
  * Env: BENCH_AUDIENCES (100000,1000000; quick 10000,50000), BENCH_ONLINE (19,000; quick
  *      2,000), BENCH_ALIASES (5,000; quick 500), BENCH_CLIENT_PROCS (2), BENCH_RATE (0),
- *      BENCH_LAYOUT (all | split), BENCH_TIMEOUT_S (1,800 per campaign),
+ *      BENCH_LAYOUT (all | split), BENCH_TIMEOUT_S (1,800 per campaign), BENCH_POLL_MS (500:
+ *      how often progress is read; each read costs the API one trace per chunk message),
  *      BENCH_CPU_PROF=1 (profile the service processes; top self time of the campaign
  *      window in the results), BENCH_QUICK=1.
  */
@@ -53,7 +54,7 @@ import { monotonicMicros, topSelfTime, type ProfileSummary } from './lib/cpu-pro
 import { knob, quick } from './lib/knobs.js';
 import { nowMs } from './lib/latency.js';
 import { MemorySampler, usedMemory } from './lib/memory-sampler.js';
-import { median, sleep } from './lib/proc.js';
+import { median, rssBytes, sleep } from './lib/proc.js';
 import { benchRedisUrl } from './lib/provision.js';
 import { redisPid } from './lib/redis-stats.js';
 import { report, resultsDir } from './lib/results.js';
@@ -67,13 +68,16 @@ const aliasesWanted = knob('BENCH_ALIASES', 5_000, 500);
 const clientProcs = knob('BENCH_CLIENT_PROCS', 2, 1);
 const pacedRate = knob('BENCH_RATE', 0);
 const timeoutSec = knob('BENCH_TIMEOUT_S', 1_800);
+/** How often progress is read (GET …/{id}); the console reads it every 2 s. */
+const pollMs = knob('BENCH_POLL_MS', 500, 500);
 const layout = process.env['BENCH_LAYOUT'] ?? 'all';
 const cpuProf = process.env['BENCH_CPU_PROF'] === '1';
 if (layout !== 'all' && layout !== 'split') throw new Error(`BENCH_LAYOUT=${layout}: all or split`);
 if (onlineWanted > 19_900 * clientProcs) throw new Error(`BENCH_ONLINE=${onlineWanted}: at most ~19,900 devices per client process (open-file cap); raise BENCH_CLIENT_PROCS`);
 
-const POLL_MS = 500;
 const HEARTBEAT_SEC = 240;
+/** RSS and Redis used_memory are sampled this often. */
+const SAMPLE_MS = 500;
 /** The SDK's default ACK delay is 50 ms; a progress that has not moved for this long is stuck. */
 const STALL_MS = 120_000;
 // Ports of their own: the other benchmarks use 15xxx/18xxx and may run at the same time.
@@ -155,6 +159,8 @@ class AudiencePlan {
 interface Service {
   /** Process name → pid. */
   pids: Record<string, number>;
+  /** Process name → its HTTP or ops port's base URL (/metrics, /debug/gc). */
+  ops: Record<string, string>;
   gatewayMetrics: string;
   profiles: Record<string, string>;
   stop(): Promise<void>;
@@ -173,7 +179,8 @@ async function startService(keys: RedisKeys, deviceKey: Buffer, profileDir: stri
     PETREL_HTTP_HOST: '127.0.0.1',
     PETREL_HTTP_PORT: String(HTTP_PORT),
   };
-  const nodeArgs = (tier: string) => (cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${tier}.cpuprofile`] : []);
+  // --expose-gc: POST /debug/gc then reads the live heap (it changes nothing until called).
+  const nodeArgs = (tier: string) => ['--expose-gc', ...(cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${tier}.cpuprofile`] : [])];
   const started: Array<[string, ServiceProcess]> = [];
   const stopAll = async () => {
     for (const [, p] of [...started].reverse()) await p.stop();
@@ -193,6 +200,9 @@ async function startService(keys: RedisKeys, deviceKey: Buffer, profileDir: stri
   }
   return {
     pids: Object.fromEntries(started.map(([tier, p]) => [tier, p.pid])),
+    ops: layout === 'all'
+      ? { all: `http://127.0.0.1:${HTTP_PORT}` }
+      : { dispatcher: `http://127.0.0.1:${DISPATCH_OPS_PORT}`, gateway: `http://127.0.0.1:${GATEWAY_OPS_PORT}`, api: `http://127.0.0.1:${HTTP_PORT}` },
     gatewayMetrics: layout === 'all' ? `http://127.0.0.1:${HTTP_PORT}/metrics` : `http://127.0.0.1:${GATEWAY_OPS_PORT}/metrics`,
     profiles: cpuProf ? Object.fromEntries(started.map(([tier]) => [tier, join(profileDir, `${tier}.cpuprofile`)])) : {},
     stop: stopAll,
@@ -300,7 +310,7 @@ async function watchCampaign(api: Api, redis: Redis, keys: RedisKeys, appId: str
       break;
     }
     if (series.length % 20 === 0) log(`  ${((now - startedAt) / 1000).toFixed(0)} s: sent ${view.progress.sent}, delivered ${view.progress.delivered}, GET took ${pollTimes.at(-1)!.toFixed(0)} ms`);
-    await sleep(Math.max(0, POLL_MS - (performance.now() - q0)));
+    await sleep(Math.max(0, pollMs - (performance.now() - q0)));
   }
   if (fan.chunks === 0 || fan.fannedOut < fan.chunks) fan = await fanOutOf(redis, keys, appId, id);
   return {
@@ -345,6 +355,19 @@ async function inboxCensus(redis: Redis, keys: RedisKeys, fleet: BulkFleet, pick
       else if (n === 1) out.one++;
       else out.more++;
     }
+  }
+  return out;
+}
+
+/**
+ * What each service process keeps: a full GC (POST /debug/gc), then its live heap and
+ * RSS, MB. Unlike a peak, this tells garbage not yet collected from memory held.
+ */
+async function liveMemory(service: Service): Promise<Record<string, { heapUsedMB: number; rssMB: number }>> {
+  const out: Record<string, { heapUsedMB: number; rssMB: number }> = {};
+  for (const [tier, url] of Object.entries(service.ops)) {
+    const { heapUsed } = (await (await fetch(`${url}/debug/gc`, { method: 'POST' })).json()) as { heapUsed: number };
+    out[tier] = { heapUsedMB: round(heapUsed / MB, 1), rssMB: round(rssBytes(service.pids[tier]!) / MB, 1) };
   }
   return out;
 }
@@ -406,9 +429,10 @@ async function runAudience(n: number, paced: boolean) {
   swarm.pids.forEach((pid, i) => (processes[`devices-${i + 1}`] = pid));
   const groups: Record<string, number[]> = Object.fromEntries(Object.entries(processes).map(([k, pid]) => [k, [pid]]));
   const cpu = new CpuMeter(groups);
-  const sampler = new MemorySampler(processes, redis, POLL_MS);
+  const sampler = new MemorySampler(processes, redis, SAMPLE_MS);
   sampler.start();
   await sleep(1000);
+  const liveBefore = await liveMemory(service);
 
   const api = new Api(serverSecret);
   const phase = `campaign-${n}`;
@@ -439,7 +463,7 @@ async function runAudience(n: number, paced: boolean) {
   const p0 = monotonicMicros();
   const startedAt = Date.now();
   await api.call('POST', `/v1/campaigns/${created.id}/start`);
-  log(`${n}: started; polling every ${POLL_MS} ms…`);
+  log(`${n}: started; polling every ${pollMs} ms…`);
   const watched = await watchCampaign(api, redis, keys, app.id, created.id, n, plan.onlineCount, startedAt);
   const p1 = monotonicMicros();
   const c1 = cpu.snapshot();
@@ -458,6 +482,7 @@ async function runAudience(n: number, paced: boolean) {
   const onlineInboxes = await inboxCensus(redis, keys, fleet, (i) => plan.isOnline(i));
   const offlineInboxes = await inboxCensus(redis, keys, fleet, (i) => !plan.isOnline(i));
   const inboxKeyBytes = await memoryUsage(redis, keys.inbox(fleet.deviceId(plan.isOnline(1) ? 2 : 1)));
+  const liveAfter = await liveMemory(service);
   const resent = (await scrape(service.gatewayMetrics, 'petrel_gateway_pushes_resent_total')) - resent0;
   const exactlyOnce = receivedCount === plan.onlineCount && onlineInboxes.empty === plan.onlineCount;
   const everyOfflineStored = offlineInboxes.one === n - plan.onlineCount;
@@ -521,6 +546,9 @@ async function runAudience(n: number, paced: boolean) {
       peakRssMB: peaks.overall,
       peakRssMBByPhase: peaks.byPhase,
       servicePeakRssMB: round(servicePeak, 1),
+      /** Per service process after a full GC, with the devices online and before the upload, and after the campaign. */
+      serviceLiveBefore: liveBefore,
+      serviceLiveAfter: liveAfter,
       redisUsedMB: Object.fromEntries(Object.entries(mem).map(([k, v]) => [k, round(v / MB, 1)])),
       redisBytesPerDevice: round((mem.devices - mem.empty) / n),
       redisBytesPerUploadedLine: round((mem.afterUpload - mem.beforeUpload) / n),
@@ -570,7 +598,7 @@ async function main(): Promise<void> {
   const checksOk = runs.every((r) => r.checks.exactlyOnce && r.checks.everyOfflineStored && r.campaign.failedTargets === 0 && !r.campaign.stalled);
   const others = runs.flatMap((r) => r.campaign.cpu.otherProcesses).sort((a, b) => b.percent - a.percent).slice(0, 5);
   const config = {
-    layout, quick, audiences, online: onlineWanted, aliases: aliasesWanted, clientProcesses: clientProcs, pacedRate, pollMs: POLL_MS, heartbeatSec: HEARTBEAT_SEC, cpuProfile: cpuProf,
+    layout, quick, audiences, online: onlineWanted, aliases: aliasesWanted, clientProcesses: clientProcs, pacedRate, pollMs, heartbeatSec: HEARTBEAT_SEC, cpuProfile: cpuProf,
     timeToTarget: 'POST …/start → the runner marks the campaign completed (every line handed to the send path); stored: every chunk message fanned out into the inboxes',
   };
   const rows: Array<[string, string, string?]> = [];
@@ -587,6 +615,7 @@ async function main(): Promise<void> {
       ['  online devices got it exactly once', r.checks.exactlyOnce ? `yes (${r.checks.receivedByOnlineDevices})` : `NO (${r.checks.receivedByOnlineDevices} received)`],
       ['  offline inboxes holding it', `${r.checks.offlineInboxes.one.toLocaleString('en')} of ${(r.audience - r.online).toLocaleString('en')}`],
       ['  peak RSS, service (' + Object.keys(r.memory.peakRssMB).filter((k) => !k.startsWith('devices-') && k !== 'redis-server' && k !== 'redis used_memory').join(' + ') + ')', `${r.memory.servicePeakRssMB.toFixed(0)} MB`],
+      ['  service live heap after a full GC: devices online → after the campaign', Object.entries(r.memory.serviceLiveAfter).map(([k, v]) => `${k} ${r.memory.serviceLiveBefore[k]?.heapUsedMB} → ${v.heapUsedMB} MB`).join(', ')],
       ['  peak RSS, redis-server / device processes', `${(pk['redis-server'] ?? 0).toFixed(0)} / ${devicesPeak} MB`],
       ['  Redis used_memory before upload → after → after campaign', `${r.memory.redisUsedMB['beforeUpload']} → ${r.memory.redisUsedMB['afterUpload']} → ${r.memory.redisUsedMB['afterCampaign']} MB`],
       ['  Redis per line uploaded / per device for the campaign', `${r.memory.redisBytesPerUploadedLine} / ${r.memory.redisBytesPerDeviceForCampaign} B`],

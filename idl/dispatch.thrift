@@ -32,6 +32,16 @@ struct AckReport {
   4: optional i32 deviceNo
 }
 
+/**
+ * ACKs of one broadcast from many devices, by device number: what a fan-out brings back
+ * in bulk, four bytes per device instead of an AckReport each, counted in one script call.
+ */
+struct BroadcastAcks {
+  1: required string app
+  2: required string messageId
+  3: required list<i32> deviceNos
+}
+
 /** The user opened a notification. */
 struct OpenedReport {
   1: required string device
@@ -55,6 +65,8 @@ struct ReportBatch {
   3: required list<AckReport> acks
   4: required list<OpenedReport> opened
   5: required list<SubscriptionChange> subscriptions
+  /** ACKs of PUSHes this gateway fanned out from a broadcast publish; other ACKs are in `acks`. */
+  6: optional list<BroadcastAcks> broadcastAcks
 }
 
 struct SubscriptionOutcome {
@@ -84,6 +96,12 @@ struct SendRequest {
   7: optional i32 ttl
   /** Where delivery receipts of the message are POSTed (http or https, at most 2048 characters). */
   8: optional string callbackUrl
+  /** Broadcasts (read diffusion): every device subscribed to this topic… */
+  9: optional string topic
+  /** …or whose topics satisfy this condition (as in POST /v1/messages)… */
+  10: optional string condition
+  /** …or every device of the app. Exactly one target of fields 2–4 and 9–11 is named. */
+  11: optional bool all
 }
 
 struct SendResult {

@@ -58,16 +58,17 @@ export class Broadcaster {
   }
 
   /**
-   * Publishes (a slice of) an entry on every live gateway at once and counts the PUSHes
-   * written. A gateway that cannot be reached fails the call after the others were
+   * Publishes (a slice of) an entry on every live gateway at once and counts the sessions
+   * it reached. A gateway that cannot be reached fails the call after the others were
    * served, so the caller retries: sessions that already have it in flight are not written
-   * to again, and an SDK drops a copy it has already shown.
+   * to again, an SDK drops a copy it has already shown, and each gateway's slice is
+   * counted once however often it is published (BroadcastLog.countPublished).
    */
   async publish(entry: BroadcastPublish): Promise<number> {
     const gateways = await this.gateways.live();
     const results = await Promise.all(gateways.map((g) => this.gateways.publish(g.id, entry)));
+    await Promise.all(gateways.map((g, i) => this.log.countPublished(entry.messageId, g.id, entry.fromBucket, results[i] ?? 0)));
     const sent = results.reduce<number>((sum, n) => sum + (n ?? 0), 0);
-    await this.log.countSent(new Map([[entry.messageId, sent]]));
     this.metrics.broadcastPushes.inc(sent);
     const missed = gateways.filter((_, i) => results[i] === null).map((g) => g.id);
     if (missed.length > 0) {

@@ -25,10 +25,13 @@ export function dispatchRpcHandler(reports: SessionReports, intake: MessageIntak
 }
 
 function sendInputOf(r: SendRequest): SendInput {
-  const kinds = (['devices', 'aliases', 'accounts'] as const).filter((k) => r[k] !== undefined && r[k].length > 0);
-  if (kinds.length !== 1) throw new PetrelError('body_invalid', 'name exactly one of devices, aliases or accounts');
-  const kind = kinds[0]!;
-  const input: SendInput = { to: { kind, ids: r[kind] ?? [] } };
+  const lists = (['devices', 'aliases', 'accounts'] as const).filter((k) => r[k] !== undefined && r[k].length > 0);
+  const named = [...lists, ...(['topic', 'condition'] as const).filter((k) => r[k] !== undefined && r[k] !== null), ...(r.all === true ? ['all' as const] : [])];
+  if (named.length !== 1) throw new PetrelError('body_invalid', 'name exactly one of devices, aliases, accounts, topic, condition or all');
+  const kind = named[0]!;
+  const input: SendInput = {
+    to: kind === 'topic' ? { kind, topic: r.topic! } : kind === 'condition' ? { kind, condition: r.condition! } : kind === 'all' ? { kind } : { kind, ids: r[kind] ?? [] },
+  };
   if (r.dataJson !== undefined) {
     try {
       input.data = JSON.parse(r.dataJson);

@@ -3,7 +3,7 @@ import { DeliveryState } from '../domain/message.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { CloseCode } from '../protocol/index.js';
-import type { AckReport, OpenedReport, ReportBatch, ReportOutcome, SessionReport, SubscriptionChange } from '../rpc/contract.js';
+import type { AckReport, BroadcastAcks, OpenedReport, ReportBatch, ReportOutcome, SessionReport, SubscriptionChange } from '../rpc/contract.js';
 import type { BroadcastLog, LogHead } from '../store/broadcast-log.js';
 import type { InboxStore } from '../store/inbox-store.js';
 import type { MessageStore } from '../store/message-store.js';
@@ -43,7 +43,7 @@ export class SessionReports {
     const [subscriptions] = await Promise.all([
       Promise.all(batch.subscriptions.map((s) => this.subscribe(s))),
       this.sessions(batch.gatewayId, batch.sessions),
-      this.acked(batch.acks),
+      this.acked(batch.acks, batch.broadcastAcks),
       Promise.all(batch.opened.map((o) => this.opened(o))),
     ]);
     return { subscriptions };
@@ -92,10 +92,17 @@ export class SessionReports {
   /**
    * Unicast ACKs settle inbox entries; an id not in the device's inbox may be a broadcast
    * (or a repeated ACK): those are counted per message, once per device, in one script call
-   * per message for the whole report.
+   * per message for the whole report. ACKs the gateway knows are of its own broadcast
+   * fan-out come by device number and skip the inbox (a broadcast is never in one).
    */
-  private async acked(acks: readonly AckReport[]): Promise<void> {
+  private async acked(acks: readonly AckReport[], fannedOut: readonly BroadcastAcks[]): Promise<void> {
     const broadcast = new Map<string, { appId: string; nos: number[] }>();
+    for (const b of fannedOut) {
+      const key = `${b.appId} ${b.messageId}`;
+      const entry = broadcast.get(key);
+      if (entry) entry.nos.push(...b.deviceNos);
+      else broadcast.set(key, { appId: b.appId, nos: [...b.deviceNos] });
+    }
     await Promise.all(acks.map(async (a) => {
       // Only ids that were still in the inbox count: a repeated ACK finds nothing to remove.
       const removed = await this.deps.inbox.remove(a.deviceId, a.ids);

@@ -1,7 +1,7 @@
 import { isErrorCode, PetrelError } from '../domain/errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { AckReport, OpenedReport, ReportBatch, ReportOutcome, SessionReport, SubscriptionChange } from '../rpc/contract.js';
+import type { AckReport, BroadcastAcks, OpenedReport, ReportBatch, ReportOutcome, SessionReport, SubscriptionChange } from '../rpc/contract.js';
 import type { Session, SessionHooks } from './session-hooks.js';
 
 /** How a gateway reaches the dispatch tier (Thrift DispatchService; rpc/dispatch-client.ts). */
@@ -39,6 +39,8 @@ interface Waiter {
 export class DispatchReporter implements SessionHooks {
   private sessions: SessionReport[] = [];
   private acks = new Map<string, AckReport>();
+  /** By `${appId} ${messageId}`. */
+  private broadcastAcks = new Map<string, BroadcastAcks>();
   private opens: OpenedReport[] = [];
   private subscriptions: SubscriptionChange[] = [];
   private readonly waiters = new Map<number, Waiter>();
@@ -75,6 +77,16 @@ export class DispatchReporter implements SessionHooks {
     this.schedule();
   }
 
+  broadcastAcked(s: Session, messageIds: readonly string[]): void {
+    for (const messageId of messageIds) {
+      const key = `${s.appId} ${messageId}`;
+      const pending = this.broadcastAcks.get(key);
+      if (pending) pending.deviceNos.push(s.deviceNo);
+      else this.broadcastAcks.set(key, { appId: s.appId, messageId, deviceNos: [s.deviceNo] });
+    }
+    this.schedule();
+  }
+
   opened(s: Session, messageId: string): void {
     this.opens.push({ deviceId: s.deviceId, appId: s.appId, messageId });
     this.schedule();
@@ -103,7 +115,7 @@ export class DispatchReporter implements SessionHooks {
   }
 
   private pendingEntries(): number {
-    return this.sessions.length + this.acks.size + this.opens.length + this.subscriptions.length;
+    return this.sessions.length + this.acks.size + this.broadcastAcks.size + this.opens.length + this.subscriptions.length;
   }
 
   private schedule(delayMs = this.options.intervalMs): void {
@@ -159,22 +171,14 @@ export class DispatchReporter implements SessionHooks {
     const sessions = this.sessions.splice(0, budget);
     budget -= sessions.length;
     const acks: AckReport[] = [];
+    const broadcastAcks: BroadcastAcks[] = [];
     let opened: OpenedReport[] = [];
     if (this.sessions.length === 0) {
-      for (const [device, a] of this.acks) {
-        if (budget <= 0) break;
-        if (a.ids.length <= budget) {
-          acks.push(a);
-          this.acks.delete(device);
-          budget -= a.ids.length;
-        } else {
-          acks.push({ ...a, ids: a.ids.splice(0, budget) });
-          budget = 0;
-        }
-      }
+      budget = takeUpTo(this.acks, 'ids', budget, acks);
+      budget = takeUpTo(this.broadcastAcks, 'deviceNos', budget, broadcastAcks);
       opened = this.opens.splice(0, budget);
     }
-    return { gatewayId: this.options.gatewayId, sessions, acks, opened, subscriptions };
+    return { gatewayId: this.options.gatewayId, sessions, acks, broadcastAcks, opened, subscriptions };
   }
 
   /** Puts a failed batch back in front of what came since, within the backlog cap. */
@@ -187,14 +191,24 @@ export class DispatchReporter implements SessionHooks {
       else acks.set(device, a);
     }
     this.acks = acks;
+    const broadcastAcks = new Map(batch.broadcastAcks.map((b) => [`${b.appId} ${b.messageId}`, b]));
+    for (const [key, b] of this.broadcastAcks) {
+      const earlier = broadcastAcks.get(key);
+      if (earlier) earlier.deviceNos.push(...b.deviceNos);
+      else broadcastAcks.set(key, b);
+    }
+    this.broadcastAcks = broadcastAcks;
     this.opens = [...batch.opened, ...this.opens];
     let excess = this.pendingEntries() - this.options.backlog;
     if (excess <= 0) return;
     // ACKs first (their messages are simply re-sent on the next session), then the oldest clicks and presence.
-    for (const device of this.acks.keys()) {
-      if (excess-- <= 0) break;
-      this.acks.delete(device);
-      this.metrics.reportsDropped.inc();
+    for (const held of [this.acks, this.broadcastAcks]) {
+      for (const key of held.keys()) {
+        if (excess <= 0) break;
+        excess--;
+        held.delete(key);
+        this.metrics.reportsDropped.inc();
+      }
     }
     if (excess > 0) {
       const n = Math.min(excess, this.opens.length);
@@ -203,4 +217,24 @@ export class DispatchReporter implements SessionHooks {
     }
     if (excess > 0) this.sessions.splice(0, excess);
   }
+}
+
+/**
+ * Moves entries of `from` into `into` until `budget` list items (ids, device numbers) are
+ * taken, splitting the last entry if it does not fit whole; returns what is left of the budget.
+ */
+function takeUpTo<K extends 'ids' | 'deviceNos', T extends Record<K, unknown[]>>(from: Map<string, T>, list: K, budget: number, into: T[]): number {
+  for (const [key, entry] of from) {
+    if (budget <= 0) break;
+    const items = entry[list];
+    if (items.length <= budget) {
+      into.push(entry);
+      from.delete(key);
+      budget -= items.length;
+    } else {
+      into.push({ ...entry, [list]: items.splice(0, budget) });
+      budget = 0;
+    }
+  }
+  return budget;
 }

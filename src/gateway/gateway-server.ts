@@ -197,8 +197,13 @@ export class GatewayServer implements GatewayContext {
   }
 
   acknowledged(conn: DeviceConnection, ids: readonly string[]): void {
-    this.inFlight.acked(conn, ids);
-    this.hooks.acked(conn, ids);
+    const fannedOut = this.inFlight.acked(conn, ids);
+    if (fannedOut === null || conn.deviceNo < 0 || !this.hooks.broadcastAcked) {
+      this.hooks.acked(conn, ids);
+      return;
+    }
+    this.hooks.broadcastAcked(conn, fannedOut);
+    if (fannedOut.length < ids.length) this.hooks.acked(conn, ids.filter((id) => !fannedOut.includes(id)));
   }
 
   connectionClosed(conn: DeviceConnection, code: number): void {
@@ -267,22 +272,31 @@ export class GatewayServer implements GatewayContext {
 
   /**
    * Fans one broadcast out to the sessions here whose topics match its filter and whose
-   * audience bucket is released by this call; returns how many PUSHes were written. Each
-   * is tracked and re-sent until ACKed, like a unicast PUSH; a session that has it in
-   * flight already (a catch-up raced the live publish) is not written to twice.
+   * audience bucket is released by this call. Each PUSH is tracked and re-sent until
+   * ACKed, like a unicast PUSH; a session that has it in flight already (a catch-up raced
+   * the live publish, or this is a retried publish whose first call the dispatcher gave up
+   * waiting for) is not written to twice. Returns the sessions the slice reached: written
+   * now or already in flight, so a retried publish reports what the first one did.
    */
   publish(p: BroadcastPublish): number {
     const filter = compileFilter(p.filter);
     const everyBucket = p.fromBucket <= 0 && p.toBucket >= AUDIENCE_BUCKETS;
     const tick = this.now();
-    let sent = 0;
+    let written = 0;
+    let reached = 0;
     for (const conn of this.fanOut.matching(p.appId, filter)) {
       if (!everyBucket && (conn.bucket < p.fromBucket || conn.bucket >= p.toBucket)) continue;
-      if (!this.inFlight.track(conn, p.messageId, p.frame, p.expiresAt, tick)) continue;
-      if (conn.sendEncoded(p.frame, FrameType.PUSH)) sent++;
+      if (!this.inFlight.track(conn, p.messageId, p.frame, p.expiresAt, tick, true)) {
+        reached++;
+        continue;
+      }
+      if (conn.sendEncoded(p.frame, FrameType.PUSH)) {
+        written++;
+        reached++;
+      }
     }
-    this.metrics.pushesSent.inc(sent);
-    return sent;
+    this.metrics.pushesSent.inc(written);
+    return reached;
   }
 
   /** The app server changed a device's topics; false when the device has no session here. */

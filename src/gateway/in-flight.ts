@@ -8,6 +8,8 @@ export interface InFlightPush {
   resends: number;
   /** Gateway tick at which it is sent again. */
   dueTick: number;
+  /** Fanned out here from a broadcast publish: its ACK is reported in the compact form. */
+  readonly broadcast: boolean;
 }
 
 export interface InFlightPolicy {
@@ -30,7 +32,7 @@ export class InFlightTracker {
   constructor(private readonly policy: InFlightPolicy) {}
 
   /** False when this message is already in flight on this session (do not write it twice). */
-  track(conn: DeviceConnection, messageId: string, frame: Buffer, expiresAt: number, nowTick: number): boolean {
+  track(conn: DeviceConnection, messageId: string, frame: Buffer, expiresAt: number, nowTick: number, broadcast = false): boolean {
     let pushes = this.sessions.get(conn);
     if (!pushes) {
       pushes = new Map();
@@ -38,16 +40,24 @@ export class InFlightTracker {
     }
     if (pushes.has(messageId)) return false;
     if (pushes.size < this.policy.maxPerSession) {
-      pushes.set(messageId, { frame, expiresAt, resends: 0, dueTick: nowTick + this.policy.ackTimeoutTicks });
+      pushes.set(messageId, { frame, expiresAt, resends: 0, dueTick: nowTick + this.policy.ackTimeoutTicks, broadcast });
     }
     return true;
   }
 
-  acked(conn: DeviceConnection, ids: readonly string[]): void {
+  /** Settles ACKed ids; returns those that were broadcast fan-outs in flight (null: none). */
+  acked(conn: DeviceConnection, ids: readonly string[]): string[] | null {
     const pushes = this.sessions.get(conn);
-    if (!pushes) return;
-    for (const id of ids) pushes.delete(id);
+    if (!pushes) return null;
+    let broadcasts: string[] | null = null;
+    for (const id of ids) {
+      const p = pushes.get(id);
+      if (!p) continue;
+      pushes.delete(id);
+      if (p.broadcast) (broadcasts ??= []).push(id);
+    }
     if (pushes.size === 0) this.sessions.delete(conn);
+    return broadcasts;
   }
 
   ended(conn: DeviceConnection): void {

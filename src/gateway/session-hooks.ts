@@ -18,6 +18,11 @@ export interface SessionHooks {
   sessionOpened(session: Session): void;
   sessionClosed(session: Session, closeCode: number): void;
   acked(session: Session, ids: readonly string[]): void;
+  /**
+   * ACKs of PUSHes this gateway fanned out from a broadcast publish, for a session with a
+   * device number. Optional: without it they are reported through `acked` like any other.
+   */
+  broadcastAcked?(session: Session, messageIds: readonly string[]): void;
   opened(session: Session, messageId: string): void;
   /** Resolves when (un)subscribed; rejects with a PetrelError whose code goes into SUBACK `err`. */
   subscribe(session: Session, topics: readonly string[], subscribe: boolean): Promise<void>;

@@ -51,6 +51,13 @@ export interface AckReport {
   deviceNo?: number;
 }
 
+/** ACKs of one broadcast, by device number (the compact form of a fan-out's ACKs). */
+export interface BroadcastAcks {
+  appId: string;
+  messageId: string;
+  deviceNos: number[];
+}
+
 export interface OpenedReport {
   deviceId: string;
   appId: string;
@@ -71,6 +78,8 @@ export interface ReportBatch {
   /** In the order they happened (a device may go online, offline and online in one batch). */
   sessions: SessionReport[];
   acks: AckReport[];
+  /** ACKs of PUSHes fanned out from a broadcast publish on this gateway. */
+  broadcastAcks: BroadcastAcks[];
   opened: OpenedReport[];
   subscriptions: SubscriptionChange[];
 }

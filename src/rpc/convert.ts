@@ -44,6 +44,7 @@ export function reportToThrift(batch: ReportBatch): gen.ReportBatch {
       return new gen.SessionEvent(args);
     }),
     acks: batch.acks.map((a) => new gen.AckReport({ device: a.deviceId, app: a.appId, ids: a.ids, ...(a.deviceNo === undefined ? {} : { deviceNo: a.deviceNo }) })),
+    broadcastAcks: batch.broadcastAcks.map((b) => new gen.BroadcastAcks({ app: b.appId, messageId: b.messageId, deviceNos: b.deviceNos })),
     opened: batch.opened.map((o) => new gen.OpenedReport({ device: o.deviceId, app: o.appId, messageId: o.messageId })),
     subscriptions: batch.subscriptions.map((s) => new gen.SubscriptionChange({ ref: s.ref, device: s.deviceId, app: s.appId, topics: s.topics, subscribe: s.subscribe })),
   });
@@ -60,6 +61,7 @@ export function reportFromThrift(batch: gen.ReportBatch): ReportBatch {
       return out;
     }),
     acks: batch.acks.map((a) => ({ deviceId: a.device, appId: a.app, ids: a.ids, ...(a.deviceNo === undefined || a.deviceNo === null ? {} : { deviceNo: a.deviceNo }) })),
+    broadcastAcks: (batch.broadcastAcks ?? []).map((b) => ({ appId: b.app, messageId: b.messageId, deviceNos: b.deviceNos })),
     opened: batch.opened.map((o) => ({ deviceId: o.device, appId: o.app, messageId: o.messageId })),
     subscriptions: batch.subscriptions.map((s) => ({ ref: s.ref, deviceId: s.device, appId: s.app, topics: s.topics, subscribe: s.subscribe })),
   };

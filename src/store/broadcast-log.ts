@@ -60,6 +60,19 @@ redis.call('HSET', KEYS[1], 'state', 'revoked')
 return 'revoked'
 `);
 
+/**
+ * Counts one publish of a broadcast slice on one gateway, once: a publish retried (its
+ * first call timed out while the gateway did the work, or another gateway failed the
+ * job) reports the sessions the slice covers there again, and must not add them twice.
+ * The marker lives in the message hash and expires with it.
+ */
+const COUNT_PUBLISH_1 = new RedisScript('count_publish_1', 1, `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('HSETNX', KEYS[1], 'pub:' .. ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('HINCRBY', KEYS[1], 'sent', ARGV[2])
+return 1
+`);
+
 export type RevokeOutcome = 'revoked' | 'cancelled' | 'not_found' | 'not_broadcast';
 
 /** Where an app's log stands. */
@@ -135,7 +148,16 @@ export class BroadcastLog {
     await this.redis.hset(this.keys.message(messageId), 'released', buckets);
   }
 
-  /** PUSHes written to devices for a broadcast (live fan-out and catch-up). */
+  /**
+   * A publish of `messageId`'s buckets from `fromBucket` on `gatewayId` reached `sessions`
+   * sessions: added to `sent` the first time only (COUNT_PUBLISH_1).
+   */
+  async countPublished(messageId: string, gatewayId: string, fromBucket: number, sessions: number): Promise<void> {
+    if (sessions <= 0) return;
+    await this.scripts.run(COUNT_PUBLISH_1, [this.keys.message(messageId)], [`${gatewayId}:${fromBucket}`, sessions]);
+  }
+
+  /** PUSHes written to devices for a broadcast by catch-up. */
   async countSent(counts: ReadonlyMap<string, number>): Promise<void> {
     if (counts.size === 0) return;
     const pipeline = this.redis.pipeline();

@@ -104,4 +104,21 @@ describe('DispatchReporter (gateway → dispatch reports)', () => {
     assert.deepEqual(acked.get('dev1'), ['m1', 'm2', ...Array.from({ length: 250 }, (_, k) => `x${k}`)], 'a split device keeps its order');
     await r.close();
   });
+
+  it('reports ACKs of its broadcast fan-outs by device number, one entry per message, within the cap', async () => {
+    const link = new FakeLink();
+    const r = reporter(link, 100_000, 100);
+    const numbered = (n: number) => ({ ...session(n), deviceNo: n });
+    for (let i = 0; i < 150; i++) r.broadcastAcked(numbered(i), ['b1']);
+    r.broadcastAcked(numbered(7), ['b2']);
+    r.acked(numbered(7), ['u1']);
+    await r.flush();
+    const all = link.batches.flatMap((b) => b.broadcastAcks);
+    assert.ok(link.batches.every((b) => b.broadcastAcks.reduce((n, a) => n + a.deviceNos.length, 0) + b.acks.length <= 100), 'within the cap');
+    const nosOf = (id: string) => all.filter((a) => a.messageId === id).flatMap((a) => a.deviceNos);
+    assert.deepEqual(nosOf('b1'), Array.from({ length: 150 }, (_, i) => i));
+    assert.deepEqual(nosOf('b2'), [7]);
+    assert.deepEqual(link.batches.flatMap((b) => b.acks), [{ deviceId: 'dev7', appId: 'app', ids: ['u1'], deviceNo: 7 }]);
+    await r.close();
+  });
 });

@@ -2,17 +2,23 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { MemoryStore, PetrelClient, type PushMessage } from '../../sdk-client/src/index.js';
 import type { Session, SessionHooks } from '../../src/gateway/session-hooks.js';
-import { CloseCode, FrameType } from '../../src/protocol/index.js';
+import { AUDIENCE_BUCKETS } from '../../src/domain/audience.js';
+import { CloseCode, FrameType, WireCodec } from '../../src/protocol/index.js';
 import { startTestGateway, type TestGateway } from '../support/gateway-fixture.js';
 import { waitFor as until } from '../support/wait.js';
 
 class AckLog implements SessionHooks {
   readonly ackedIds: string[] = [];
+  readonly broadcastAckedIds: string[] = [];
   readonly subscribed: string[] = [];
   sessionOpened(): void {}
   sessionClosed(): void {}
   acked(_s: Session, ids: readonly string[]): void {
     this.ackedIds.push(...ids);
+  }
+  broadcastAcked(s: Session, ids: readonly string[]): void {
+    assert.ok(s.deviceNo >= 0, 'only sessions with a device number');
+    this.broadcastAckedIds.push(...ids);
   }
   opened(): void {}
   async subscribe(_s: Session, topics: readonly string[], subscribe: boolean): Promise<void> {
@@ -48,6 +54,24 @@ describe('SDK against the real gateway', () => {
     assert.deepEqual({ id: received[0]!.id, data: received[0]!.data, title: received[0]!.notification?.title }, { id: 'e2e-1', data: { k: 1 }, title: 'T' });
     await client.subscribe(['news', 'sports']);
     assert.deepEqual(hooks.subscribed.slice(-2), ['news', 'sports']);
+    await client.close();
+  });
+
+  it('ACKs of a broadcast fanned out here are reported apart (by device number), unicast ACKs as before', async () => {
+    const client = device();
+    const shown: string[] = [];
+    client.on('notification', (m) => shown.push(m.id));
+    await client.start();
+    const { deviceId } = await client.waitFor('connected');
+    const exp = Date.now() + 60_000;
+    const frame = Buffer.from(new WireCodec().encode({ t: FrameType.PUSH, id: 'bc-1', ts: Date.now(), exp, n: { title: 'T', body: 'B' }, log: 'app', seq: 1 }));
+    const publish = { appId: gw.app.appId, seq: 1, filter: '', fromBucket: 0, toBucket: AUDIENCE_BUCKETS, frame, messageId: 'bc-1', expiresAt: exp };
+    assert.ok(gw.gateway.publish(publish) >= 1);
+    assert.equal(gw.gateway.deliver(deviceId, { t: FrameType.PUSH, id: 'uni-1', ts: Date.now(), exp, data: { k: 1 } }), true);
+    await until(() => hooks.broadcastAckedIds.includes('bc-1') && hooks.ackedIds.includes('uni-1'), 'both ACKs reported');
+    assert.ok(!hooks.ackedIds.includes('bc-1'), 'the broadcast ACK is not reported as a unicast one');
+    assert.ok(!hooks.broadcastAckedIds.includes('uni-1'));
+    assert.deepEqual(shown, ['bc-1']);
     await client.close();
   });
 

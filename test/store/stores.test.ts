@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
 import { AppStore, hashSecret } from '../../src/store/app-store.js';
+import { BroadcastLog } from '../../src/store/broadcast-log.js';
 import { DeviceStore } from '../../src/store/device-store.js';
+import { TurnPipeline } from '../../src/store/turn-pipeline.js';
 import { RedisKeys } from '../../src/store/keys.js';
 import { cleanupPrefix, createTestRedis, uniquePrefix } from '../support/redis.js';
 
@@ -123,5 +125,18 @@ describe('app and device stores', () => {
     assert.equal((await devices.helloRecord(d.id, 'nonce-aaaaaaaaaaaa', 60_000))?.nonceFresh, false);
     assert.equal(await devices.helloRecord('unknown', 'nonce-bbbbbbbbbbbb', 60_000), null);
     assert.equal(await redis.exists(keys.helloNonce('unknown', 'nonce-bbbbbbbbbbbb')), 0, 'no nonce recorded for an unknown device');
+  });
+
+  it('counts each gateway\'s publish of a broadcast slice once, however often it is retried', async () => {
+    const log = new BroadcastLog(redis, keys, new TurnPipeline(redis), 100);
+    await redis.hset(keys.message('bc-count'), 'app', 'a1', 'sent', 0);
+    await log.countPublished('bc-count', 'gw1', 0, 40);
+    await log.countPublished('bc-count', 'gw1', 0, 40); // the same publish, retried
+    await log.countPublished('bc-count', 'gw2', 0, 25);
+    await log.countPublished('bc-count', 'gw1', 512, 7); // a paced campaign's next slice
+    await log.countSent(new Map([['bc-count', 3]])); // catch-up
+    assert.equal(await redis.hget(keys.message('bc-count'), 'sent'), String(40 + 25 + 7 + 3));
+    await log.countPublished('gone', 'gw1', 0, 5);
+    assert.equal(await redis.exists(keys.message('gone')), 0, 'no hash made for a message that is gone');
   });
 });

@@ -27,6 +27,8 @@ export interface TestStack {
   rt: Runtime;
   prefix: string;
   http: string;
+  /** The dispatcher's Thrift DispatchService port (internal send). */
+  dispatcherPort: number;
   gateways: GatewayServer[];
   app: TestApp;
   apps: AppStore;
@@ -58,7 +60,7 @@ export async function startTestStack(options: { gateways?: number; overrides?: R
   });
   const rt = createRuntime(config, 'test', { defaultMetrics: false, log: createLogger({ level: 'silent' }) });
   const httpPort = await startHttp(rt, 'http', { adminToken: TEST_ADMIN_TOKEN });
-  await startDispatcher(rt);
+  const dispatcher = await startDispatcher(rt);
   const deviceKey = randomBytes(32);
   const gateways: GatewayServer[] = [];
   for (let i = 0; i < (options.gateways ?? 1); i++) gateways.push(await startGateway(rt, deviceKey));
@@ -70,7 +72,7 @@ export async function startTestStack(options: { gateways?: number; overrides?: R
   const app = await newApp();
   const http = `http://127.0.0.1:${httpPort}`;
   return {
-    rt, prefix, http, gateways, app, apps, newApp,
+    rt, prefix, http, dispatcherPort: dispatcher.rpcPort, gateways, app, apps, newApp,
     async api(path, init = {}) {
       const headers: Record<string, string> = { authorization: `Bearer ${init.secret ?? app.serverSecret}`, ...init.headers };
       let body: string | undefined = init.raw;

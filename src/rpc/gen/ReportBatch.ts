@@ -5,12 +5,14 @@ import * as SessionEvent from "./SessionEvent.js";
 import * as AckReport from "./AckReport.js";
 import * as OpenedReport from "./OpenedReport.js";
 import * as SubscriptionChange from "./SubscriptionChange.js";
+import * as BroadcastAcks from "./BroadcastAcks.js";
 export interface IReportBatchArgs {
     gateway: string;
     sessions: Array<SessionEvent.SessionEvent>;
     acks: Array<AckReport.AckReport>;
     opened: Array<OpenedReport.OpenedReport>;
     subscriptions: Array<SubscriptionChange.SubscriptionChange>;
+    broadcastAcks?: Array<BroadcastAcks.BroadcastAcks>;
 }
 export class ReportBatch {
     public gateway: string;
@@ -18,6 +20,7 @@ export class ReportBatch {
     public acks: Array<AckReport.AckReport>;
     public opened: Array<OpenedReport.OpenedReport>;
     public subscriptions: Array<SubscriptionChange.SubscriptionChange>;
+    public broadcastAcks?: Array<BroadcastAcks.BroadcastAcks>;
     constructor(args: IReportBatchArgs) {
         if (args != null && args.gateway != null) {
             this.gateway = args.gateway;
@@ -48,6 +51,9 @@ export class ReportBatch {
         }
         else {
             throw new thrift.Thrift.TProtocolException(thrift.Thrift.TProtocolExceptionType.UNKNOWN, "Required field[subscriptions] is unset!");
+        }
+        if (args != null && args.broadcastAcks != null) {
+            this.broadcastAcks = args.broadcastAcks;
         }
     }
     public write(output: thrift.TProtocol): void {
@@ -93,6 +99,15 @@ export class ReportBatch {
             output.writeListEnd();
             output.writeFieldEnd();
         }
+        if (this.broadcastAcks != null) {
+            output.writeFieldBegin("broadcastAcks", thrift.Thrift.Type.LIST, 6);
+            output.writeListBegin(thrift.Thrift.Type.STRUCT, this.broadcastAcks.length);
+            this.broadcastAcks.forEach((value_5: BroadcastAcks.BroadcastAcks): void => {
+                value_5.write(output);
+            });
+            output.writeListEnd();
+            output.writeFieldEnd();
+        }
         output.writeFieldStop();
         output.writeStructEnd();
         return;
@@ -110,8 +125,8 @@ export class ReportBatch {
             switch (fieldId) {
                 case 1:
                     if (fieldType === thrift.Thrift.Type.STRING) {
-                        const value_5: string = input.readString();
-                        _args.gateway = value_5;
+                        const value_6: string = input.readString();
+                        _args.gateway = value_6;
                     }
                     else {
                         input.skip(fieldType);
@@ -119,15 +134,15 @@ export class ReportBatch {
                     break;
                 case 2:
                     if (fieldType === thrift.Thrift.Type.LIST) {
-                        const value_6: Array<SessionEvent.SessionEvent> = new Array<SessionEvent.SessionEvent>();
+                        const value_7: Array<SessionEvent.SessionEvent> = new Array<SessionEvent.SessionEvent>();
                         const metadata_1: thrift.TList = input.readListBegin();
                         const size_1: number = metadata_1.size;
                         for (let i_1: number = 0; i_1 < size_1; i_1++) {
-                            const value_7: SessionEvent.SessionEvent = SessionEvent.SessionEvent.read(input);
-                            value_6.push(value_7);
+                            const value_8: SessionEvent.SessionEvent = SessionEvent.SessionEvent.read(input);
+                            value_7.push(value_8);
                         }
                         input.readListEnd();
-                        _args.sessions = value_6;
+                        _args.sessions = value_7;
                     }
                     else {
                         input.skip(fieldType);
@@ -135,15 +150,15 @@ export class ReportBatch {
                     break;
                 case 3:
                     if (fieldType === thrift.Thrift.Type.LIST) {
-                        const value_8: Array<AckReport.AckReport> = new Array<AckReport.AckReport>();
+                        const value_9: Array<AckReport.AckReport> = new Array<AckReport.AckReport>();
                         const metadata_2: thrift.TList = input.readListBegin();
                         const size_2: number = metadata_2.size;
                         for (let i_2: number = 0; i_2 < size_2; i_2++) {
-                            const value_9: AckReport.AckReport = AckReport.AckReport.read(input);
-                            value_8.push(value_9);
+                            const value_10: AckReport.AckReport = AckReport.AckReport.read(input);
+                            value_9.push(value_10);
                         }
                         input.readListEnd();
-                        _args.acks = value_8;
+                        _args.acks = value_9;
                     }
                     else {
                         input.skip(fieldType);
@@ -151,15 +166,15 @@ export class ReportBatch {
                     break;
                 case 4:
                     if (fieldType === thrift.Thrift.Type.LIST) {
-                        const value_10: Array<OpenedReport.OpenedReport> = new Array<OpenedReport.OpenedReport>();
+                        const value_11: Array<OpenedReport.OpenedReport> = new Array<OpenedReport.OpenedReport>();
                         const metadata_3: thrift.TList = input.readListBegin();
                         const size_3: number = metadata_3.size;
                         for (let i_3: number = 0; i_3 < size_3; i_3++) {
-                            const value_11: OpenedReport.OpenedReport = OpenedReport.OpenedReport.read(input);
-                            value_10.push(value_11);
+                            const value_12: OpenedReport.OpenedReport = OpenedReport.OpenedReport.read(input);
+                            value_11.push(value_12);
                         }
                         input.readListEnd();
-                        _args.opened = value_10;
+                        _args.opened = value_11;
                     }
                     else {
                         input.skip(fieldType);
@@ -167,15 +182,31 @@ export class ReportBatch {
                     break;
                 case 5:
                     if (fieldType === thrift.Thrift.Type.LIST) {
-                        const value_12: Array<SubscriptionChange.SubscriptionChange> = new Array<SubscriptionChange.SubscriptionChange>();
+                        const value_13: Array<SubscriptionChange.SubscriptionChange> = new Array<SubscriptionChange.SubscriptionChange>();
                         const metadata_4: thrift.TList = input.readListBegin();
                         const size_4: number = metadata_4.size;
                         for (let i_4: number = 0; i_4 < size_4; i_4++) {
-                            const value_13: SubscriptionChange.SubscriptionChange = SubscriptionChange.SubscriptionChange.read(input);
-                            value_12.push(value_13);
+                            const value_14: SubscriptionChange.SubscriptionChange = SubscriptionChange.SubscriptionChange.read(input);
+                            value_13.push(value_14);
                         }
                         input.readListEnd();
-                        _args.subscriptions = value_12;
+                        _args.subscriptions = value_13;
+                    }
+                    else {
+                        input.skip(fieldType);
+                    }
+                    break;
+                case 6:
+                    if (fieldType === thrift.Thrift.Type.LIST) {
+                        const value_15: Array<BroadcastAcks.BroadcastAcks> = new Array<BroadcastAcks.BroadcastAcks>();
+                        const metadata_5: thrift.TList = input.readListBegin();
+                        const size_5: number = metadata_5.size;
+                        for (let i_5: number = 0; i_5 < size_5; i_5++) {
+                            const value_16: BroadcastAcks.BroadcastAcks = BroadcastAcks.BroadcastAcks.read(input);
+                            value_15.push(value_16);
+                        }
+                        input.readListEnd();
+                        _args.broadcastAcks = value_15;
                     }
                     else {
                         input.skip(fieldType);

@@ -11,6 +11,9 @@ export interface ISendRequestArgs {
     notification?: Notification.Notification;
     ttl?: number;
     callbackUrl?: string;
+    topic?: string;
+    condition?: string;
+    all?: boolean;
 }
 export class SendRequest {
     public app: string;
@@ -21,6 +24,9 @@ export class SendRequest {
     public notification?: Notification.Notification;
     public ttl?: number;
     public callbackUrl?: string;
+    public topic?: string;
+    public condition?: string;
+    public all?: boolean;
     constructor(args: ISendRequestArgs) {
         if (args != null && args.app != null) {
             this.app = args.app;
@@ -48,6 +54,15 @@ export class SendRequest {
         }
         if (args != null && args.callbackUrl != null) {
             this.callbackUrl = args.callbackUrl;
+        }
+        if (args != null && args.topic != null) {
+            this.topic = args.topic;
+        }
+        if (args != null && args.condition != null) {
+            this.condition = args.condition;
+        }
+        if (args != null && args.all != null) {
+            this.all = args.all;
         }
     }
     public write(output: thrift.TProtocol): void {
@@ -102,6 +117,21 @@ export class SendRequest {
         if (this.callbackUrl != null) {
             output.writeFieldBegin("callbackUrl", thrift.Thrift.Type.STRING, 8);
             output.writeString(this.callbackUrl);
+            output.writeFieldEnd();
+        }
+        if (this.topic != null) {
+            output.writeFieldBegin("topic", thrift.Thrift.Type.STRING, 9);
+            output.writeString(this.topic);
+            output.writeFieldEnd();
+        }
+        if (this.condition != null) {
+            output.writeFieldBegin("condition", thrift.Thrift.Type.STRING, 10);
+            output.writeString(this.condition);
+            output.writeFieldEnd();
+        }
+        if (this.all != null) {
+            output.writeFieldBegin("all", thrift.Thrift.Type.BOOL, 11);
+            output.writeBool(this.all);
             output.writeFieldEnd();
         }
         output.writeFieldStop();
@@ -207,6 +237,33 @@ export class SendRequest {
                     if (fieldType === thrift.Thrift.Type.STRING) {
                         const value_14: string = input.readString();
                         _args.callbackUrl = value_14;
+                    }
+                    else {
+                        input.skip(fieldType);
+                    }
+                    break;
+                case 9:
+                    if (fieldType === thrift.Thrift.Type.STRING) {
+                        const value_15: string = input.readString();
+                        _args.topic = value_15;
+                    }
+                    else {
+                        input.skip(fieldType);
+                    }
+                    break;
+                case 10:
+                    if (fieldType === thrift.Thrift.Type.STRING) {
+                        const value_16: string = input.readString();
+                        _args.condition = value_16;
+                    }
+                    else {
+                        input.skip(fieldType);
+                    }
+                    break;
+                case 11:
+                    if (fieldType === thrift.Thrift.Type.BOOL) {
+                        const value_17: boolean = input.readBool();
+                        _args.all = value_17;
                     }
                     else {
                         input.skip(fieldType);

@@ -3,6 +3,7 @@
 export * from "./SessionEventKind.js";
 export * from "./SessionEvent.js";
 export * from "./AckReport.js";
+export * from "./BroadcastAcks.js";
 export * from "./OpenedReport.js";
 export * from "./SubscriptionChange.js";
 export * from "./ReportBatch.js";

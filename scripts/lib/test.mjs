@@ -41,7 +41,9 @@ export async function test(session, args) {
   say(`running ${shown} (node --test, concurrency 2)…`);
   const result = await session.run(
     process.execPath,
-    ['--import', 'tsx', '--test', '--test-concurrency=2', ...nodeOptions, ...files],
+    // A test that hangs (a child process left holding a pipe) fails after 5 minutes
+    // instead of holding the whole run, and CI, for ever.
+    ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=300000', ...nodeOptions, ...files],
     {
       env: {
         ...process.env,

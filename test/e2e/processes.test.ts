@@ -8,6 +8,7 @@ import { CloseCode, FrameType } from '../../src/protocol/index.js';
 import { AppStore } from '../../src/store/app-store.js';
 import { RedisKeys } from '../../src/store/keys.js';
 import { startPetrelProcess } from '../support/petrel-process.js';
+import { ProcessGroup } from '../support/send-load.js';
 import { RawDevice } from '../support/raw-device.js';
 import { cleanupPrefix, createTestRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
 
@@ -91,21 +92,23 @@ describe('petrel processes', () => {
     const env = { PETREL_REDIS_URL: testRedisUrl(), PETREL_REDIS_KEY_PREFIX: prefix, PETREL_REGISTRY_TTL_MS: '3000' };
     const deviceKey = randomBytes(32).toString('base64');
     const gatewayEnv = { ...env, PETREL_DEVICE_KEY: deviceKey, PETREL_GATEWAY_HOST: '127.0.0.1', PETREL_GATEWAY_PORT: '0' };
-    const procs = await Promise.all([
-      startPetrelProcess('api', { ...env, PETREL_HTTP_HOST: '127.0.0.1', PETREL_HTTP_PORT: '0' }),
-      startPetrelProcess('dispatcher', env),
-      startPetrelProcess('gateway', gatewayEnv),
-      startPetrelProcess('gateway', gatewayEnv),
-    ]);
-    const [api, , gw1, gw2] = procs;
+    // A group: if one fails to start, killAll() stops the others (left running, their
+    // pipes would keep the test run alive for ever).
+    const group = new ProcessGroup(env);
     try {
-      const devices = await Promise.all([gw1!, gw2!].map(async (gw) => {
+      const [api, gw1, gw2] = await Promise.all([
+        group.start('api', { PETREL_HTTP_HOST: '127.0.0.1', PETREL_HTTP_PORT: '0' }),
+        group.start('gateway', gatewayEnv),
+        group.start('gateway', gatewayEnv),
+        group.start('dispatcher'),
+      ]);
+      const devices = await Promise.all([gw1, gw2].map(async (gw) => {
         const dev = await RawDevice.connect(gw.port('tcp'));
         const creds = await dev.register(created.app.id, created.app.clientKey);
         await dev.hello(creds);
         return { dev, creds };
       }));
-      const url = `http://127.0.0.1:${api!.port('http')}/v1/messages`;
+      const url = `http://127.0.0.1:${api.port('http')}/v1/messages`;
       const headers = { authorization: `Bearer ${created.serverSecret}`, 'content-type': 'application/json' };
       for (const [i, { dev, creds }] of devices.entries()) {
         // Sent right after WELCOME, possibly before the gateway's ONLINE report: then the
@@ -127,7 +130,7 @@ describe('petrel processes', () => {
       }
       for (const { dev } of devices) dev.destroy();
     } finally {
-      for (const p of procs) p.child.kill('SIGKILL');
+      await group.killAll();
       await cleanupPrefix(redis, prefix);
       await redis.quit();
     }

@@ -65,7 +65,7 @@ export class ProcessGroup {
 
   /** `petrel <mode>` with the group's environment plus `extra`; resolves after its start banner. */
   start(mode: 'gateway' | 'dispatcher' | 'api' | 'all', extra: Record<string, string> = {}): Promise<PetrelProcess> {
-    const p = startPetrelProcess(mode, { ...this.env, ...extra }, 30_000);
+    const p = startPetrelProcess(mode, { ...this.env, ...extra }, 60_000);
     this.starting.push(p);
     return p;
   }

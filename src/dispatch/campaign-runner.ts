@@ -25,6 +25,13 @@ export const CAMPAIGN_STEP_MS = 250;
 export const SERIES_BUCKET_MS = 10_000;
 /** A runner holds its campaign this long between steps; one that died is replaced after it. */
 const LEASE_MS = 5000;
+/**
+ * An unpaced list campaign (ratePerSecond 0) steps as soon as the dispatchers keep up: at
+ * most this many of its chunk messages wait to be fanned out. Ahead of them it would only
+ * fill the send queue, in front of every other message of every app; a fixed step period
+ * would cap it at LIST_CHUNK lines per step (4,000 lines/s).
+ */
+const MAX_CHUNKS_AHEAD = 8;
 
 export function createCampaignQueue(connection: Redis, keys: RedisKeys): Queue<CampaignJob> {
   return new Queue<CampaignJob>(CAMPAIGN_QUEUE, {
@@ -82,6 +89,8 @@ export class CampaignRunner {
       if (Date.now() > deadline) return;
       await sleep(100);
     }
+    // Chunk messages this run stored that no dispatcher has fanned out yet, oldest first.
+    const ahead: string[] = [];
     try {
       for (;;) {
         const c = await campaigns.get(job.appId, job.campaignId);
@@ -95,14 +104,23 @@ export class CampaignRunner {
         const startedAt = c.startedAt ?? Date.now();
         if (c.startedAt === undefined) await campaigns.mark(c.appId, c.id, { startedAt });
         const stepStarted = Date.now();
-        const done = c.audience.kind === 'list' ? await this.listStep(c, startedAt) : await this.broadcastStep(c);
-        if (done) {
+        const unpacedList = c.audience.kind === 'list' && c.ratePerSecond === 0;
+        if (unpacedList && !(await this.caughtUp(ahead))) {
+          // Dispatchers are behind: look at the campaign's state again shortly (pause and
+          // cancel still act within a second) and step when they have caught up.
+          await redis.set(lease, runner, 'PX', LEASE_MS);
+          await sleep(25);
+          continue;
+        }
+        const step = c.audience.kind === 'list' ? await this.listStep(c, startedAt) : { done: await this.broadcastStep(c), stored: [] };
+        if (step.done) {
           if ((await campaigns.transition(c.appId, c.id, 'completed', ['running'])) === 'ok') await campaigns.mark(c.appId, c.id, { finishedAt: Date.now() });
           if (c.messageId) await this.deps.log.setPaced(c.appId, c.messageId, false);
           return;
         }
+        ahead.push(...step.stored);
         await redis.set(lease, runner, 'PX', LEASE_MS);
-        await sleep(Math.max(0, CAMPAIGN_STEP_MS - (Date.now() - stepStarted)));
+        if (!unpacedList) await sleep(Math.max(0, CAMPAIGN_STEP_MS - (Date.now() - stepStarted)));
       }
     } finally {
       if ((await redis.get(lease)) === runner) await redis.del(lease);
@@ -152,13 +170,22 @@ export class CampaignRunner {
     return { ...m, target: m.target, campaignId: c.id };
   }
 
-  /** Sends the next lines of an uploaded audience as chunk messages; true when none are left. */
-  private async listStep(c: Campaign, startedAt: number): Promise<boolean> {
+  /** Drops the chunk messages fanned out since from the front of `ahead`; true when few enough are left. */
+  private async caughtUp(ahead: string[]): Promise<boolean> {
+    if (ahead.length < MAX_CHUNKS_AHEAD) return true;
+    const done = await this.deps.messages.fannedOut(ahead);
+    const firstWaiting = done.indexOf(false);
+    ahead.splice(0, firstWaiting === -1 ? ahead.length : firstWaiting);
+    return ahead.length < MAX_CHUNKS_AHEAD;
+  }
+
+  /** Sends the next lines of an uploaded audience as chunk messages; `done` when none are left. */
+  private async listStep(c: Campaign, startedAt: number): Promise<{ done: boolean; stored: string[] }> {
     const { campaigns, intake } = this.deps;
     const { offset, chunks } = await campaigns.progress(c.appId, c.id);
     const n = c.ratePerSecond > 0 ? Math.min(LIST_CHUNK, Math.max(1, Math.round(c.ratePerSecond * (CAMPAIGN_STEP_MS / 1000)))) : LIST_CHUNK;
     const lines = await campaigns.audienceSlice(c.appId, c.id, offset, n);
-    if (lines.length === 0) return true;
+    if (lines.length === 0) return { done: true, stored: [] };
     const devices = lines.filter((l) => !l.startsWith(ALIAS_LINE_PREFIX));
     const aliases = lines.filter((l) => l.startsWith(ALIAS_LINE_PREFIX)).map((l) => l.slice(ALIAS_LINE_PREFIX.length));
     const prepared: NewMessage[] = [];
@@ -172,7 +199,7 @@ export class CampaignRunner {
     }
     await intake.commit(prepared);
     await campaigns.advance(c.appId, c.id, { offset: offset + lines.length, chunkIds: prepared.map((m) => m.id), sent: lines.length, at: Date.now(), bucketMs: SERIES_BUCKET_MS });
-    return offset + lines.length >= c.audienceSize;
+    return { done: offset + lines.length >= c.audienceSize, stored: prepared.map((m) => m.id) };
   }
 }
 

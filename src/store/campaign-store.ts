@@ -72,8 +72,15 @@ export class CampaignStore {
     return { campaigns, next: ids.length > limit ? (page.at(-1) ?? null) : null };
   }
 
+  /**
+   * Moves a campaign from one of `from` to `to`. Once it is completed or cancelled its
+   * uploaded list is not needed again (its size stays on the campaign): it is unlinked,
+   * rather than left in Redis for good (24 MB per million lines).
+   */
   async transition(appId: string, id: string, to: CampaignState, from: readonly CampaignState[], now = Date.now()): Promise<'ok' | 'not_found' | CampaignState> {
-    return (await this.redis.eval(CAMPAIGN_TRANSITION_1, 1, this.keys.campaign(appId, id), appId, to, now, ...from)) as 'ok' | 'not_found' | CampaignState;
+    const outcome = (await this.redis.eval(CAMPAIGN_TRANSITION_1, 1, this.keys.campaign(appId, id), appId, to, now, ...from)) as 'ok' | 'not_found' | CampaignState;
+    if (outcome === 'ok' && (to === 'completed' || to === 'cancelled')) await this.redis.unlink(this.keys.campaignAudience(appId, id));
+    return outcome;
   }
 
   /** Fields the runner sets once (startedAt, messageId, finishedAt). */

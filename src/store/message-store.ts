@@ -410,6 +410,30 @@ export class MessageStore {
     return Object.entries(trace).filter(([, s]) => !terminalStates.has(s as DeliveryState)).map(([d]) => d);
   }
 
+  /** Whether each message has been fanned out by a dispatcher (its send job ran). */
+  async fannedOut(ids: readonly string[]): Promise<boolean[]> {
+    if (ids.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.hexists(this.keys.message(id), 'fanout');
+    return (await pipelineReplies(pipeline, ids.length)).map((v) => v === 1);
+  }
+
+  /**
+   * The counters of many messages of an app (a campaign's chunks), one pipeline of small
+   * HMGETs: none of the frame or per-device trace a full trace reads. Null for a message
+   * gone or of another app.
+   */
+  async counts(appId: string, ids: readonly string[], now = Date.now()): Promise<Array<MessageCounts | null>> {
+    if (ids.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.hmget(this.keys.message(id), ...COUNT_FIELDS);
+    const rows = (await pipelineReplies(pipeline, ids.length)) as Array<Array<string | null>>;
+    return rows.map((row) => {
+      const h = Object.fromEntries(COUNT_FIELDS.map((f, k) => [f, row[k] ?? undefined]));
+      return h['app'] === appId ? countsOf(h, now) : null;
+    });
+  }
+
   /**
    * The trace of a message of this app, or null — also for another app's message, so
    * ids of other tenants cannot be probed. Expired is derived: after the expiry every
@@ -426,11 +450,8 @@ export class MessageStore {
     const num = (k: string) => Number(h[k] ?? 0);
     const exp = num('exp');
     const over = now > exp;
-    const counts: MessageCounts = {
-      targeted: num('targeted'), delivered: num('delivered'), opened: num('opened'), expired: 0, dropped: num('dropped'), failed: num('failed'),
-    };
+    const counts = countsOf(h, now);
     const settled = counts.delivered + counts.dropped + counts.failed;
-    if (over) counts.expired = Math.max(0, counts.targeted - settled);
     const stored = h['state'] as MessageState | undefined;
     let state: MessageState = stored === 'dispatched' || stored === 'scheduled' || stored === 'cancelled' || stored === 'revoked' ? stored : 'accepted';
     const broadcast = h['filter'] !== undefined;
@@ -457,4 +478,16 @@ function countedChange(change: StateChange, reply: unknown): CountedChange | nul
   if (!Array.isArray(reply) || typeof reply[0] !== 'string') return null;
   const [appId, cb, cid] = reply as [string, unknown, unknown];
   return { ...change, appId, ...(typeof cb === 'string' && cb ? { callbackUrl: cb } : {}), ...(typeof cid === 'string' && cid ? { campaignId: cid } : {}) };
+}
+
+const COUNT_FIELDS = ['app', 'exp', 'targeted', 'delivered', 'opened', 'dropped', 'failed'] as const;
+
+/** A message's counters from its hash; past its expiry, devices not settled count as expired. */
+function countsOf(h: Record<string, string | undefined>, now: number): MessageCounts {
+  const num = (k: string) => Number(h[k] ?? 0);
+  const counts: MessageCounts = {
+    targeted: num('targeted'), delivered: num('delivered'), opened: num('opened'), expired: 0, dropped: num('dropped'), failed: num('failed'),
+  };
+  if (now > num('exp')) counts.expired = Math.max(0, counts.targeted - counts.delivered - counts.dropped - counts.failed);
+  return counts;
 }

@@ -116,6 +116,25 @@ describe('campaigns: schedule, pace, pause, resume, cancel, watch', () => {
     assert.equal((await api(`/v1/campaigns/${c.id}/audience`, { method: 'PUT', raw: 'x', headers: { 'content-type': 'text/plain' } })).status, 409, 'not after start');
   });
 
+  it('an unpaced list campaign steps as fast as the dispatchers keep up, and its uploaded list is dropped when it completes', { timeout: 30_000 }, async () => {
+    const c = await create({ audience: { list: true } });
+    // 2,500 device ids of no device: three chunks, each line counted as failed.
+    const lines = Array.from({ length: 2500 }, (_, i) => `Z${String(i).padStart(21, '0')}`);
+    const up = await api(`/v1/campaigns/${c.id}/audience`, { method: 'PUT', raw: lines.join('\n'), headers: { 'content-type': 'text/plain' } });
+    assert.equal(up.status, 200, JSON.stringify(up.body));
+    const audienceKey = stack.rt.keys.campaignAudience(app.appId, c.id);
+    assert.equal(await stack.rt.redis.exists(audienceKey), 1);
+    const started = Date.now();
+    assert.equal((await act(c.id, 'start')).status, 200);
+    await waitFor(async () => (await view(c.id)).state === 'completed', 'completed', 10_000);
+    // Paced at one chunk per 250 ms step it would take at least 500 ms.
+    assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
+    await waitFor(async () => (await view(c.id)).progress.failed === 2500, 'every line counted', 10_000);
+    const v = await view(c.id);
+    assert.deepEqual([v.progress.sent, v.progress.delivered, v.audienceSize], [2500, 0, 2500]);
+    assert.equal(await stack.rt.redis.exists(audienceKey), 0, 'the list is gone, its size kept');
+  });
+
   it('a scheduled campaign waits for its time; one cancelled before it sends nothing', { timeout: 30_000 }, async () => {
     const fleet = await devices(10, ['later']);
     const soon = await create({ audience: { condition: 'later && !never' }, startAt: Date.now() + 1500 });

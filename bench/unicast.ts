@@ -29,6 +29,8 @@
  *      BENCH_WARMUP_S (5), BENCH_QUIET_WAIT_S (120: before each measured phase, wait this
  *      long at most for other processes to use < 10 % of a core; figures measured while
  *      they did not are flagged noisy),
+ *      BENCH_BATCH (1: POST /v1/messages per message; n > 1: n messages per POST
+ *      /v1/messages/batch, rates still in messages/s),
  *      BENCH_LAYOUT (all | split), BENCH_CPU_PROF=1 (profile the service; top self time
  *      during the sustain phase goes in the results; profiling slows it, so use it apart).
  */
@@ -65,6 +67,8 @@ const rampSteps = (process.env['BENCH_RAMP_STEPS'] ?? (quick ? '250,500,1000,200
   .split(',').map(Number);
 if (rampSteps.some((r) => !(r > 0))) throw new Error(`BENCH_RAMP_STEPS=${process.env['BENCH_RAMP_STEPS']}: positive rates, comma-separated`);
 const stepSec = knob('BENCH_STEP_S', 2, 1);
+/** Messages per request: 1 posts POST /v1/messages; more posts POST /v1/messages/batch (rates stay in messages/s). */
+const batch = knob('BENCH_BATCH', 1);
 const sustainSec = knob('BENCH_SUSTAIN_S', 10, 3);
 const sustainRateOverride = process.env['BENCH_SUSTAIN_RATE'] ? knob('BENCH_SUSTAIN_RATE', 0) : null;
 const p99LimitMs = knob('BENCH_P99_LIMIT_MS', 250);
@@ -87,7 +91,7 @@ const DISPATCH_PORT = 15300;
 /** Another process using more than this share of a core during a measured phase makes its figures noisy. */
 const NOISE_CORE_SHARE = 0.1;
 
-const NAME = `unicast${layout === 'split' ? '-split' : ''}${quick ? '-quick' : ''}${cpuProf ? '-profiled' : ''}`;
+const NAME = `unicast${layout === 'split' ? '-split' : ''}${batch > 1 ? `-batch${batch}` : ''}${quick ? '-quick' : ''}${cpuProf ? '-profiled' : ''}`;
 const repoRoot = join(resultsDir(), '..', '..');
 const stateDir = join(repoRoot, '.petrel', 'bench-unicast');
 
@@ -336,7 +340,8 @@ interface Harness {
 async function runPhase(h: Harness, phase: string, rate: number, seconds: number): Promise<PhaseResult> {
   const acked = () => scrape(h.service.gatewayMetrics, 'petrel_gateway_acked_ids_total');
   const t0 = Date.now();
-  const sending = h.sender.run({ phase, rate, durationMs: seconds * 1000 });
+  const requestRate = rate / batch;
+  const sending = h.sender.run({ phase, rate: requestRate, durationMs: seconds * 1000, ...(batch > 1 ? { batch } : {}) });
   // The ACK counter a second into the phase (pipeline filled) and at its end: two scrapes
   // only, since each costs the service a listing of its ~10,000 open descriptors.
   const samples: Array<[number, number]> = [];
@@ -345,30 +350,31 @@ async function runPhase(h: Harness, phase: string, rate: number, seconds: number
   await sleep(Math.max(0, t0 + seconds * 1000 - Date.now()));
   samples.push([Date.now(), await acked()]);
   const sent = await sending;
-  const received = await h.deliveries.waitFor(phase, sent.accepted);
+  const accepted = batch > 1 ? sent.messagesAccepted : sent.accepted;
+  const received = await h.deliveries.waitFor(phase, accepted);
   const first = samples[0];
   const last = samples[samples.length - 1];
   const ackedPerSecond = first && last && last[0] > first[0] ? ((last[1] - first[1]) * 1000) / (last[0] - first[0]) : 0;
   const accept = latencyHistogram();
   addEncoded(accept, sent.acceptHistogram);
   const latency = summarize(received.histogram);
-  const lastDue = sent.startedAt + ((sent.planned - 1) * 1000) / rate;
+  const lastDue = sent.startedAt + ((sent.planned - 1) * 1000) / requestRate;
   const result: PhaseResult = {
     phase,
     offeredRate: rate,
-    issueRate: sent.issueRate,
+    issueRate: sent.issueRate * batch,
     senderMaxLagMs: sent.maxLagMs,
-    accepted: sent.accepted,
+    accepted,
     rejected: sent.rejected,
     failures: sent.failures,
     delivered: received.count,
-    lost: sent.accepted - received.count,
+    lost: accepted - received.count,
     ackedPerSecond: round(ackedPerSecond),
     deliveredPerSecond: received.count > 0 ? round((received.count * 1000) / (received.lastAt - sent.startedAt)) : 0,
     drainMs: received.count > 0 ? round(received.lastAt - lastDue, 1) : 0,
     latency,
     accept: summarize(accept),
-    keptUp: sent.rejected === 0 && received.count >= sent.accepted && sent.issueRate >= 0.95 * rate && latency.p99Ms <= p99LimitMs,
+    keptUp: sent.rejected === 0 && received.count >= accepted && sent.issueRate * batch >= 0.95 * rate && latency.p99Ms <= p99LimitMs,
   };
   accept.destroy();
   return result;
@@ -688,7 +694,7 @@ async function main(): Promise<void> {
     ? `NOISY: in ${noisyRuns} of ${runs} runs other processes used more than ${NOISE_CORE_SHARE * 100} % of a core during a measured phase (see perRun[].detail.*Cpu.otherProcesses)`
     : 'none seen (other processes < 10 % of a core during measured phases)';
   const config = {
-    layout, quick, runs, devices: devicesWanted, clientProcesses: clientProcs, httpConnections, heartbeatSec: HEARTBEAT_SEC,
+    layout, quick, runs, batch, devices: devicesWanted, clientProcesses: clientProcs, httpConnections, heartbeatSec: HEARTBEAT_SEC,
     warmupSec, latencyRate, latencySec, rampSteps, stepSec, sustainSec, sustainRateOverride,
     p99LimitMs, replayRounds, replayPending, cpuProfile: cpuProf,
     sdk: 'PetrelClient defaults (ACKs batched up to 50 ms)',

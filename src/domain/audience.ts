@@ -61,10 +61,16 @@ export interface AudienceFilter {
   readonly topics: readonly string[];
   /** Every session of the app must be tested (whole app, or a condition true without any of its topics). */
   readonly everyDevice: boolean;
+  /**
+   * Every session found through `topics` (or, with `everyDevice`, every session) matches
+   * without being tested: the whole app, or one plain topic. A fan-out then skips the
+   * test per session.
+   */
+  readonly exact: boolean;
   matches(topics: ReadonlySet<string> | null): boolean;
 }
 
-const EVERYONE: AudienceFilter = { topics: [], everyDevice: true, matches: () => true };
+const EVERYONE: AudienceFilter = { topics: [], everyDevice: true, exact: true, matches: () => true };
 
 export function compileFilter(text: string): AudienceFilter {
   if (text === '') return EVERYONE;
@@ -72,6 +78,7 @@ export function compileFilter(text: string): AudienceFilter {
   return {
     topics: conditionTopics(condition),
     everyDevice: needsEveryDevice(condition),
+    exact: condition.kind === 'topic',
     matches: (topics) => matchesCondition(condition, (t) => topics !== null && topics.has(t)),
   };
 }

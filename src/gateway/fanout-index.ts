@@ -61,12 +61,14 @@ export class FanOutIndex<S extends IndexedSession> {
     const app = this.apps.get(appId);
     if (!app) return;
     if (filter.everyDevice) {
-      for (const s of app.all) if (filter.matches(s.topics)) yield s;
+      if (filter.exact) yield* app.all;
+      else for (const s of app.all) if (filter.matches(s.topics)) yield s;
       return;
     }
     const sets = filter.topics.map((t) => app.byTopic.get(t)).filter((s): s is Set<S> => s !== undefined);
     if (sets.length === 1) {
-      for (const s of sets[0]!) if (filter.matches(s.topics)) yield s;
+      if (filter.exact) yield* sets[0]!;
+      else for (const s of sets[0]!) if (filter.matches(s.topics)) yield s;
       return;
     }
     const seen = new Set<S>();

@@ -28,7 +28,8 @@
  *      BENCH_GATEWAYS (1; up to 19,000 devices each: open files are capped at 20,000 per
  *      process; the MQTT peers run only where N ≤ 19,000, one process), BENCH_CLIENT_PROCS
  *      (2 per gateway, at least one per 9,500 devices), BENCH_AUDIENCE (topic | all: Petrel's
- *      `to`), BENCH_QUIET_WAIT_S (60: before the measured phase, wait this long at most for
+ *      `to`), BENCH_PETREL_CLIENT (sdk | raw: Petrel's subscribers are the SDK, or a minimal
+ *      client as light as the MQTT one), BENCH_QUIET_WAIT_S (60: before the measured phase, wait this long at most for
  *      other processes to use < 10 % of a core), BENCH_QUICK=1 (2,000 devices, 10
  *      broadcasts, 1 run), BENCH_CPU_PROF=1 (profile Petrel's processes; top self time in
  *      the measured window goes in the results; profiling slows it, so use it apart).
@@ -60,6 +61,12 @@ const warmupBroadcasts = knob('BENCH_WARMUP_BROADCASTS', 5, 2);
 const offeredRate = knob('BENCH_OFFERED_RATE', 60_000);
 const layout = process.env['BENCH_LAYOUT'] ?? 'all';
 const gateways = knob('BENCH_GATEWAYS', 1);
+/**
+ * Petrel's subscribers: 'sdk' (the real device SDK, as devices run it) or 'raw' (a minimal
+ * client on the shared codec, the same weight as the MQTT client driving the peers).
+ */
+const petrelClient = (process.env['BENCH_PETREL_CLIENT'] ?? 'sdk') as 'sdk' | 'raw';
+if (petrelClient !== 'sdk' && petrelClient !== 'raw') throw new Error(`BENCH_PETREL_CLIENT: ${String(petrelClient)} is not sdk or raw`);
 const audience = process.env['BENCH_AUDIENCE'] ?? 'topic';
 const cpuProf = process.env['BENCH_CPU_PROF'] === '1';
 const quietWaitSec = knob('BENCH_QUIET_WAIT_S', 60, 10);
@@ -93,6 +100,7 @@ const NAME = [
   layout === 'split' ? 'split' : '',
   gateways > 1 ? `${gateways}gw` : '',
   audience === 'all' ? 'all' : '',
+  petrelClient === 'raw' ? 'raw' : '',
   process.env['BENCH_SYSTEMS'] ? systems.join('+') : '',
   process.env['BENCH_SUBSCRIBERS'] && !quick ? sizes.join('+') : '',
   quick ? 'quick' : '',
@@ -318,7 +326,7 @@ async function trial(system: System, n: number, run: number, redisPidNo: number,
   log(`${system}: ${n} subscribers of one topic from ${procs} client processes…`);
   const base = { port: target.ports[0]!, concurrency: 256, heartbeatSec: HEARTBEAT_SEC, record: true, topics: [TOPIC] };
   const connect = system === 'petrel'
-    ? await swarm.connect({ ...base, mode: 'sdk' }, tenant!.devices, n, target.ports)
+    ? await swarm.connect({ ...base, mode: petrelClient }, tenant!.devices, n, target.ports)
     : await swarm.connect({ ...base, mode: 'mqtt', clientIdPrefix: `r${run}` }, [], n, target.ports);
   if (connect.failed > 0) throw new Error(`${system}: ${connect.failed} of ${n} subscribers failed to connect or subscribe`);
   await target.ready(n);
@@ -500,7 +508,7 @@ async function main(): Promise<void> {
     layout, gateways, quick, runs, subscribers: sizes, systems, broadcasts, warmupBroadcasts, offeredDeliveriesPerSecond: offeredRate,
     audience: audience === 'all' ? '{all: true}' : `{topic: "${TOPIC}"}`, heartbeatSec: HEARTBEAT_SEC, cpuProfile: cpuProf,
     clientProcesses: Object.fromEntries(sizes.map((n) => [n, clientProcesses(n)])),
-    petrelClient: 'the SDK (PetrelClient defaults: ACKs batched up to 50 ms), SUB over the wire',
+    petrelClient: petrelClient === 'sdk' ? 'the SDK (PetrelClient defaults: ACKs batched up to 50 ms), SUB over the wire' : 'raw: a minimal client on the shared codec, an ACK written per PUSH (bench/lib/raw-petrel-client.ts)',
     mqttClient: 'bench/lib/mqtt-client.ts in the same swarm processes: MQTT 3.1.1, clean session, SUBSCRIBE QoS 1, PUBACK per message',
     mqttPublisher: 'one connection from the orchestrator, PUBLISH QoS 1, PUBACK awaited (open loop)',
     petrelPublisher: 'POST /v1/messages from the orchestrator, 202 awaited (open loop)',

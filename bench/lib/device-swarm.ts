@@ -7,7 +7,9 @@
  * Modes: 'sdk' runs real PetrelClients (HELLO, heartbeats, ACKs); 'tcp' opens bare sockets
  * (the floor a node:net server pays per idle socket after a
  * handshake-sized exchange); 'mqtt' runs MQTT 3.1.1 QoS 1 subscribers (bench/lib/mqtt-client.ts)
- * for the peers Petrel is compared with, counted by the same recorder.
+ * for the peers Petrel is compared with, counted by the same recorder; 'raw' runs minimal
+ * Petrel devices of the same weight as those (bench/lib/raw-petrel-client.ts: HELLO, SUB,
+ * an ACK written per PUSH, nothing of the SDK's persistence or dedup).
  *
  * With `record`, every device's messages feed per-phase latency histograms: a benchmark's
  * message carries `data: {s, p}`, `s` the time it was due to be sent (unix ms with
@@ -22,6 +24,7 @@ import { MemoryStore, PetrelClient, type PushMessage } from '../../sdk-client/sr
 import { FrameType, WireCodec } from '../../src/protocol/index.js';
 import { encodeHistogram, latencyHistogram, nowMs } from './latency.js';
 import { openMqttSubscriber } from './mqtt-client.js';
+import { openRawDevice } from './raw-petrel-client.js';
 
 export interface SwarmDevice {
   appId: string;
@@ -30,7 +33,7 @@ export interface SwarmDevice {
 }
 
 export interface SwarmPlan {
-  mode: 'sdk' | 'tcp' | 'mqtt';
+  mode: 'sdk' | 'raw' | 'tcp' | 'mqtt';
   port: number;
   /**
    * Topics each device subscribes to once connected ('sdk': SUB, resolved on SUBACK;
@@ -130,6 +133,12 @@ function recordAcks(phase: string, n: number): void {
  */
 const phaseOfId = new Map<string, string>();
 
+/** A raw device's PUSH: its ACK is already written. */
+function onRawPush(data: unknown): void {
+  const phase = record(data as { s?: unknown; p?: unknown } | undefined);
+  if (phase !== null) recordAcks(phase, 1);
+}
+
 /** One listener shared by every client (no closure per device). */
 function onMessage(m: PushMessage): void {
   const phase = record(m.data as { s?: unknown; p?: unknown } | undefined);
@@ -178,7 +187,7 @@ const PING_BYTES = Buffer.alloc(8, 5);
 
 async function run(plan: SwarmPlan): Promise<SwarmReport> {
   const startedAt = Date.now();
-  const total = plan.mode === 'sdk' ? plan.devices.length : plan.count;
+  const total = plan.mode === 'sdk' || plan.mode === 'raw' ? plan.devices.length : plan.count;
   const codec = new AckCountingCodec();
   let next = 0;
   let connected = 0;
@@ -206,6 +215,10 @@ async function run(plan: SwarmPlan): Promise<SwarmReport> {
         };
         if (plan.mode === 'tcp') openSocket(plan, done);
         else if (plan.mode === 'mqtt') openMqtt(plan, i, done);
+        else if (plan.mode === 'raw') {
+          const d = plan.devices[i]!;
+          held.push(openRawDevice({ host: plan.host, port: plan.port, appId: d.appId, dev: d.dev, secret: d.secret, topics: plan.topics ?? [], heartbeatSec: plan.heartbeatSec }, codec, onRawPush, done));
+        }
         else openDevice(plan, plan.devices[i]!, codec, done);
       }
     };

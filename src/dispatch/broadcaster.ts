@@ -69,6 +69,9 @@ export class Broadcaster {
   async publish(entry: BroadcastPublish): Promise<number> {
     const buckets = [entry.fromBucket, entry.toBucket] as const;
     const live = await this.gateways.live();
+    // No gateway at all is far more likely a registry entry that lapsed (a gateway too busy
+    // to renew it) than a deployment without gateways: retried, not taken as sent to none.
+    if (live.length === 0) throw new Error(`broadcast ${entry.messageId}: no live gateway to publish to`);
     const done = await this.log.publishedOn(entry.messageId, buckets, live.map((g) => g.id));
     const gateways = live.filter((g) => !done.has(g.id));
     const results = await Promise.all(gateways.map((g) => this.gateways.publish(g.id, entry)));

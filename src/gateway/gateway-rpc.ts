@@ -14,9 +14,9 @@ export function gatewayRpcHandler(gateway: GatewayServer): GatewayService.IHandl
     deliver(batch: Delivery[]): DeliverResult {
       return new DeliverResult({ notConnected: gateway.deliverBatch(deliveriesFromThrift(batch)) });
     },
-    publish(entry: LogEntry): PublishResult {
+    async publish(entry: LogEntry): Promise<PublishResult> {
       if (entry.log !== APP_LOG) throw new PetrelError('log_unsupported', `log "${entry.log.slice(0, 64)}" cannot be published to; only "${APP_LOG}"`);
-      const sent = gateway.publish(publishFromThrift(entry));
+      const sent = await gateway.publish(publishFromThrift(entry));
       return new PublishResult({ sent });
     },
     kick(device: string, session: string, code: number, reason: string): boolean {

@@ -1,25 +1,30 @@
 /**
- * Publishes this gateway has fanned out lately, and the sessions each reached. A publish
- * the dispatcher gave up waiting for (the gateway was busy writing earlier broadcasts) is
- * retried with the same (message, buckets): fanning it out again would write the PUSH a
- * second time to every device that had ACKed it meanwhile. A repeat answers what the
- * first one did instead. Devices that connected since are caught up from the log on their
- * HELLO, so nothing is missed by not fanning out again.
+ * Publishes this gateway has fanned out lately (or is fanning out), and the sessions each
+ * reached. A publish the dispatcher gave up waiting for (the gateway was busy writing
+ * earlier broadcasts) is retried with the same (message, buckets): fanning it out again
+ * would write the PUSH a second time to every device that had ACKed it meanwhile. A repeat
+ * gets the first one's answer instead, when it is ready. Devices that connected since are
+ * caught up from the log on their HELLO, so nothing is missed by not fanning out again.
  *
  * Bounded by count; the oldest go first (a Map iterates in insertion order).
  */
 export class RecentPublishes {
-  private readonly reached = new Map<string, number>();
+  private readonly reached = new Map<string, Promise<number>>();
 
   constructor(private readonly capacity = 4096) {}
 
-  /** Sessions a publish of these buckets reached, if it was done here lately. */
-  get(messageId: string, fromBucket: number, toBucket: number): number | undefined {
+  /** The fan-out of these buckets, if one was started here lately. */
+  get(messageId: string, fromBucket: number, toBucket: number): Promise<number> | undefined {
     return this.reached.get(keyOf(messageId, fromBucket, toBucket));
   }
 
-  remember(messageId: string, fromBucket: number, toBucket: number, sessions: number): void {
-    this.reached.set(keyOf(messageId, fromBucket, toBucket), sessions);
+  /** Records a fan-out as it starts; one that fails is forgotten, so a retry runs it again. */
+  remember(messageId: string, fromBucket: number, toBucket: number, fanOut: Promise<number>): void {
+    const key = keyOf(messageId, fromBucket, toBucket);
+    this.reached.set(key, fanOut);
+    fanOut.catch(() => {
+      if (this.reached.get(key) === fanOut) this.reached.delete(key);
+    });
     if (this.reached.size > this.capacity) {
       const oldest = this.reached.keys().next();
       if (oldest.done !== true) this.reached.delete(oldest.value);

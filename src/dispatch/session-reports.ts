@@ -94,23 +94,19 @@ export class SessionReports {
    */
   private async acked(acks: readonly AckReport[], fannedOut: readonly BroadcastAcks[]): Promise<void> {
     const broadcast = new Map<string, { appId: string; nos: number[] }>();
-    for (const b of fannedOut) {
-      const key = `${b.appId} ${b.messageId}`;
+    const count = (appId: string, messageId: string, nos: readonly number[]) => {
+      const key = `${appId} ${messageId}`;
       const entry = broadcast.get(key);
-      if (entry) entry.nos.push(...b.deviceNos);
-      else broadcast.set(key, { appId: b.appId, nos: [...b.deviceNos] });
-    }
+      if (entry) entry.nos.push(...nos);
+      else broadcast.set(key, { appId, nos: [...nos] });
+    };
+    for (const b of fannedOut) count(b.appId, b.messageId, b.deviceNos);
     await Promise.all(acks.map(async (a) => {
       // Only ids that were still in the inbox count: a repeated ACK finds nothing to remove.
       const { counted, notInInbox } = await this.deps.messages.acked(a.deviceId, a.ids);
       this.deps.events.counted(counted);
       if (a.deviceNo === undefined) return;
-      for (const id of notInInbox) {
-        const key = `${a.appId} ${id}`;
-        const entry = broadcast.get(key) ?? { appId: a.appId, nos: [] };
-        entry.nos.push(a.deviceNo);
-        broadcast.set(key, entry);
-      }
+      for (const id of notInInbox) count(a.appId, id, [a.deviceNo]);
     }));
     const at = Date.now();
     await Promise.all([...broadcast].map(async ([key, { appId, nos }]) => {

@@ -39,7 +39,7 @@ interface Waiter {
 export class DispatchReporter implements SessionHooks {
   private sessions: SessionReport[] = [];
   private acks = new Map<string, AckReport>();
-  /** By `${appId} ${messageId}`. */
+  /** By broadcastKey(app, message). */
   private broadcastAcks = new Map<string, BroadcastAcks>();
   private opens: OpenedReport[] = [];
   private subscriptions: SubscriptionChange[] = [];
@@ -79,7 +79,7 @@ export class DispatchReporter implements SessionHooks {
 
   broadcastAcked(s: Session, messageIds: readonly string[]): void {
     for (const messageId of messageIds) {
-      const key = `${s.appId} ${messageId}`;
+      const key = broadcastKey(s.appId, messageId);
       const pending = this.broadcastAcks.get(key);
       if (pending) pending.deviceNos.push(s.deviceNo);
       else this.broadcastAcks.set(key, { appId: s.appId, messageId, deviceNos: [s.deviceNo] });
@@ -184,20 +184,8 @@ export class DispatchReporter implements SessionHooks {
   /** Puts a failed batch back in front of what came since, within the backlog cap. */
   private requeue(batch: ReportBatch): void {
     this.sessions = [...batch.sessions, ...this.sessions];
-    const acks = new Map(batch.acks.map((a) => [a.deviceId, a]));
-    for (const [device, a] of this.acks) {
-      const earlier = acks.get(device);
-      if (earlier) earlier.ids.push(...a.ids);
-      else acks.set(device, a);
-    }
-    this.acks = acks;
-    const broadcastAcks = new Map(batch.broadcastAcks.map((b) => [`${b.appId} ${b.messageId}`, b]));
-    for (const [key, b] of this.broadcastAcks) {
-      const earlier = broadcastAcks.get(key);
-      if (earlier) earlier.deviceNos.push(...b.deviceNos);
-      else broadcastAcks.set(key, b);
-    }
-    this.broadcastAcks = broadcastAcks;
+    this.acks = putBack(batch.acks, (a) => a.deviceId, 'ids', this.acks);
+    this.broadcastAcks = putBack(batch.broadcastAcks, (b) => broadcastKey(b.appId, b.messageId), 'deviceNos', this.broadcastAcks);
     this.opens = [...batch.opened, ...this.opens];
     let excess = this.pendingEntries() - this.options.backlog;
     if (excess <= 0) return;
@@ -237,4 +225,22 @@ function takeUpTo<K extends 'ids' | 'deviceNos', T extends Record<K, unknown[]>>
     }
   }
   return budget;
+}
+
+/**
+ * A failed report's entries back in front of those gathered since: one entry per key, the
+ * failed report's items (ids, device numbers) first.
+ */
+function putBack<K extends 'ids' | 'deviceNos', T extends Record<K, unknown[]>>(failed: readonly T[], keyOf: (entry: T) => string, list: K, since: Map<string, T>): Map<string, T> {
+  const merged = new Map(failed.map((entry) => [keyOf(entry), entry]));
+  for (const [key, entry] of since) {
+    const earlier = merged.get(key);
+    if (earlier) earlier[list].push(...entry[list]);
+    else merged.set(key, entry);
+  }
+  return merged;
+}
+
+function broadcastKey(appId: string, messageId: string): string {
+  return `${appId} ${messageId}`;
 }

@@ -68,7 +68,7 @@ return 'revoked'
  */
 const COUNT_PUBLISH_1 = new RedisScript('count_publish_1', 1, `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-if redis.call('HSETNX', KEYS[1], 'pub:' .. ARGV[1], ARGV[2]) == 0 then return 0 end
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
 redis.call('HINCRBY', KEYS[1], 'sent', ARGV[2])
 return 1
 `);
@@ -160,7 +160,7 @@ export class BroadcastLog {
   /** Of `gatewayIds`, those that answered a publish of this slice of the message already. */
   async publishedOn(messageId: string, buckets: readonly [number, number], gatewayIds: readonly string[]): Promise<Set<string>> {
     if (gatewayIds.length === 0) return new Set();
-    const markers = await this.redis.hmget(this.keys.message(messageId), ...gatewayIds.map((g) => `pub:${publishMarker(g, buckets)}`));
+    const markers = await this.redis.hmget(this.keys.message(messageId), ...gatewayIds.map((g) => publishMarker(g, buckets)));
     return new Set(gatewayIds.filter((_, i) => markers[i] !== null));
   }
 
@@ -242,6 +242,7 @@ export class BroadcastLog {
   }
 }
 
+/** The message-hash field that records a gateway's answer to a publish of a bucket slice. */
 function publishMarker(gatewayId: string, [from, to]: readonly [number, number]): string {
-  return `${gatewayId}:${from}-${to}`;
+  return `pub:${gatewayId}:${from}-${to}`;
 }

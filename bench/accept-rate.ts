@@ -42,7 +42,7 @@ import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import type { RedisKeys } from '../src/store/keys.js';
 import { monotonicMicros, topSelfTime, type ProfileSummary } from './lib/cpu-profile.js';
-import { CpuMeter, type CpuFigures } from './lib/cpu-meter.js';
+import { CpuMeter, type CpuFigures, waitForQuiet } from './lib/cpu-meter.js';
 import { addEncoded, latencyHistogram, summarize, type LatencySummary } from './lib/latency.js';
 import { median, sleep } from './lib/proc.js';
 import { provisionTenant, type BenchTenant } from './lib/provision.js';
@@ -232,19 +232,8 @@ function describeStep(phase: string, s: StepResult): string {
 }
 
 /** Waits (up to BENCH_QUIET_WAIT_S) until other processes use less than NOISE_CORE_SHARE of a core for a second. */
-async function waitForQuiet(cpu: CpuMeter): Promise<void> {
-  const deadline = Date.now() + quietWaitSec * 1000;
-  for (let said = false; ; said = true) {
-    const a = cpu.snapshot();
-    await sleep(1000);
-    const f = cpu.figures(a, cpu.snapshot());
-    if (f.otherProcessesPercent <= NOISE_CORE_SHARE * 100) return;
-    if (Date.now() > deadline) {
-      log(`other processes still busy (${f.otherProcessesPercent} % of a core); measuring anyway`);
-      return;
-    }
-    if (!said) log(`waiting for other processes to go quiet (${f.otherProcessesPercent} % of a core, e.g. ${f.otherProcesses[0]?.command ?? '?'})…`);
-  }
+function waitQuiet(cpu: CpuMeter): Promise<void> {
+  return waitForQuiet(cpu, { maxWaitSec: quietWaitSec, noiseShare: NOISE_CORE_SHARE, log });
 }
 
 interface RampResult {
@@ -258,7 +247,7 @@ interface RampResult {
 }
 
 async function ramp(h: Harness, spec: PhaseSpec): Promise<RampResult> {
-  await waitForQuiet(h.cpu);
+  await waitQuiet(h.cpu);
   const t0 = monotonicMicros();
   const steps: StepResult[] = [];
   let best: StepResult | null = null;

@@ -38,7 +38,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { MqttBroadcastPublisher, PetrelPublisher, publishPaced, type BroadcastPublisher, type PacedPublish } from './lib/broadcast-publishers.js';
-import { CpuMeter, type CpuFigures } from './lib/cpu-meter.js';
+import { CpuMeter, type CpuFigures, waitForQuiet } from './lib/cpu-meter.js';
 import { monotonicMicros, topSelfTime, type ProfileSummary } from './lib/cpu-profile.js';
 import { Deliveries, deliveriesPerSecond, waitForServerCounts, type ServerCounts } from './lib/deliveries.js';
 import { knob, quick } from './lib/knobs.js';
@@ -242,21 +242,8 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs: num
 }
 
 /** Waits (up to BENCH_QUIET_WAIT_S) until other processes use less than NOISE_CORE_SHARE of a core for a second. */
-async function waitForQuiet(cpu: CpuMeter): Promise<void> {
-  const deadline = Date.now() + quietWaitSec * 1000;
-  let said = false;
-  for (;;) {
-    const a = cpu.snapshot();
-    await sleep(1000);
-    const f = cpu.figures(a, cpu.snapshot());
-    if (f.otherProcessesPercent <= NOISE_CORE_SHARE * 100) return;
-    if (Date.now() > deadline) {
-      log(`other processes still busy (${f.otherProcessesPercent} % of a core); measuring anyway, figures will be noisy`);
-      return;
-    }
-    if (!said) log(`waiting for other processes to go quiet (${f.otherProcessesPercent} % of a core, e.g. ${f.otherProcesses[0]?.command ?? '?'})…`);
-    said = true;
-  }
+function waitQuiet(cpu: CpuMeter): Promise<void> {
+  return waitForQuiet(cpu, { maxWaitSec: quietWaitSec, noiseShare: NOISE_CORE_SHARE, log });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -344,7 +331,7 @@ async function trial(system: System, n: number, run: number, redisPidNo: number,
   const warmed = await deliveries.waitFor(`warmup-${system}-${n}`, n * warmupBroadcasts, drainQuietSec * 1000);
   log(`${system}: warm-up ${warmed.count}/${n * warmupBroadcasts} received`);
   await sleep(1000);
-  await waitForQuiet(cpu);
+  await waitQuiet(cpu);
 
   const phase = `measured-${system}-${n}`;
   log(`${system}: ${broadcasts} broadcasts at ${round(perSecond, 2)}/s (${offeredRate} deliveries/s offered)…`);

@@ -42,7 +42,7 @@ import { MemoryStore, PetrelClient } from '../sdk-client/src/index.js';
 import { FrameType, WireCodec } from '../src/protocol/index.js';
 import type { RedisKeys } from '../src/store/keys.js';
 import { monotonicMicros, topSelfTime, type ProfileSummary } from './lib/cpu-profile.js';
-import { otherProcesses } from './lib/cpu-meter.js';
+import { otherProcesses, waitForQuiet } from './lib/cpu-meter.js';
 import type { PhaseSample, SwarmDevice } from './lib/device-swarm.js';
 import { addEncoded, latencyHistogram, nowMs, summarize, type LatencySummary } from './lib/latency.js';
 import { allProcessCpu, cpuSeconds, machineCpuSeconds, median, sleep } from './lib/proc.js';
@@ -288,21 +288,8 @@ class CpuMeter {
 }
 
 /** Waits (up to BENCH_QUIET_WAIT_S) until other processes use less than NOISE_CORE_SHARE of a core for a second. */
-async function waitForQuiet(cpu: CpuMeter): Promise<void> {
-  const deadline = Date.now() + quietWaitSec * 1000;
-  let said = false;
-  for (;;) {
-    const a = cpu.snapshot();
-    await sleep(1000);
-    const f = cpu.figures(a, cpu.snapshot());
-    if (f.otherProcessesPercent <= NOISE_CORE_SHARE * 100) return;
-    if (Date.now() > deadline) {
-      log(`other processes still busy (${f.otherProcessesPercent} % of a core); measuring anyway, figures will be noisy`);
-      return;
-    }
-    if (!said) log(`waiting for other processes to go quiet (${f.otherProcessesPercent} % of a core, e.g. ${f.otherProcesses[0]?.command ?? '?'})…`);
-    said = true;
-  }
+function waitQuiet(cpu: CpuMeter): Promise<void> {
+  return waitForQuiet(cpu, { maxWaitSec: quietWaitSec, noiseShare: NOISE_CORE_SHARE, log });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -523,14 +510,14 @@ async function runOnce(run: number) {
   const idleCpu = cpu.figures(idleCpu0, cpu.snapshot());
   const idleRedis = redisFigures(idle0, await redisSnapshot(redis), 2);
 
-  await waitForQuiet(cpu);
+  await waitQuiet(cpu);
   log(`latency: ${latencyRate}/s for ${latencySec} s`);
   const c0 = cpu.snapshot();
   const latency = await runPhase(h, 'latency', latencyRate, latencySec);
   const latencyCpu = cpu.figures(c0, cpu.snapshot());
   log(describePhase(latency));
 
-  await waitForQuiet(cpu);
+  await waitQuiet(cpu);
   const rampCpu0 = cpu.snapshot();
   const steps: PhaseResult[] = [];
   let best = -1;
@@ -559,7 +546,7 @@ async function runOnce(run: number) {
   const sustainAttempts: PhaseResult[] = [];
   for (let attempt = 1; ; attempt++) {
     await sleep(1000);
-    await waitForQuiet(cpu);
+    await waitQuiet(cpu);
     log(`sustain: ${sustainRate}/s for ${sustainSec} s${attempt > 1 ? ' (again, one step lower)' : ''}`);
     const r0 = await redisSnapshot(redis);
     const jobs0 = await scrape(service.dispatcherMetrics, 'petrel_dispatch_send_job_duration_seconds_count');

@@ -73,3 +73,29 @@ export function otherProcesses(
   others.sort((x, y) => y.percent - x.percent);
   return { otherProcessesPercent: pct(otherSeconds), otherProcesses: others.slice(0, 5) };
 }
+
+/** What waitForQuiet needs of a CPU meter (this file's CpuMeter, or a benchmark's own). */
+export interface OtherProcessesMeter<S> {
+  snapshot(): S;
+  figures(a: S, b: S): { otherProcessesPercent: number; otherProcesses: ReadonlyArray<{ command: string }> };
+}
+
+/**
+ * Waits (up to `maxWaitSec`) until processes outside the benchmark use less than
+ * `noiseShare` of a core for a second, so a measured phase does not start while something
+ * else runs; past the wait it measures anyway (the figures are then flagged noisy).
+ */
+export async function waitForQuiet<S>(cpu: OtherProcessesMeter<S>, options: { maxWaitSec: number; noiseShare: number; log: (text: string) => void }): Promise<void> {
+  const deadline = Date.now() + options.maxWaitSec * 1000;
+  for (let said = false; ; said = true) {
+    const a = cpu.snapshot();
+    await new Promise((r) => setTimeout(r, 1000));
+    const f = cpu.figures(a, cpu.snapshot());
+    if (f.otherProcessesPercent <= options.noiseShare * 100) return;
+    if (Date.now() > deadline) {
+      options.log(`other processes still busy (${f.otherProcessesPercent} % of a core); measuring anyway, figures will be noisy`);
+      return;
+    }
+    if (!said) options.log(`waiting for other processes to go quiet (${f.otherProcessesPercent} % of a core, e.g. ${f.otherProcesses[0]?.command ?? '?'})…`);
+  }
+}

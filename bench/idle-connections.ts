@@ -8,7 +8,9 @@
  * the same run so the ratio does not depend on the machine's mood.
  *
  * Env: BENCH_DEVICES (19000), BENCH_CLIENT_PROCS (4), BENCH_HB_WINDOW_S (30 = one heartbeat period, per side),
- *      BENCH_CONCURRENCY (per client process, 256), BENCH_RUNS (3: figures are medians).
+ *      BENCH_CONCURRENCY (per client process, 256), BENCH_RUNS (3: figures are medians),
+ *      BENCH_PETREL_CLIENT (sdk | raw: the devices are the SDK, or the minimal client of
+ *      bench/lib/raw-petrel-client.ts, which spends less of the shared cores per connect).
  */
 import { cpuSeconds, median, rssBytes, sleep } from './lib/proc.js';
 import { provisionTenant } from './lib/provision.js';
@@ -24,6 +26,8 @@ const hbWindowSec = Number(process.env['BENCH_HB_WINDOW_S'] ?? 30);
 const concurrency = Number(process.env['BENCH_CONCURRENCY'] ?? 256);
 /** Whole measurements to repeat; every reported figure is the median over them. */
 const runs = Number(process.env['BENCH_RUNS'] ?? 3);
+const petrelClient = (process.env['BENCH_PETREL_CLIENT'] ?? 'sdk') as 'sdk' | 'raw';
+if (petrelClient !== 'sdk' && petrelClient !== 'raw') throw new Error(`BENCH_PETREL_CLIENT: ${String(petrelClient)} is not sdk or raw`);
 const HEARTBEAT_SEC = 30;
 const GATEWAY_PORT = 15223;
 const DISPATCH_PORT = 7391;
@@ -90,23 +94,27 @@ function quarter<T>(items: readonly T[], q: number): T[] {
 }
 
 /** The same figures for a bare node:net server, plus its CPU while every socket heartbeats once. */
-async function measureFloor(count: number, connectsPerSecond: number): Promise<MemoryFigures & { heartbeatCpuPercent: number }> {
+async function measureFloor(count: number, connectsPerSecond: number): Promise<MemoryFigures & { heartbeatCpuPercent: number; cpuMicrosPerConnect: number }> {
   const { file, execArgv } = moduleCommand('bench/peers/bare-tcp-server');
   const child = spawn(process.execPath, ['--expose-gc', ...execArgv, file], { env: { ...process.env, PORT: String(FLOOR_PORT) }, stdio: 'inherit' });
   await waitForPort(FLOOR_PORT, child);
   await sleep(1000);
   const swarm = await Swarm.start(clientProcs);
   const sizes = quarter(Array.from({ length: count }), 0).length;
-  const memory = await measureMemory(child.pid!, () => fetch(`http://127.0.0.1:${FLOOR_PORT + 1}/`, { method: 'POST' }), async (q) =>
-    (await swarm.connect({ mode: 'tcp', port: FLOOR_PORT, concurrency, heartbeatSec: HEARTBEAT_SEC, ratePerSecond: connectsPerSecond / clientProcs }, [], Math.max(0, Math.min(sizes, count - q * sizes)))).connected,
-  );
+  let connectCpu = 0;
+  const memory = await measureMemory(child.pid!, () => fetch(`http://127.0.0.1:${FLOOR_PORT + 1}/`, { method: 'POST' }), async (q) => {
+    const cpu0 = cpuSeconds(child.pid!);
+    const { connected } = await swarm.connect({ mode: 'tcp', port: FLOOR_PORT, concurrency, heartbeatSec: HEARTBEAT_SEC, ratePerSecond: connectsPerSecond / clientProcs }, [], Math.max(0, Math.min(sizes, count - q * sizes)));
+    connectCpu += cpuSeconds(child.pid!) - cpu0;
+    return connected;
+  });
   const cpu0 = cpuSeconds(child.pid!);
   await sleep(hbWindowSec * 1000);
   const heartbeatCpuPercent = ((cpuSeconds(child.pid!) - cpu0) / hbWindowSec) * 100;
   await swarm.stop();
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
-  return { ...memory, heartbeatCpuPercent };
+  return { ...memory, heartbeatCpuPercent, cpuMicrosPerConnect: (connectCpu * 1e6) / memory.connected };
 }
 
 async function runOnce() {
@@ -141,7 +149,7 @@ async function runOnce() {
     const gw0 = cpuSeconds(gateway.pid);
     const sw0 = swarm.cpuSeconds();
     const devices = quarter(tenant.devices, q);
-    const result = await swarm.connect({ mode: 'sdk', port: GATEWAY_PORT, concurrency, heartbeatSec: HEARTBEAT_SEC }, devices);
+    const result = await swarm.connect({ mode: petrelClient, port: GATEWAY_PORT, concurrency, heartbeatSec: HEARTBEAT_SEC }, devices);
     gatewayConnectCpu += cpuSeconds(gateway.pid) - gw0;
     swarmConnectCpu += swarm.cpuSeconds() - sw0;
     return result.connected;
@@ -190,6 +198,8 @@ async function runOnce() {
     // What one gateway process could admit on a core of its own: the load generator
     // shares this machine's two cores, so the measured rate is bounded by it too.
     gatewayConnectCapacityPerCore: Math.round(connect.connected / gatewayConnectCpu),
+    // The bare server's CPU per accepted socket with a handshake-sized exchange, at the same pace.
+    floorCpuMicrosPerConnect: Math.round(floor.cpuMicrosPerConnect),
     clientCpuMicrosPerConnect: Math.round((swarmConnectCpu * 1e6) / connect.connected),
     heartbeatSec: HEARTBEAT_SEC,
     heartbeatWindowSec: hbWindowSec,
@@ -215,7 +225,7 @@ async function main(): Promise<void> {
     Object.keys(results[0]!).map((k) => [k, median(results.map((r) => Number(r[k as keyof RunResult])))]),
   ) as { [K in keyof RunResult]: number };
   const kb = (bytes: number) => `${(bytes / 1024).toFixed(2)} KB`;
-  report('idle-connections', { runs, ...m, perRun: results }, [
+  report(petrelClient === 'sdk' ? 'idle-connections' : `idle-connections-${petrelClient}`, { runs, client: petrelClient, ...m, perRun: results }, [
     [`authenticated idle devices (median of ${runs} run${runs > 1 ? 's' : ''})`, `${m.connected}`],
     ['RSS per connection (marginal, after GC)', kb(m.rssPerConnectionBytes), '≤ 2.5 KB'],
     ['  bare node:net floor, same method', kb(m.floorRssPerConnectionBytes)],
@@ -226,6 +236,7 @@ async function main(): Promise<void> {
     ['  bare floor, same method', kb(m.floorRssPerConnectionAfterBurstBytes)],
     ['authenticated connects/s (measured)', `${Math.round(m.connectsPerSecond)}`, '≥ 5,000'],
     ['gateway CPU per connect', `${Math.round(m.gatewayCpuMicrosPerConnect)} µs`],
+    ['  bare node:net floor, same pace', `${Math.round(m.floorCpuMicrosPerConnect)} µs`],
     ['  gateway capacity on one core', `${Math.round(m.gatewayConnectCapacityPerCore)} connects/s`, '≥ 5,000'],
     ['client CPU per connect', `${Math.round(m.clientCpuMicrosPerConnect)} µs`],
     [`heartbeat CPU (hb ${HEARTBEAT_SEC} s)`, `${m.gatewayCpuPercentOfOneCore.toFixed(2)} % of a core`, '< 2 %'],

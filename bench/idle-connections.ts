@@ -12,6 +12,7 @@
  *      BENCH_PETREL_CLIENT (sdk | raw: the devices are the SDK, or the minimal client of
  *      bench/lib/raw-petrel-client.ts, which spends less of the shared cores per connect).
  */
+import { measureMemory, quarter, type MemoryFigures } from './lib/fleet-memory.js';
 import { cpuSeconds, median, rssBytes, sleep } from './lib/proc.js';
 import { provisionTenant } from './lib/provision.js';
 import { report } from './lib/results.js';
@@ -34,65 +35,6 @@ const DISPATCH_PORT = 7391;
 const OPS_PORT = 15290;
 const FLOOR_PORT = 15224;
 
-interface MemoryFigures {
-  /** Least-squares slope of RSS (after GC) over the fleet's four quarters: marginal cost. */
-  marginalBytes: number;
-  /** (RSS after all − RSS before) / all, after a full GC: includes fixed heap growth. */
-  averageBytes: number;
-  /** Like averageBytes but right after the last burst, before any forced GC. */
-  burstBytes: number;
-}
-
-/**
- * Connects the fleet in four quarters and reads RSS after each (after a GC through
- * `collect`). The slope over those four points is the marginal cost of a connection: free
- * of fixed costs such as V8's young generation growing to its maximum during the first
- * burst (they sit in the intercept), and steadier than a difference of two readings when
- * a GC happens to hand pages back to the system.
- */
-async function measureMemory(pid: number, collect: () => Promise<unknown>, connectQuarter: (quarter: number) => Promise<number>): Promise<MemoryFigures & { connected: number; seconds: number }> {
-  const settled = async () => {
-    await collect();
-    await sleep(500);
-    return rssBytes(pid);
-  };
-  const before = await settled();
-  const points: Array<[number, number]> = [];
-  let connected = 0;
-  let seconds = 0;
-  let burst = before;
-  for (let q = 0; q < 4; q++) {
-    const t = Date.now();
-    connected += await connectQuarter(q);
-    seconds += (Date.now() - t) / 1000;
-    await sleep(2000);
-    burst = rssBytes(pid);
-    points.push([connected, await settled()]);
-  }
-  return {
-    connected,
-    seconds,
-    marginalBytes: slope(points),
-    averageBytes: (points[3]![1] - before) / connected,
-    burstBytes: (burst - before) / connected,
-  };
-}
-
-function slope(points: ReadonlyArray<readonly [number, number]>): number {
-  const n = points.length;
-  const mx = points.reduce((a, [x]) => a + x, 0) / n;
-  const my = points.reduce((a, [, y]) => a + y, 0) / n;
-  const sxy = points.reduce((a, [x, y]) => a + (x - mx) * (y - my), 0);
-  const sxx = points.reduce((a, [x]) => a + (x - mx) ** 2, 0);
-  return sxy / sxx;
-}
-
-/** Splits `count` into four near-equal quarters; `quarter(items, q)` is the q-th slice. */
-function quarter<T>(items: readonly T[], q: number): T[] {
-  const size = Math.ceil(items.length / 4);
-  return items.slice(q * size, (q + 1) * size);
-}
-
 /** The same figures for a bare node:net server, plus its CPU while every socket heartbeats once. */
 async function measureFloor(count: number, connectsPerSecond: number): Promise<MemoryFigures & { heartbeatCpuPercent: number; cpuMicrosPerConnect: number }> {
   const { file, execArgv } = moduleCommand('bench/peers/bare-tcp-server');
@@ -102,7 +44,7 @@ async function measureFloor(count: number, connectsPerSecond: number): Promise<M
   const swarm = await Swarm.start(clientProcs);
   const sizes = quarter(Array.from({ length: count }), 0).length;
   let connectCpu = 0;
-  const memory = await measureMemory(child.pid!, () => fetch(`http://127.0.0.1:${FLOOR_PORT + 1}/`, { method: 'POST' }), async (q) => {
+  const memory = await measureMemory([child.pid!], () => fetch(`http://127.0.0.1:${FLOOR_PORT + 1}/`, { method: 'POST' }), async (q) => {
     const cpu0 = cpuSeconds(child.pid!);
     const { connected } = await swarm.connect({ mode: 'tcp', port: FLOOR_PORT, concurrency, heartbeatSec: HEARTBEAT_SEC, ratePerSecond: connectsPerSecond / clientProcs }, [], Math.max(0, Math.min(sizes, count - q * sizes)));
     connectCpu += cpuSeconds(child.pid!) - cpu0;
@@ -145,7 +87,7 @@ async function runOnce() {
   process.stdout.write(`idle-connections: connecting ${devicesWanted} devices from ${clientProcs} processes…\n`);
   let gatewayConnectCpu = 0;
   let swarmConnectCpu = 0;
-  const memory = await measureMemory(gateway.pid, collect, async (q) => {
+  const memory = await measureMemory([gateway.pid], collect, async (q) => {
     const gw0 = cpuSeconds(gateway.pid);
     const sw0 = swarm.cpuSeconds();
     const devices = quarter(tenant.devices, q);

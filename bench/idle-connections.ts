@@ -10,9 +10,14 @@
  * Env: BENCH_DEVICES (19000), BENCH_CLIENT_PROCS (4), BENCH_HB_WINDOW_S (30 = one heartbeat period, per side),
  *      BENCH_CONCURRENCY (per client process, 256), BENCH_RUNS (3: figures are medians),
  *      BENCH_PETREL_CLIENT (sdk | raw: the devices are the SDK, or the minimal client of
- *      bench/lib/raw-petrel-client.ts, which spends less of the shared cores per connect).
+ *      bench/lib/raw-petrel-client.ts, which spends less of the shared cores per connect),
+ *      BENCH_PEERS (mosquitto,aedes: MQTT brokers holding the same fleet after the floor;
+ *      `none` to skip them).
  */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { measureMemory, quarter, type MemoryFigures } from './lib/fleet-memory.js';
+import { ensureMosquitto, startAedes, startMosquitto } from './lib/mqtt-brokers.js';
 import { cpuSeconds, median, rssBytes, sleep } from './lib/proc.js';
 import { provisionTenant } from './lib/provision.js';
 import { report } from './lib/results.js';
@@ -34,29 +39,69 @@ const GATEWAY_PORT = 15223;
 const DISPATCH_PORT = 7391;
 const OPS_PORT = 15290;
 const FLOOR_PORT = 15224;
+const PEER_PORT = 15226;
+type Peer = 'mosquitto' | 'aedes';
+/** BENCH_PEERS: MQTT brokers measured with the same fleet (comma-separated; `none` for none). */
+const peers = (process.env['BENCH_PEERS'] ?? 'mosquitto,aedes').split(',').map((p) => p.trim()).filter((p) => p !== '' && p !== 'none');
+for (const p of peers) if (p !== 'mosquitto' && p !== 'aedes') throw new Error(`BENCH_PEERS: ${p} is not mosquitto or aedes`);
 
-/** The same figures for a bare node:net server, plus its CPU while every socket heartbeats once. */
-async function measureFloor(count: number, connectsPerSecond: number): Promise<MemoryFigures & { heartbeatCpuPercent: number; cpuMicrosPerConnect: number }> {
+type ServerFigures = MemoryFigures & { connected: number; heartbeatCpuPercent: number; cpuMicrosPerConnect: number };
+
+/**
+ * What a server other than Petrel costs for the same fleet, connected at the gateway
+ * fleet's measured pace (so heartbeats arrive with the same bunching: bunched pings are
+ * cheaper per ping, fewer event-loop wake-ups): memory by quarters, CPU per connect, and
+ * CPU while every client heartbeats once. `collect` runs a full GC where there is one.
+ */
+async function measureServer(pid: number, collect: () => Promise<unknown>, plan: { mode: 'tcp' | 'mqtt'; port: number; topics?: string[] }, count: number, connectsPerSecond: number): Promise<ServerFigures> {
+  const swarm = await Swarm.start(clientProcs);
+  const sizes = quarter(Array.from({ length: count }), 0).length;
+  let connectCpu = 0;
+  const memory = await measureMemory([pid], collect, async (q) => {
+    const cpu0 = cpuSeconds(pid);
+    const n = Math.max(0, Math.min(sizes, count - q * sizes));
+    const { connected } = await swarm.connect({ ...plan, concurrency, heartbeatSec: HEARTBEAT_SEC, ratePerSecond: connectsPerSecond / clientProcs, clientIdPrefix: `q${q}-` }, [], n);
+    connectCpu += cpuSeconds(pid) - cpu0;
+    return connected;
+  });
+  const cpu0 = cpuSeconds(pid);
+  await sleep(hbWindowSec * 1000);
+  const heartbeatCpuPercent = ((cpuSeconds(pid) - cpu0) / hbWindowSec) * 100;
+  await swarm.stop();
+  return { ...memory, heartbeatCpuPercent, cpuMicrosPerConnect: (connectCpu * 1e6) / memory.connected };
+}
+
+const gcOn = (port: number) => () => fetch(`http://127.0.0.1:${port}/`, { method: 'POST' });
+
+/** The floor: a bare node:net server (bench/peers/bare-tcp-server.ts) holding the same sockets. */
+async function measureFloor(count: number, connectsPerSecond: number): Promise<ServerFigures> {
   const { file, execArgv } = moduleCommand('bench/peers/bare-tcp-server');
   const child = spawn(process.execPath, ['--expose-gc', ...execArgv, file], { env: { ...process.env, PORT: String(FLOOR_PORT) }, stdio: 'inherit' });
   await waitForPort(FLOOR_PORT, child);
   await sleep(1000);
-  const swarm = await Swarm.start(clientProcs);
-  const sizes = quarter(Array.from({ length: count }), 0).length;
-  let connectCpu = 0;
-  const memory = await measureMemory([child.pid!], () => fetch(`http://127.0.0.1:${FLOOR_PORT + 1}/`, { method: 'POST' }), async (q) => {
-    const cpu0 = cpuSeconds(child.pid!);
-    const { connected } = await swarm.connect({ mode: 'tcp', port: FLOOR_PORT, concurrency, heartbeatSec: HEARTBEAT_SEC, ratePerSecond: connectsPerSecond / clientProcs }, [], Math.max(0, Math.min(sizes, count - q * sizes)));
-    connectCpu += cpuSeconds(child.pid!) - cpu0;
-    return connected;
-  });
-  const cpu0 = cpuSeconds(child.pid!);
-  await sleep(hbWindowSec * 1000);
-  const heartbeatCpuPercent = ((cpuSeconds(child.pid!) - cpu0) / hbWindowSec) * 100;
-  await swarm.stop();
+  const figures = await measureServer(child.pid!, gcOn(FLOOR_PORT + 1), { mode: 'tcp', port: FLOOR_PORT }, count, connectsPerSecond);
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
-  return { ...memory, heartbeatCpuPercent, cpuMicrosPerConnect: (connectCpu * 1e6) / memory.connected };
+  return figures;
+}
+
+/**
+ * An MQTT broker holding the same fleet as clean-session QoS 1 subscribers of a topic of
+ * their own (what a device reachable by unicast is in MQTT), PINGREQ every 30 s (keepalive).
+ * MQTT has no device authentication to match HELLO's: the peers accept anonymous clients.
+ */
+async function measurePeer(name: Peer, count: number, connectsPerSecond: number): Promise<ServerFigures> {
+  const broker = name === 'mosquitto'
+    ? await startMosquitto(ensureMosquitto((t) => process.stdout.write(`idle-connections: ${t}\n`)), PEER_PORT, join(tmpdir(), `petrel-idle-mosquitto-${process.pid}`))
+    : await startAedes(PEER_PORT, ['--expose-gc']);
+  await sleep(1000);
+  // mosquitto has no garbage collector to run first.
+  const collect = name === 'aedes' ? gcOn(PEER_PORT + 1) : () => Promise.resolve();
+  try {
+    return await measureServer(broker.pid, collect, { mode: 'mqtt', port: PEER_PORT, topics: ['idle/{client}'] }, count, connectsPerSecond);
+  } finally {
+    await broker.stop();
+  }
 }
 
 async function runOnce() {
@@ -113,10 +158,20 @@ async function runOnce() {
   await dispatcher.stop();
   await tenant.cleanup();
 
-  // The floor connects at the gateway fleet's measured pace, so its heartbeats arrive with
-  // the same bunching (bunched pings are cheaper per ping: fewer event-loop wake-ups).
   process.stdout.write('idle-connections: measuring the bare node:net floor at the same pace…\n');
   const floor = await measureFloor(devicesWanted, connect.perSecond);
+  const peerFigures: Partial<Record<Peer, ServerFigures>> = {};
+  for (const peer of peers as Peer[]) {
+    process.stdout.write(`idle-connections: measuring ${peer} with the same fleet at the same pace…\n`);
+    peerFigures[peer] = await measurePeer(peer, devicesWanted, connect.perSecond);
+  }
+  // Flat numeric fields (medians are taken per field over the runs).
+  const peerFields = Object.fromEntries(Object.entries(peerFigures).flatMap(([peer, f]) => [
+    [`${peer}Connected`, f.connected],
+    [`${peer}RssPerConnectionBytes`, Math.round(f.marginalBytes)],
+    [`${peer}CpuMicrosPerConnect`, Math.round(f.cpuMicrosPerConnect)],
+    [`${peer}HeartbeatCpuPercentOfOneCore`, Number(f.heartbeatCpuPercent.toFixed(2))],
+  ])) as Record<string, number>;
 
   const hbCpuPercent = ((cpu1 - cpu0) / hbWindowSec) * 100;
   const pings = pings1 - pings0;
@@ -151,6 +206,7 @@ async function runOnce() {
     heartbeatCpuRatioToFloor: Number((hbCpuPercent / floor.heartbeatCpuPercent).toFixed(2)),
     cpuMicrosPerPing: pings > 0 ? Number((((cpu1 - cpu0) * 1e6) / pings).toFixed(1)) : 0,
     clientProcesses: clientProcs,
+    ...peerFields,
   };
 }
 
@@ -165,13 +221,14 @@ async function main(): Promise<void> {
   // Every figure is the median over the runs; the runs themselves are kept beside it.
   const m = Object.fromEntries(
     Object.keys(results[0]!).map((k) => [k, median(results.map((r) => Number(r[k as keyof RunResult])))]),
-  ) as { [K in keyof RunResult]: number };
+  ) as { [K in keyof RunResult]: number } & Record<string, number | undefined>;
   const kb = (bytes: number) => `${(bytes / 1024).toFixed(2)} KB`;
   report(petrelClient === 'sdk' ? 'idle-connections' : `idle-connections-${petrelClient}`, { runs, client: petrelClient, ...m, perRun: results }, [
     [`authenticated idle devices (median of ${runs} run${runs > 1 ? 's' : ''})`, `${m.connected}`],
     ['RSS per connection (marginal, after GC)', kb(m.rssPerConnectionBytes), '≤ 2.5 KB'],
     ['  bare node:net floor, same method', kb(m.floorRssPerConnectionBytes)],
     ['  ratio to floor', `${m.ratioToFloor.toFixed(2)}×`],
+    ...peers.map((p): [string, string] => [`  ${p} (MQTT, same fleet and method)`, kb(m[`${p}RssPerConnectionBytes`] ?? NaN)]),
     ['RSS per connection (average, after GC)', kb(m.rssAveragePerConnectionBytes)],
     ['  bare floor, same method', kb(m.floorRssAveragePerConnectionBytes)],
     ['RSS per connection (average, right after burst)', kb(m.rssPerConnectionAfterBurstBytes)],
@@ -179,11 +236,13 @@ async function main(): Promise<void> {
     ['authenticated connects/s (measured)', `${Math.round(m.connectsPerSecond)}`, '≥ 5,000'],
     ['gateway CPU per connect', `${Math.round(m.gatewayCpuMicrosPerConnect)} µs`],
     ['  bare node:net floor, same pace', `${Math.round(m.floorCpuMicrosPerConnect)} µs`],
+    ...peers.map((p): [string, string] => [`  ${p} (MQTT CONNECT + SUBSCRIBE, no auth)`, `${Math.round(m[`${p}CpuMicrosPerConnect`] ?? NaN)} µs`]),
     ['  gateway capacity on one core', `${Math.round(m.gatewayConnectCapacityPerCore)} connects/s`, '≥ 5,000'],
     ['client CPU per connect', `${Math.round(m.clientCpuMicrosPerConnect)} µs`],
     [`heartbeat CPU (hb ${HEARTBEAT_SEC} s)`, `${m.gatewayCpuPercentOfOneCore.toFixed(2)} % of a core`, '< 2 %'],
     ['  bare node:net echo floor', `${m.floorHeartbeatCpuPercentOfOneCore.toFixed(2)} % of a core`],
     ['  ratio to floor', `${m.heartbeatCpuRatioToFloor.toFixed(2)}×`],
+    ...peers.map((p): [string, string] => [`  ${p} (PINGREQ every 30 s)`, `${(m[`${p}HeartbeatCpuPercentOfOneCore`] ?? NaN).toFixed(2)} % of a core`]),
   ]);
 }
 

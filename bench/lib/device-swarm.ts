@@ -37,7 +37,8 @@ export interface SwarmPlan {
   port: number;
   /**
    * Topics each device subscribes to once connected ('sdk': SUB, resolved on SUBACK;
-   * 'mqtt': the one topic, QoS 1); the device counts as connected when they are granted.
+   * 'mqtt': the one topic, QoS 1, `{client}` in it replaced by the client id); the device
+   * counts as connected when they are granted.
    */
   topics?: string[];
   /** 'mqtt': client ids are this prefix and the device's index. */
@@ -251,8 +252,10 @@ function openSocket(plan: SwarmPlan, done: (ok: boolean) => void): void {
 function openMqtt(plan: SwarmPlan, index: number, done: (ok: boolean) => void): void {
   const topic = plan.topics?.[0];
   if (topic === undefined) throw new Error("mode 'mqtt' needs a topic");
+  const clientId = `${plan.clientIdPrefix ?? 'b'}${index}`;
   held.push(openMqttSubscriber(
-    { host: plan.host, port: plan.port, clientId: `${plan.clientIdPrefix ?? 'b'}${index}`, topic, keepaliveSec: plan.heartbeatSec },
+    // `{client}` in the topic: a topic per subscriber (what unicast to a device maps to in MQTT).
+    { host: plan.host, port: plan.port, clientId, topic: topic.replace('{client}', clientId), keepaliveSec: plan.heartbeatSec },
     onMqttPublish,
     done,
   ));

@@ -1,8 +1,10 @@
 /**
  * aedes (an MQTT broker in Node) in its own process on node:net, as its README runs it:
  * default options, in-memory persistence and emitter. The broadcast benchmark's Node peer.
- * PORT: where it listens (all addresses); SIGTERM closes it.
+ * PORT: where it listens (all addresses); PORT + 1 (loopback): POST runs a full GC when
+ * started with --expose-gc. SIGTERM closes it.
  */
+import http from 'node:http';
 import net from 'node:net';
 import { Aedes } from 'aedes';
 
@@ -16,8 +18,20 @@ const server = net.createServer((socket) => {
 });
 // Same backlog as the bare floor server: the swarm opens hundreds of connections at once.
 server.listen({ port, host: '0.0.0.0', backlog: 4096 });
+// A full GC on POST to PORT + 1 when run with --expose-gc, like the gateway's ops endpoint
+// and the bare floor server: the idle benchmark reads RSS after it.
+const gc = (globalThis as { gc?: () => void }).gc;
+const ops = http.createServer((_req, res) => {
+  if (gc) {
+    gc();
+    gc();
+  }
+  res.end('{}');
+});
+ops.listen(port + 1, '127.0.0.1');
 process.on('SIGTERM', () => {
   for (const s of sockets) s.destroy();
+  ops.close();
   server.close();
   broker.close(() => process.exit(0));
   setTimeout(() => process.exit(0), 2000).unref();

@@ -21,6 +21,12 @@ struct SessionEvent {
   6: optional map<string, i64> cursors
   /** ONLINE: the device's number within its app (broadcast catch-up checks its ACKs by it). */
   7: optional i32 deviceNo
+  /**
+   * ONLINE: the version of the device's topic set that the gateway's fan-out index was built
+   * from at HELLO. When the app server changed the topics since, the dispatcher sends the
+   * gateway the whole set (GatewayService.setTopics).
+   */
+  8: optional i64 topicsVersion
 }
 
 /** ACKs of one device since the last report. */

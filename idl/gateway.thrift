@@ -58,6 +58,11 @@ service GatewayService {
   /** The app server changed a device's topics: the session here (if any) follows, for fan-out. */
   bool changeTopics(1: string device, 2: list<string> topics, 3: bool subscribe) throws (1: common.RpcError err)
   /**
+   * The device's whole topic set, replacing what its session here was indexed with: sent when
+   * the app server changed the topics between the device's HELLO and its ONLINE report.
+   */
+  bool setTopics(1: string device, 2: list<string> topics) throws (1: common.RpcError err)
+  /**
    * A broadcast was revoked: its PUSH is no longer re-sent, and sessions of the app that match
    * `filter` get `frame` (a REVOKE) so an SDK that has not shown it drops it. Returns sessions told.
    */

@@ -64,6 +64,15 @@ export class GatewayDirectory implements GatewayLink {
     }
   }
 
+  async setTopics(gatewayId: string, deviceId: string, topics: readonly string[]): Promise<void> {
+    try {
+      const pool = await this.gateways.pool(gatewayId);
+      if (pool) await pool.call('setTopics', deviceId, [...topics]);
+    } catch (err) {
+      this.failed('setTopics', gatewayId, err);
+    }
+  }
+
   async revoke(gatewayId: string, appId: string, messageId: string, frame: Buffer, filter: string): Promise<number | null> {
     try {
       const pool = await this.gateways.pool(gatewayId);

@@ -33,6 +33,8 @@ export interface GatewayLink {
   publish(gatewayId: string, entry: BroadcastPublish): Promise<number | null>;
   /** Tells the gateway holding a device that the app server changed its topics (best effort: logged on failure). */
   changeTopics(gatewayId: string, deviceId: string, topics: readonly string[], subscribe: boolean): Promise<void>;
+  /** Gives the gateway holding a device its whole topic set (best effort: logged on failure). */
+  setTopics(gatewayId: string, deviceId: string, topics: readonly string[]): Promise<void>;
   /** Tells a gateway a broadcast was revoked: sessions told, or null when unreachable. */
   revoke(gatewayId: string, appId: string, messageId: string, frame: Buffer, filter: string): Promise<number | null>;
 }

@@ -69,7 +69,7 @@ export class SessionReports {
   }
 
   private async online(gatewayId: string, e: SessionReport, plan: GatewayBatches, heads: ReadonlyMap<string, LogHead>): Promise<void> {
-    const { previous, invalidated } = await this.deps.routes.online(e.deviceId, { gatewayId, sessionId: e.sessionId });
+    const { previous, invalidated, topicsVersion } = await this.deps.routes.online(e.deviceId, { gatewayId, sessionId: e.sessionId });
     if (invalidated) {
       // Invalidated between its HELLO and this report: the invalidation may have looked
       // for a route before this one existed, so the session is closed from here.
@@ -81,6 +81,15 @@ export class SessionReports {
       // A gateway replaces sessions it holds itself; another gateway's is kicked here —
       // not awaited: a frozen old gateway must not hold up this report (kick logs failures).
       void this.deps.gateways.kick(previous.gatewayId, e.deviceId, previous.sessionId, CloseCode.REPLACED, 'replaced by a newer session');
+    }
+    if (e.topicsVersion !== undefined && e.topicsVersion !== topicsVersion) {
+      // The app server changed the device's topics after its HELLO read them and before
+      // this route existed for it to find: the session gets the whole set now (not awaited,
+      // like a kick; setTopics logs failures).
+      this.deps.subscriptions.topicsOf(e.deviceId).then(
+        (topics) => this.deps.gateways.setTopics(gatewayId, e.deviceId, topics),
+        (err: unknown) => this.deps.log.warn({ err, deviceId: e.deviceId }, 'topics changed during HELLO: could not read them for the gateway'),
+      );
     }
     await this.deps.replay.add(plan, e.deviceId, gatewayId, e.sessionId);
     await this.deps.catchUp.add(plan, e, gatewayId, heads.get(e.appId));

@@ -50,7 +50,7 @@ export class SubscriptionStore {
       if (added === -1) throw new PetrelError('topic_limit', `a device may subscribe to at most ${this.maxTopicsPerDevice} topics`);
       if (added === -2) throw new PetrelError('device_not_found');
     } else {
-      await this.redis.srem(deviceTopics, ...topics);
+      await this.redis.eval(UNSUBSCRIBE_2, 2, deviceTopics, this.keys.device(deviceId), ...topics);
     }
     // Subscriber sets live under the app's hash tag, a different slot: updated separately.
     await this.members(appId, topics, [deviceId], subscribe);
@@ -69,7 +69,7 @@ export class SubscriptionStore {
     const pipeline = this.redis.pipeline();
     for (const id of deviceIds) {
       if (subscribe) pipeline.eval(SUBSCRIBE_2, 2, this.keys.deviceTopics(id), this.keys.device(id), this.maxTopicsPerDevice, topic);
-      else pipeline.srem(this.keys.deviceTopics(id), topic);
+      else pipeline.eval(UNSUBSCRIBE_2, 2, this.keys.deviceTopics(id), this.keys.device(id), topic);
     }
     const replies = await pipelineReplies(pipeline, deviceIds.length);
     const done: string[] = [];
@@ -126,7 +126,9 @@ export class SubscriptionStore {
  * subscribe_2 — KEYS[1] device topic set, KEYS[2] device hash (same {device} slot);
  * ARGV[1] cap; ARGV[2..] topics.
  * Returns the number added, -1 when the cap would be exceeded, or -2 when the device has
- * been invalidated (a SUB racing its invalidation); nothing is added then.
+ * been invalidated (a SUB racing its invalidation); nothing is added then. A change bumps
+ * the topic set's version (`tv` in the device hash): a session whose HELLO read an older
+ * one is given the whole set when its ONLINE report comes (dispatch/session-reports.ts).
  */
 const SUBSCRIBE_2 = `
 if redis.call('HGET', KEYS[2], 'status') == 'invalid' then return -2 end
@@ -137,7 +139,15 @@ for i = 2, #ARGV do
 end
 if redis.call('SCARD', KEYS[1]) + new > cap then return -1 end
 for i = 2, #ARGV do redis.call('SADD', KEYS[1], ARGV[i]) end
+if new > 0 and redis.call('EXISTS', KEYS[2]) == 1 then redis.call('HINCRBY', KEYS[2], 'tv', 1) end
 return new
+`;
+
+/** unsubscribe_2 — KEYS[1] device topic set, KEYS[2] device hash; ARGV topics. Returns the number removed; bumps `tv` when any (never creating the hash). */
+const UNSUBSCRIBE_2 = `
+local removed = redis.call('SREM', KEYS[1], unpack(ARGV))
+if removed > 0 and redis.call('EXISTS', KEYS[2]) == 1 then redis.call('HINCRBY', KEYS[2], 'tv', 1) end
+return removed
 `;
 
 /**

@@ -43,6 +43,8 @@ export class DeviceConnection implements FrameSink, Session {
   deviceNo = -1;
   /** Subscribed topics (the gateway's fan-out index); null when none. */
   topics: Set<string> | null = null;
+  /** Version of the topic set read at HELLO (a small integer: no heap object per connection). */
+  topicsVersion = 0;
   /** Audience bucket of the device (domain/audience.ts), for paced broadcasts. */
   bucket = 0;
   /**
@@ -189,6 +191,7 @@ export class DeviceConnection implements FrameSink, Session {
         this.cursors = frame.cur;
         this.deviceNo = device.no;
         this.topics = device.topics;
+        this.topicsVersion = device.topicsVersion;
         this.bucket = bucketOf(device.id);
         this.deadline = this.ctx.now() + this.ctx.livenessTicks(hb);
         this.ctx.sessionStarted(this);

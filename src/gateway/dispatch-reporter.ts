@@ -61,6 +61,7 @@ export class DispatchReporter implements SessionHooks {
     const report: SessionReport = { kind: 'online', deviceId: s.deviceId, appId: s.appId, sessionId: s.sessionId };
     if (s.cursors) report.cursors = s.cursors;
     if (s.deviceNo >= 0) report.deviceNo = s.deviceNo;
+    report.topicsVersion = s.topicsVersion;
     this.sessions.push(report);
     this.schedule();
   }

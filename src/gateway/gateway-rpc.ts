@@ -25,6 +25,9 @@ export function gatewayRpcHandler(gateway: GatewayServer): GatewayService.IHandl
     changeTopics(device: string, topics: string[], subscribe: boolean): boolean {
       return gateway.changeTopics(device, topics, subscribe);
     },
+    setTopics(device: string, topics: string[]): boolean {
+      return gateway.setTopics(device, topics);
+    },
     revoke(app: string, messageId: string, frame: Buffer, filter: string): number {
       return gateway.revoke(app, messageId, frame, filter);
     },

@@ -339,6 +339,17 @@ export class GatewayServer implements GatewayContext {
     return true;
   }
 
+  /** The device's whole topic set (it changed between HELLO and ONLINE); false when no session here. */
+  setTopics(deviceId: string, topics: readonly string[]): boolean {
+    const conn = this.sessions.get(deviceId);
+    if (!conn) return false;
+    const wanted = new Set(topics);
+    const gone = conn.topics ? [...conn.topics].filter((t) => !wanted.has(t)) : [];
+    if (gone.length > 0) this.fanOut.change(conn, gone, false);
+    this.fanOut.change(conn, topics.map(ownString), true);
+    return true;
+  }
+
   /**
    * A broadcast was revoked: it is no longer re-sent here, and the sessions it was for get
    * `frame` (REVOKE), so an SDK drops it if it comes later. Returns the sessions told.

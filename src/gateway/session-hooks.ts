@@ -12,6 +12,8 @@ export interface Session {
   readonly deviceNo: number;
   /** Log cursors the device presented in HELLO (topic / broadcast catch-up). */
   readonly cursors: Readonly<Record<string, number>> | undefined;
+  /** Version of the topic set read at HELLO (the fan-out index was built from it). */
+  readonly topicsVersion: number;
 }
 
 export interface SessionHooks {

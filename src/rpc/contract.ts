@@ -41,6 +41,8 @@ export interface SessionReport {
   cursors?: Record<string, number>;
   /** ONLINE: the device's number in its app. */
   deviceNo?: number;
+  /** ONLINE: the version of the device's topic set its session was indexed with at HELLO. */
+  topicsVersion?: number;
 }
 
 export interface AckReport {

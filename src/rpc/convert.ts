@@ -41,6 +41,7 @@ export function reportToThrift(batch: ReportBatch): gen.ReportBatch {
       if (s.closeCode !== undefined) args.closeCode = s.closeCode;
       if (s.cursors) args.cursors = new Map(Object.entries(s.cursors).map(([log, seq]) => [log, new Int64(seq)]));
       if (s.deviceNo !== undefined) args.deviceNo = s.deviceNo;
+      if (s.topicsVersion !== undefined) args.topicsVersion = new Int64(s.topicsVersion);
       return new gen.SessionEvent(args);
     }),
     acks: batch.acks.map((a) => new gen.AckReport({ device: a.deviceId, app: a.appId, ids: a.ids, ...(a.deviceNo === undefined ? {} : { deviceNo: a.deviceNo }) })),
@@ -58,6 +59,7 @@ export function reportFromThrift(batch: gen.ReportBatch): ReportBatch {
       if (s.closeCode !== undefined) out.closeCode = s.closeCode;
       if (s.cursors) out.cursors = Object.fromEntries([...s.cursors].map(([log, seq]) => [log, seq.toNumber()]));
       if (s.deviceNo !== undefined && s.deviceNo !== null) out.deviceNo = s.deviceNo;
+      if (s.topicsVersion !== undefined && s.topicsVersion !== null) out.topicsVersion = s.topicsVersion.toNumber();
       return out;
     }),
     acks: batch.acks.map((a) => ({ deviceId: a.device, appId: a.app, ids: a.ids, ...(a.deviceNo === undefined || a.deviceNo === null ? {} : { deviceNo: a.deviceNo }) })),

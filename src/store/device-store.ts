@@ -15,10 +15,10 @@ import { TurnPipeline } from './turn-pipeline.js';
  * gateway's fan-out index for the session.
  */
 const HELLO_3 = new RedisScript('hello_3', 3, `
-local d = redis.call('HMGET', KEYS[1], 'app', 'gen', 'status', 'no')
+local d = redis.call('HMGET', KEYS[1], 'app', 'gen', 'status', 'no', 'tv')
 if not d[1] then return nil end
 local fresh = redis.call('SET', KEYS[2], '1', 'PX', ARGV[1], 'NX') and 1 or 0
-local out = {d[1], d[2], d[3] or 'active', fresh, d[4] or ''}
+local out = {d[1], d[2], d[3] or 'active', fresh, d[4] or '', d[5] or '0'}
 for _, t in ipairs(redis.call('SMEMBERS', KEYS[3])) do out[#out + 1] = t end
 return out
 `);
@@ -48,6 +48,8 @@ export interface HelloRecord {
   no: number | null;
   /** Topics the device is subscribed to. */
   topics: string[];
+  /** Version of that topic set (device hash field `tv`, bumped by every change; 0 before any). */
+  topicsVersion: number;
 }
 
 /** Registered devices and the HELLO nonce replay cache. */
@@ -122,11 +124,11 @@ export class DeviceStore {
    */
   async helloRecord(deviceId: string, nonce: string, nonceTtlMs: number): Promise<HelloRecord | null> {
     const keys = [this.keys.device(deviceId), this.keys.helloNonce(deviceId, nonce), this.keys.deviceTopics(deviceId)];
-    const r = (await this.helloLookups.run(HELLO_3, keys, [nonceTtlMs])) as [string, string, string, number, string, ...string[]] | null;
+    const r = (await this.helloLookups.run(HELLO_3, keys, [nonceTtlMs])) as [string, string, string, number, string, string, ...string[]] | null;
     if (!r) return null;
     return {
       appId: r[0], gen: Number(r[1]), status: r[2] === 'invalid' ? 'invalid' : 'active', nonceFresh: r[3] === 1,
-      no: r[4] === '' ? null : Number(r[4]), topics: r.slice(5) as string[],
+      no: r[4] === '' ? null : Number(r[4]), topicsVersion: Number(r[5]), topics: r.slice(6) as string[],
     };
   }
 }

@@ -26,7 +26,8 @@ return 0`;
  */
 const ROUTE_ONLINE_2 = `
 local previous = redis.call('SET', KEYS[1], ARGV[1], 'GET')
-return {previous, redis.call('HGET', KEYS[2], 'status')}`;
+local d = redis.call('HMGET', KEYS[2], 'status', 'tv')
+return {previous, d[1], d[2] or '0'}`;
 
 /** Device → gateway routes, written from the gateways' ONLINE / OFFLINE reports. */
 export class RouteStore {
@@ -40,11 +41,13 @@ export class RouteStore {
    * the device has been invalidated meanwhile. An invalidation (dispatch/device-invalidation.ts)
    * marks the device, then reads its route; this writes the route, then reads the mark:
    * whichever runs second sees the other, so a session that authenticated just before
-   * its device was invalidated is still found and closed.
+   * its device was invalidated is still found and closed. The same holds for the app
+   * server changing the device's topics (dispatch/subscriptions.ts bumps `tv`, then looks
+   * for a route): `topicsVersion` is what the topics are now.
    */
-  async online(deviceId: string, route: Route, now = Date.now()): Promise<{ previous: Route | null; invalidated: boolean }> {
-    const [previous, status] = (await this.redis.eval(ROUTE_ONLINE_2, 2, this.keys.route(deviceId), this.keys.device(deviceId), `${encode(route)} ${now}`)) as [string | null, string | null];
-    return { previous: previous ? decode(previous) : null, invalidated: status === 'invalid' };
+  async online(deviceId: string, route: Route, now = Date.now()): Promise<{ previous: Route | null; invalidated: boolean; topicsVersion: number }> {
+    const [previous, status, tv] = (await this.redis.eval(ROUTE_ONLINE_2, 2, this.keys.route(deviceId), this.keys.device(deviceId), `${encode(route)} ${now}`)) as [string | null, string | null, string];
+    return { previous: previous ? decode(previous) : null, invalidated: status === 'invalid', topicsVersion: Number(tv) };
   }
 
   async offline(deviceId: string, route: Route): Promise<void> {

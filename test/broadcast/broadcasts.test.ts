@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { MemoryStore, PetrelClient, type PushMessage } from '../../sdk-client/src/index.js';
 import { PetrelError } from '../../src/domain/errors.js';
 import { DispatchService, SendRequest } from '../../src/rpc/gen/index.js';
+import { reportToThrift } from '../../src/rpc/convert.js';
 import { RpcPool } from '../../src/rpc/rpc-pool.js';
 import { startTestStack, type TestApp, type TestStack } from '../support/stack-fixture.js';
 import { waitFor } from '../support/wait.js';
@@ -220,6 +221,36 @@ describe('broadcasts: topics, conditions and the whole app through the app log',
     assert.equal(cb.body.error.code, 'callback_unsupported');
     const notTrue = await stack.api('/v1/messages', { body: { to: { all: false }, data: 1 }, secret: app.serverSecret });
     assert.equal(notTrue.status, 400);
+  });
+
+  it('an app-server subscribe racing a device\'s HELLO still reaches the gateway\'s fan-out index', async () => {
+    const [d] = await devices(1);
+    const routeKey = stack.rt.keys.route(d!.id);
+    await waitFor(async () => (await stack.rt.redis.get(routeKey)) !== null, 'the route exists', 5000);
+    const [gatewayId, sessionId] = (await stack.rt.redis.get(routeKey))!.split(' ') as [string, string];
+    // The race: HELLO has read the topics (version 0), the ONLINE report is not processed
+    // yet, so the subscribe finds no route to tell.
+    await stack.rt.redis.del(routeKey);
+    const sub = await stack.api('/v1/topics/race/subscribers', { body: { subscribe: [d!.id] }, secret: app.serverSecret });
+    assert.equal(sub.status, 200, JSON.stringify(sub.body));
+    const missed = await send({ topic: 'race' });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(d!.count(missed), 0, 'the gateway was not told (the race happened)');
+    // Now the ONLINE report arrives, with the version the gateway's index was built from.
+    const pool = new RpcPool({ client: DispatchService.Client, host: '127.0.0.1', port: stack.dispatcherPort, size: 1 });
+    try {
+      await pool.call('report', reportToThrift({
+        gatewayId, acks: [], broadcastAcks: [], opened: [], subscriptions: [],
+        sessions: [{ kind: 'online', deviceId: d!.id, appId: app.appId, sessionId, topicsVersion: 0 }],
+      }));
+    } finally {
+      pool.close();
+    }
+    await waitFor(async () => {
+      const id = await send({ topic: 'race' });
+      await new Promise((r) => setTimeout(r, 100));
+      return d!.count(id) === 1;
+    }, 'the device gets the topic\'s messages once its session has the whole set', 5000, 200);
   });
 
   it('the internal Thrift send takes topics, conditions and the whole app too', async () => {

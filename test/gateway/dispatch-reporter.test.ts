@@ -8,7 +8,7 @@ import { createMetrics } from '../../src/observability/metrics.js';
 import type { ReportBatch, ReportOutcome } from '../../src/rpc/contract.js';
 import { waitFor } from '../support/wait.js';
 
-const session = (n: number): Session => ({ deviceId: `dev${n}`, appId: 'app', sessionId: `s${n}`, cursors: undefined, deviceNo: -1 });
+const session = (n: number): Session => ({ deviceId: `dev${n}`, appId: 'app', sessionId: `s${n}`, cursors: undefined, deviceNo: -1, topicsVersion: 0 });
 
 /** A dispatch link whose answers the test decides. */
 class FakeLink implements DispatchLink {

@@ -40,6 +40,10 @@ export class FakeGateway implements GatewayService.IHandler {
     return true;
   }
 
+  setTopics(): boolean {
+    return true;
+  }
+
   revoke(): number {
     return 0;
   }

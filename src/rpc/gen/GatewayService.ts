@@ -375,6 +375,98 @@ export class ChangeTopicsArgs {
         }
     }
 }
+export interface ISetTopicsArgsArgs {
+    device: string;
+    topics: Array<string>;
+}
+export class SetTopicsArgs {
+    public device: string;
+    public topics: Array<string>;
+    constructor(args: ISetTopicsArgsArgs) {
+        if (args != null && args.device != null) {
+            this.device = args.device;
+        }
+        else {
+            throw new thrift.Thrift.TProtocolException(thrift.Thrift.TProtocolExceptionType.UNKNOWN, "Required field[device] is unset!");
+        }
+        if (args != null && args.topics != null) {
+            this.topics = args.topics;
+        }
+        else {
+            throw new thrift.Thrift.TProtocolException(thrift.Thrift.TProtocolExceptionType.UNKNOWN, "Required field[topics] is unset!");
+        }
+    }
+    public write(output: thrift.TProtocol): void {
+        output.writeStructBegin("SetTopicsArgs");
+        if (this.device != null) {
+            output.writeFieldBegin("device", thrift.Thrift.Type.STRING, 1);
+            output.writeString(this.device);
+            output.writeFieldEnd();
+        }
+        if (this.topics != null) {
+            output.writeFieldBegin("topics", thrift.Thrift.Type.LIST, 2);
+            output.writeListBegin(thrift.Thrift.Type.STRING, this.topics.length);
+            this.topics.forEach((value_14: string): void => {
+                output.writeString(value_14);
+            });
+            output.writeListEnd();
+            output.writeFieldEnd();
+        }
+        output.writeFieldStop();
+        output.writeStructEnd();
+        return;
+    }
+    public static read(input: thrift.TProtocol): SetTopicsArgs {
+        input.readStructBegin();
+        let _args: any = {};
+        while (true) {
+            const ret: thrift.TField = input.readFieldBegin();
+            const fieldType: thrift.Thrift.Type = ret.ftype;
+            const fieldId: number = ret.fid;
+            if (fieldType === thrift.Thrift.Type.STOP) {
+                break;
+            }
+            switch (fieldId) {
+                case 1:
+                    if (fieldType === thrift.Thrift.Type.STRING) {
+                        const value_15: string = input.readString();
+                        _args.device = value_15;
+                    }
+                    else {
+                        input.skip(fieldType);
+                    }
+                    break;
+                case 2:
+                    if (fieldType === thrift.Thrift.Type.LIST) {
+                        const value_16: Array<string> = new Array<string>();
+                        const metadata_3: thrift.TList = input.readListBegin();
+                        const size_3: number = metadata_3.size;
+                        for (let i_3: number = 0; i_3 < size_3; i_3++) {
+                            const value_17: string = input.readString();
+                            value_16.push(value_17);
+                        }
+                        input.readListEnd();
+                        _args.topics = value_16;
+                    }
+                    else {
+                        input.skip(fieldType);
+                    }
+                    break;
+                default: {
+                    input.skip(fieldType);
+                }
+            }
+            input.readFieldEnd();
+        }
+        input.readStructEnd();
+        if (_args.device !== undefined && _args.topics !== undefined) {
+            return new SetTopicsArgs(_args);
+        }
+        else {
+            throw new thrift.Thrift.TProtocolException(thrift.Thrift.TProtocolExceptionType.UNKNOWN, "Unable to read SetTopicsArgs from input");
+        }
+    }
+}
 export interface IRevokeArgsArgs {
     app: string;
     messageId: string;
@@ -451,8 +543,8 @@ export class RevokeArgs {
             switch (fieldId) {
                 case 1:
                     if (fieldType === thrift.Thrift.Type.STRING) {
-                        const value_14: string = input.readString();
-                        _args.app = value_14;
+                        const value_18: string = input.readString();
+                        _args.app = value_18;
                     }
                     else {
                         input.skip(fieldType);
@@ -460,8 +552,8 @@ export class RevokeArgs {
                     break;
                 case 2:
                     if (fieldType === thrift.Thrift.Type.STRING) {
-                        const value_15: string = input.readString();
-                        _args.messageId = value_15;
+                        const value_19: string = input.readString();
+                        _args.messageId = value_19;
                     }
                     else {
                         input.skip(fieldType);
@@ -469,8 +561,8 @@ export class RevokeArgs {
                     break;
                 case 3:
                     if (fieldType === thrift.Thrift.Type.STRING) {
-                        const value_16: Buffer = input.readBinary();
-                        _args.frame = value_16;
+                        const value_20: Buffer = input.readBinary();
+                        _args.frame = value_20;
                     }
                     else {
                         input.skip(fieldType);
@@ -478,8 +570,8 @@ export class RevokeArgs {
                     break;
                 case 4:
                     if (fieldType === thrift.Thrift.Type.STRING) {
-                        const value_17: string = input.readString();
-                        _args.filter = value_17;
+                        const value_21: string = input.readString();
+                        _args.filter = value_21;
                     }
                     else {
                         input.skip(fieldType);
@@ -606,8 +698,8 @@ export class DeliverResult {
             switch (fieldId) {
                 case 0:
                     if (fieldType === thrift.Thrift.Type.STRUCT) {
-                        const value_18: DeliverResult_.DeliverResult = DeliverResult_.DeliverResult.read(input);
-                        _args.success = value_18;
+                        const value_22: DeliverResult_.DeliverResult = DeliverResult_.DeliverResult.read(input);
+                        _args.success = value_22;
                     }
                     else {
                         input.skip(fieldType);
@@ -615,8 +707,8 @@ export class DeliverResult {
                     break;
                 case 1:
                     if (fieldType === thrift.Thrift.Type.STRUCT) {
-                        const value_19: petrel_rpc.RpcError = petrel_rpc.RpcError.read(input);
-                        _args.err = value_19;
+                        const value_23: petrel_rpc.RpcError = petrel_rpc.RpcError.read(input);
+                        _args.err = value_23;
                     }
                     else {
                         input.skip(fieldType);
@@ -676,8 +768,8 @@ export class PublishResult {
             switch (fieldId) {
                 case 0:
                     if (fieldType === thrift.Thrift.Type.STRUCT) {
-                        const value_20: PublishResult_.PublishResult = PublishResult_.PublishResult.read(input);
-                        _args.success = value_20;
+                        const value_24: PublishResult_.PublishResult = PublishResult_.PublishResult.read(input);
+                        _args.success = value_24;
                     }
                     else {
                         input.skip(fieldType);
@@ -685,8 +777,8 @@ export class PublishResult {
                     break;
                 case 1:
                     if (fieldType === thrift.Thrift.Type.STRUCT) {
-                        const value_21: petrel_rpc.RpcError = petrel_rpc.RpcError.read(input);
-                        _args.err = value_21;
+                        const value_25: petrel_rpc.RpcError = petrel_rpc.RpcError.read(input);
+                        _args.err = value_25;
                     }
                     else {
                         input.skip(fieldType);
@@ -746,8 +838,8 @@ export class KickResult {
             switch (fieldId) {
                 case 0:
                     if (fieldType === thrift.Thrift.Type.BOOL) {
-                        const value_22: boolean = input.readBool();
-                        _args.success = value_22;
+                        const value_26: boolean = input.readBool();
+                        _args.success = value_26;
                     }
                     else {
                         input.skip(fieldType);
@@ -755,8 +847,8 @@ export class KickResult {
                     break;
                 case 1:
                     if (fieldType === thrift.Thrift.Type.STRUCT) {
-                        const value_23: petrel_rpc.RpcError = petrel_rpc.RpcError.read(input);
-                        _args.err = value_23;
+                        const value_27: petrel_rpc.RpcError = petrel_rpc.RpcError.read(input);
+                        _args.err = value_27;
                     }
                     else {
                         input.skip(fieldType);
@@ -816,8 +908,8 @@ export class ChangeTopicsResult {
             switch (fieldId) {
                 case 0:
                     if (fieldType === thrift.Thrift.Type.BOOL) {
-                        const value_24: boolean = input.readBool();
-                        _args.success = value_24;
+                        const value_28: boolean = input.readBool();
+                        _args.success = value_28;
                     }
                     else {
                         input.skip(fieldType);
@@ -825,8 +917,8 @@ export class ChangeTopicsResult {
                     break;
                 case 1:
                     if (fieldType === thrift.Thrift.Type.STRUCT) {
-                        const value_25: petrel_rpc.RpcError = petrel_rpc.RpcError.read(input);
-                        _args.err = value_25;
+                        const value_29: petrel_rpc.RpcError = petrel_rpc.RpcError.read(input);
+                        _args.err = value_29;
                     }
                     else {
                         input.skip(fieldType);
@@ -840,6 +932,76 @@ export class ChangeTopicsResult {
         }
         input.readStructEnd();
         return new ChangeTopicsResult(_args);
+    }
+}
+export interface ISetTopicsResultArgs {
+    success?: boolean;
+    err?: petrel_rpc.RpcError;
+}
+export class SetTopicsResult {
+    public success?: boolean;
+    public err?: petrel_rpc.RpcError;
+    constructor(args?: ISetTopicsResultArgs) {
+        if (args != null && args.success != null) {
+            this.success = args.success;
+        }
+        if (args != null && args.err != null) {
+            this.err = args.err;
+        }
+    }
+    public write(output: thrift.TProtocol): void {
+        output.writeStructBegin("SetTopicsResult");
+        if (this.success != null) {
+            output.writeFieldBegin("success", thrift.Thrift.Type.BOOL, 0);
+            output.writeBool(this.success);
+            output.writeFieldEnd();
+        }
+        if (this.err != null) {
+            output.writeFieldBegin("err", thrift.Thrift.Type.STRUCT, 1);
+            this.err.write(output);
+            output.writeFieldEnd();
+        }
+        output.writeFieldStop();
+        output.writeStructEnd();
+        return;
+    }
+    public static read(input: thrift.TProtocol): SetTopicsResult {
+        input.readStructBegin();
+        let _args: any = {};
+        while (true) {
+            const ret: thrift.TField = input.readFieldBegin();
+            const fieldType: thrift.Thrift.Type = ret.ftype;
+            const fieldId: number = ret.fid;
+            if (fieldType === thrift.Thrift.Type.STOP) {
+                break;
+            }
+            switch (fieldId) {
+                case 0:
+                    if (fieldType === thrift.Thrift.Type.BOOL) {
+                        const value_30: boolean = input.readBool();
+                        _args.success = value_30;
+                    }
+                    else {
+                        input.skip(fieldType);
+                    }
+                    break;
+                case 1:
+                    if (fieldType === thrift.Thrift.Type.STRUCT) {
+                        const value_31: petrel_rpc.RpcError = petrel_rpc.RpcError.read(input);
+                        _args.err = value_31;
+                    }
+                    else {
+                        input.skip(fieldType);
+                    }
+                    break;
+                default: {
+                    input.skip(fieldType);
+                }
+            }
+            input.readFieldEnd();
+        }
+        input.readStructEnd();
+        return new SetTopicsResult(_args);
     }
 }
 export interface IRevokeResultArgs {
@@ -886,8 +1048,8 @@ export class RevokeResult {
             switch (fieldId) {
                 case 0:
                     if (fieldType === thrift.Thrift.Type.I32) {
-                        const value_26: number = input.readI32();
-                        _args.success = value_26;
+                        const value_32: number = input.readI32();
+                        _args.success = value_32;
                     }
                     else {
                         input.skip(fieldType);
@@ -895,8 +1057,8 @@ export class RevokeResult {
                     break;
                 case 1:
                     if (fieldType === thrift.Thrift.Type.STRUCT) {
-                        const value_27: petrel_rpc.RpcError = petrel_rpc.RpcError.read(input);
-                        _args.err = value_27;
+                        const value_33: petrel_rpc.RpcError = petrel_rpc.RpcError.read(input);
+                        _args.err = value_33;
                     }
                     else {
                         input.skip(fieldType);
@@ -959,8 +1121,8 @@ export class DrainResult {
                     break;
                 case 1:
                     if (fieldType === thrift.Thrift.Type.STRUCT) {
-                        const value_28: petrel_rpc.RpcError = petrel_rpc.RpcError.read(input);
-                        _args.err = value_28;
+                        const value_34: petrel_rpc.RpcError = petrel_rpc.RpcError.read(input);
+                        _args.err = value_34;
                     }
                     else {
                         input.skip(fieldType);
@@ -1020,8 +1182,8 @@ export class StatsResult {
             switch (fieldId) {
                 case 0:
                     if (fieldType === thrift.Thrift.Type.STRUCT) {
-                        const value_29: GatewayStats.GatewayStats = GatewayStats.GatewayStats.read(input);
-                        _args.success = value_29;
+                        const value_35: GatewayStats.GatewayStats = GatewayStats.GatewayStats.read(input);
+                        _args.success = value_35;
                     }
                     else {
                         input.skip(fieldType);
@@ -1029,8 +1191,8 @@ export class StatsResult {
                     break;
                 case 1:
                     if (fieldType === thrift.Thrift.Type.STRUCT) {
-                        const value_30: petrel_rpc.RpcError = petrel_rpc.RpcError.read(input);
-                        _args.err = value_30;
+                        const value_36: petrel_rpc.RpcError = petrel_rpc.RpcError.read(input);
+                        _args.err = value_36;
                     }
                     else {
                         input.skip(fieldType);
@@ -1122,6 +1284,21 @@ export class Client {
             this.send_changeTopics(device, topics, subscribe, requestId);
         });
     }
+    public setTopics(device: string, topics: Array<string>): Promise<boolean> {
+        const requestId: number = this.incrementSeqId();
+        return new Promise<boolean>((resolve, reject): void => {
+            this._reqs[requestId] = (error, result) => {
+                delete this._reqs[requestId];
+                if (error != null) {
+                    reject(error);
+                }
+                else {
+                    resolve(result);
+                }
+            };
+            this.send_setTopics(device, topics, requestId);
+        });
+    }
     public revoke(app: string, messageId: string, frame: Buffer, filter: string): Promise<number> {
         const requestId: number = this.incrementSeqId();
         return new Promise<number>((resolve, reject): void => {
@@ -1198,6 +1375,15 @@ export class Client {
         const output: thrift.TProtocol = new this.protocol(this.output);
         output.writeMessageBegin("changeTopics", thrift.Thrift.MessageType.CALL, requestId);
         const args: ChangeTopicsArgs = new ChangeTopicsArgs({ device, topics, subscribe });
+        args.write(output);
+        output.writeMessageEnd();
+        this.output.flush();
+        return;
+    }
+    public send_setTopics(device: string, topics: Array<string>, requestId: number): void {
+        const output: thrift.TProtocol = new this.protocol(this.output);
+        output.writeMessageBegin("setTopics", thrift.Thrift.MessageType.CALL, requestId);
+        const args: SetTopicsArgs = new SetTopicsArgs({ device, topics });
         args.write(output);
         output.writeMessageEnd();
         this.output.flush();
@@ -1330,6 +1516,31 @@ export class Client {
             }
         }
     }
+    public recv_setTopics(input: thrift.TProtocol, mtype: thrift.Thrift.MessageType, requestId: number): void {
+        const noop = (): any => null;
+        const callback = this._reqs[requestId] || noop;
+        if (mtype === thrift.Thrift.MessageType.EXCEPTION) {
+            const x: thrift.Thrift.TApplicationException = new thrift.Thrift.TApplicationException();
+            x.read(input);
+            input.readMessageEnd();
+            return callback(x);
+        }
+        else {
+            const result: SetTopicsResult = SetTopicsResult.read(input);
+            input.readMessageEnd();
+            if (result.err != null) {
+                return callback(result.err);
+            }
+            else {
+                if (result.success != null) {
+                    return callback(undefined, result.success);
+                }
+                else {
+                    return callback(new thrift.Thrift.TApplicationException(thrift.Thrift.TApplicationExceptionType.UNKNOWN, "setTopics failed: unknown result"));
+                }
+            }
+        }
+    }
     public recv_revoke(input: thrift.TProtocol, mtype: thrift.Thrift.MessageType, requestId: number): void {
         const noop = (): any => null;
         const callback = this._reqs[requestId] || noop;
@@ -1406,6 +1617,7 @@ export interface IHandler {
     publish(entry: LogEntry.LogEntry): PublishResult_.PublishResult | Promise<PublishResult_.PublishResult>;
     kick(device: string, session: string, code: number, reason: string): boolean | Promise<boolean>;
     changeTopics(device: string, topics: Array<string>, subscribe: boolean): boolean | Promise<boolean>;
+    setTopics(device: string, topics: Array<string>): boolean | Promise<boolean>;
     revoke(app: string, messageId: string, frame: Buffer, filter: string): number | Promise<number>;
     drain(): void | Promise<void>;
     stats(): GatewayStats.GatewayStats | Promise<GatewayStats.GatewayStats>;
@@ -1435,6 +1647,10 @@ export class Processor {
             }
             case "process_changeTopics": {
                 this.process_changeTopics(requestId, input, output);
+                return;
+            }
+            case "process_setTopics": {
+                this.process_setTopics(requestId, input, output);
                 return;
             }
             case "process_revoke": {
@@ -1599,6 +1815,42 @@ export class Processor {
             else {
                 const result: thrift.Thrift.TApplicationException = new thrift.Thrift.TApplicationException(thrift.Thrift.TApplicationExceptionType.UNKNOWN, err.message);
                 output.writeMessageBegin("changeTopics", thrift.Thrift.MessageType.EXCEPTION, requestId);
+                result.write(output);
+                output.writeMessageEnd();
+                output.flush();
+                return;
+            }
+        });
+    }
+    public process_setTopics(requestId: number, input: thrift.TProtocol, output: thrift.TProtocol): void {
+        new Promise<boolean>((resolve, reject): void => {
+            try {
+                const args: SetTopicsArgs = SetTopicsArgs.read(input);
+                input.readMessageEnd();
+                resolve(this._handler.setTopics(args.device, args.topics));
+            }
+            catch (err) {
+                reject(err);
+            }
+        }).then((data: boolean): void => {
+            const result: SetTopicsResult = new SetTopicsResult({ success: data });
+            output.writeMessageBegin("setTopics", thrift.Thrift.MessageType.REPLY, requestId);
+            result.write(output);
+            output.writeMessageEnd();
+            output.flush();
+            return;
+        }).catch((err: Error): void => {
+            if (err instanceof petrel_rpc.RpcError) {
+                const result: SetTopicsResult = new SetTopicsResult({ err: err });
+                output.writeMessageBegin("setTopics", thrift.Thrift.MessageType.REPLY, requestId);
+                result.write(output);
+                output.writeMessageEnd();
+                output.flush();
+                return;
+            }
+            else {
+                const result: thrift.Thrift.TApplicationException = new thrift.Thrift.TApplicationException(thrift.Thrift.TApplicationExceptionType.UNKNOWN, err.message);
+                output.writeMessageBegin("setTopics", thrift.Thrift.MessageType.EXCEPTION, requestId);
                 result.write(output);
                 output.writeMessageEnd();
                 output.flush();

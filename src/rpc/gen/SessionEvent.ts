@@ -11,6 +11,7 @@ export interface ISessionEventArgs {
     closeCode?: number;
     cursors?: Map<string, Int64>;
     deviceNo?: number;
+    topicsVersion?: number | Int64;
 }
 export class SessionEvent {
     public kind: SessionEventKind.SessionEventKind;
@@ -20,6 +21,7 @@ export class SessionEvent {
     public closeCode?: number;
     public cursors?: Map<string, Int64>;
     public deviceNo?: number;
+    public topicsVersion?: Int64;
     constructor(args: ISessionEventArgs) {
         if (args != null && args.kind != null) {
             this.kind = args.kind;
@@ -53,6 +55,14 @@ export class SessionEvent {
         }
         if (args != null && args.deviceNo != null) {
             this.deviceNo = args.deviceNo;
+        }
+        if (args != null && args.topicsVersion != null) {
+            if (typeof args.topicsVersion === "number") {
+                this.topicsVersion = new Int64(args.topicsVersion);
+            }
+            else {
+                this.topicsVersion = args.topicsVersion;
+            }
         }
     }
     public write(output: thrift.TProtocol): void {
@@ -95,6 +105,11 @@ export class SessionEvent {
         if (this.deviceNo != null) {
             output.writeFieldBegin("deviceNo", thrift.Thrift.Type.I32, 7);
             output.writeI32(this.deviceNo);
+            output.writeFieldEnd();
+        }
+        if (this.topicsVersion != null) {
+            output.writeFieldBegin("topicsVersion", thrift.Thrift.Type.I64, 8);
+            output.writeI64(this.topicsVersion);
             output.writeFieldEnd();
         }
         output.writeFieldStop();
@@ -178,6 +193,15 @@ export class SessionEvent {
                     if (fieldType === thrift.Thrift.Type.I32) {
                         const value_9: number = input.readI32();
                         _args.deviceNo = value_9;
+                    }
+                    else {
+                        input.skip(fieldType);
+                    }
+                    break;
+                case 8:
+                    if (fieldType === thrift.Thrift.Type.I64) {
+                        const value_10: Int64 = input.readI64();
+                        _args.topicsVersion = value_10;
                     }
                     else {
                         input.skip(fieldType);

@@ -32,11 +32,15 @@
  *      BENCH_BATCH (1: POST /v1/messages per message; n > 1: n messages per POST
  *      /v1/messages/batch, rates still in messages/s),
  *      BENCH_LAYOUT (all | split), BENCH_CPU_PROF=1 (profile the service; top self time
- *      during the sustain phase goes in the results; profiling slows it, so use it apart).
+ *      during the sustain phase goes in the results; profiling slows it, so use it apart),
+ *      BENCH_PEERS (mosquitto,aedes,aedes-redis; `none` by default with BENCH_BATCH: MQTT
+ *      brokers driven after Petrel in every run with the same fleet size and schedule,
+ *      warm-up, latency phase and ramp, as QoS 1 subscribers of a topic each; aedes-redis is
+ *      aedes with aedes-persistence-redis and persistent sessions, the durable variant).
  */
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Redis } from 'ioredis';
+import { Redis as IORedis, type Redis } from 'ioredis';
 import type { Histogram } from 'hdr-histogram-js';
 import { MemoryStore, PetrelClient } from '../sdk-client/src/index.js';
 import { FrameType, WireCodec } from '../src/protocol/index.js';
@@ -49,6 +53,7 @@ import { allProcessCpu, cpuSeconds, machineCpuSeconds, median, sleep } from './l
 import { provisionTenant, type BenchTenant } from './lib/provision.js';
 import { redisFigures, redisPid, redisSnapshot, type RedisFigures } from './lib/redis-stats.js';
 import { knob, quick } from './lib/knobs.js';
+import { ensureMosquitto, startAedes, startMosquitto } from './lib/mqtt-brokers.js';
 import { report, resultsDir } from './lib/results.js';
 import { Sender } from './lib/sender.js';
 import { scrape, startPetrel, waitForPort, type ServiceProcess } from './lib/service-process.js';
@@ -80,6 +85,19 @@ const cpuProf = process.env['BENCH_CPU_PROF'] === '1';
 const quietWaitSec = knob('BENCH_QUIET_WAIT_S', 120, 10);
 if (layout !== 'all' && layout !== 'split') throw new Error(`BENCH_LAYOUT=${layout}: all or split`);
 
+/**
+ * MQTT brokers driven with the same schedule after Petrel in every run (issue #6): QoS 1
+ * subscribers of a topic each, a publisher per message. aedes-redis is aedes's durable
+ * variant (aedes-persistence-redis, persistent sessions).
+ */
+const PEERS = ['mosquitto', 'aedes', 'aedes-redis'] as const;
+type Peer = typeof PEERS[number];
+const peers = (process.env['BENCH_PEERS'] ?? (batch > 1 ? 'none' : PEERS.join(','))).split(',').map((p) => p.trim()).filter((p) => p !== '' && p !== 'none') as Peer[];
+for (const p of peers) if (!PEERS.includes(p)) throw new Error(`BENCH_PEERS: ${p} is not one of ${PEERS.join(', ')}`);
+const PEER_PORT = 11_883;
+/** Publisher connections of the MQTT sender (Petrel's sender has BENCH_HTTP_CONNECTIONS). */
+const MQTT_PUBLISHERS = 8;
+
 /** Devices the orchestrator holds itself for the replay check (part of the fleet). */
 const REPLAY_DEVICES = Math.min(replayRounds, 10);
 const HEARTBEAT_SEC = 240;
@@ -100,6 +118,8 @@ const log = (text: string) => process.stdout.write(`unicast: ${text}\n`);
 /** Child processes to stop if a run fails half-way (else they would outlive us). */
 const running = new Set<() => Promise<void> | void>();
 const round = (n: number, digits = 0) => Number(n.toFixed(digits));
+/** aedes-redis → aedesRedis: field names of the peers' figures. */
+const camel = (name: string) => name.replace(/-(\w)/g, (_, c: string) => c.toUpperCase());
 
 // ---------------------------------------------------------------------------------------
 // The service
@@ -321,11 +341,12 @@ interface PhaseResult {
 interface Harness {
   sender: Sender;
   deliveries: Deliveries;
-  service: Service;
+  /** The server's count of ACKs received so far (Petrel's gateway counter); none for the peers. */
+  ackedTotal?: () => Promise<number>;
 }
 
 async function runPhase(h: Harness, phase: string, rate: number, seconds: number): Promise<PhaseResult> {
-  const acked = () => scrape(h.service.gatewayMetrics, 'petrel_gateway_acked_ids_total');
+  const acked = h.ackedTotal ?? (() => Promise.resolve(0));
   const t0 = Date.now();
   const requestRate = rate / batch;
   const sending = h.sender.run({ phase, rate: requestRate, durationMs: seconds * 1000, ...(batch > 1 ? { batch } : {}) });
@@ -369,7 +390,7 @@ async function runPhase(h: Harness, phase: string, rate: number, seconds: number
 
 function describePhase(r: PhaseResult): string {
   return `${r.phase}: ${r.offeredRate}/s offered, ${r.issueRate}/s issued, ${r.delivered}/${r.accepted} delivered, ` +
-    `ACKed ${r.ackedPerSecond}/s, p50 ${r.latency.p50Ms} ms, p99 ${r.latency.p99Ms} ms, max ${r.latency.maxMs} ms` +
+    `${r.ackedPerSecond > 0 ? `ACKed ${r.ackedPerSecond}/s, ` : ''}p50 ${r.latency.p50Ms} ms, p99 ${r.latency.p99Ms} ms, max ${r.latency.maxMs} ms` +
     `${r.rejected ? `, ${r.rejected} rejected ${JSON.stringify(r.failures)}` : ''}${r.keptUp ? '' : '  — not kept up'}`;
 }
 
@@ -456,6 +477,74 @@ async function replayRound(h: Harness, redis: Redis, keys: RedisKeys, device: Sw
 // ---------------------------------------------------------------------------------------
 // One whole run
 
+interface PeerFigures {
+  latencyP50Ms: number;
+  latencyP99Ms: number;
+  latencyLost: number;
+  rampHighestKeptUp: number;
+  /** Broker CPU (and Redis's, for the durable variant) per message in the latency phase. */
+  cpuMicrosPerMessage: number;
+}
+
+/**
+ * One MQTT peer with Petrel's schedule: the same fleet size as subscribers of a topic each
+ * (`u/<client id>`, QoS 1) in the same client processes, the same open-loop sender over
+ * MQTT (PUBACK standing for the 202), the same warm-up, latency phase and ramp.
+ */
+async function measurePeer(peer: Peer, redis: Redis): Promise<PeerFigures> {
+  const durable = new URL(process.env['PETREL_BENCH_REDIS_URL']!);
+  durable.pathname = '/1'; // the durable aedes's keys apart from Petrel's
+  const broker = peer === 'mosquitto'
+    ? await startMosquitto(ensureMosquitto(log), PEER_PORT, join(stateDir, 'mosquitto'))
+    : await startAedes(PEER_PORT, [], peer === 'aedes-redis' ? durable.toString() : undefined);
+  running.add(broker.stop);
+  const swarm = await Swarm.start(clientProcs);
+  const stopSwarm = () => swarm.stop();
+  running.add(stopSwarm);
+  try {
+    const connect = await swarm.connect({
+      mode: 'mqtt', port: PEER_PORT, concurrency: 256, heartbeatSec: HEARTBEAT_SEC, record: true,
+      topics: ['u/{client}'], clientIdPrefix: 'u', persistentSession: peer === 'aedes-redis',
+    }, [], devicesWanted);
+    if (connect.failed > 0) throw new Error(`${peer}: ${connect.failed} subscribers failed to connect`);
+    // The client ids the swarm gave: worker i's subscribers are u w<i>- 0…
+    const targets = Array.from({ length: clientProcs }, (_, i) => Array.from({ length: Math.floor(devicesWanted / clientProcs) + (i < devicesWanted % clientProcs ? 1 : 0) }, (_, j) => `uw${i}-${j}`)).flat();
+    const sender = await Sender.start({ transport: 'mqtt', host: '127.0.0.1', port: PEER_PORT, connections: MQTT_PUBLISHERS, serverSecret: '', devices: targets });
+    try {
+      const h: Harness = { sender, deliveries: new Deliveries(swarm) };
+      log(`${peer}: ${connect.connected} subscribers; warm-up 500/s for ${warmupSec} s`);
+      await runPhase(h, 'warmup', 500, warmupSec);
+      const redisProcess = await redisPid(redis);
+      const cpu = () => cpuSeconds(broker.pid) + (peer === 'aedes-redis' ? cpuSeconds(redisProcess) : 0);
+      const cpu0 = cpu();
+      const latency = await runPhase(h, 'latency', latencyRate, latencySec);
+      const cpuMicrosPerMessage = ((cpu() - cpu0) * 1e6) / Math.max(1, latency.delivered);
+      log(`${peer} ${describePhase(latency)}`);
+      let best = 0;
+      for (const rate of rampSteps) {
+        await sleep(500);
+        const step = await runPhase(h, `ramp-${rate}`, rate, stepSec);
+        log(`${peer} ${describePhase(step)}`);
+        if (!step.keptUp) break;
+        best = rate;
+      }
+      return { latencyP50Ms: latency.latency.p50Ms, latencyP99Ms: latency.latency.p99Ms, latencyLost: latency.lost, rampHighestKeptUp: best, cpuMicrosPerMessage: round(cpuMicrosPerMessage) };
+    } finally {
+      sender.stop();
+    }
+  } finally {
+    await swarm.stop();
+    await broker.stop();
+    running.delete(stopSwarm);
+    running.delete(broker.stop);
+    if (peer === 'aedes-redis') {
+      const db = new IORedis(durable.toString());
+      await db.flushdb();
+      await db.quit();
+    }
+  }
+}
+
 async function runOnce(run: number) {
   log(`provisioning ${devicesWanted} devices…`);
   const tenant = await provisionTenant('unicast', devicesWanted);
@@ -497,7 +586,7 @@ async function runOnce(run: number) {
   const stopSender = () => sender.stop();
   running.add(stopSender);
   const deliveries = new Deliveries(swarm);
-  const h: Harness = { sender, deliveries, service };
+  const h: Harness = { sender, deliveries, ackedTotal: () => scrape(service.gatewayMetrics, 'petrel_gateway_acked_ids_total') };
   const cpu = new CpuMeter(service.pids, await redisPid(redis), swarm, sender.pid);
 
   log(`warm-up: 500/s for ${warmupSec} s`);
@@ -579,6 +668,13 @@ async function runOnce(run: number) {
   await swarm.stop();
   await service.stop();
   for (const stop of [stopSender, stopSwarm, stopService]) running.delete(stop);
+  // The peers after Petrel, in the same run, on the same machine state.
+  const peerFields: Record<string, number> = {};
+  for (const peer of peers) {
+    log(`peer ${peer}: the same fleet and schedule over MQTT`);
+    const f = await measurePeer(peer, redis);
+    for (const [k, v] of Object.entries(f)) peerFields[`${camel(peer)}${k[0]!.toUpperCase()}${k.slice(1)}`] = v;
+  }
   log('cleaning up Redis…');
   await tenant.cleanup();
 
@@ -641,6 +737,7 @@ async function runOnce(run: number) {
       replaySettledMedianMs: median(replays.map((r) => r.settledMs)),
       pushesResent: resent,
       noisy: noisy ? 1 : 0,
+      ...peerFields,
     },
     detail: {
       latency,
@@ -683,7 +780,7 @@ async function main(): Promise<void> {
   const config = {
     layout, quick, runs, batch, devices: devicesWanted, clientProcesses: clientProcs, httpConnections, heartbeatSec: HEARTBEAT_SEC,
     warmupSec, latencyRate, latencySec, rampSteps, stepSec, sustainSec, sustainRateOverride,
-    p99LimitMs, replayRounds, replayPending, cpuProfile: cpuProf,
+    p99LimitMs, replayRounds, replayPending, cpuProfile: cpuProf, peers, mqttPublishers: MQTT_PUBLISHERS,
     sdk: 'PetrelClient defaults (ACKs batched up to 50 ms)',
     latencyDefinition: 'device receive time − time the message was due to be sent by the open-loop sender (HDR, µs resolution)',
   };
@@ -718,6 +815,14 @@ async function main(): Promise<void> {
     [`replay of ${replayPending} pending: median`, `${m.replayMedianMs.toFixed(1)} ms`],
     [`  worst of ${replayRounds}`, `${m.replayMaxMs.toFixed(1)} ms`, `≤ 200 ms: ${met('replay100Within200')}`],
     ...profileRows,
+    ...peers.flatMap((p): Array<[string, string]> => {
+      const f = (k: string) => m[`${camel(p)}${k}` as keyof Figures] ?? NaN;
+      return [
+        [`${p} (MQTT QoS 1, same fleet and schedule): p50 / p99 at ${latencyRate}/s`, `${f('LatencyP50Ms').toFixed(2)} / ${f('LatencyP99Ms').toFixed(2)} ms`],
+        ['  highest rate kept up', `${f('RampHighestKeptUp')}/s (Petrel ${(m.rampHighestKeptUp / f('RampHighestKeptUp')).toFixed(2)}×)`],
+        [`  CPU per message at ${latencyRate}/s${p === 'aedes-redis' ? ' (broker + Redis)' : ''}`, `${Math.round(f('CpuMicrosPerMessage'))} µs (Petrel service ${Math.round(m.latencyServiceCpuPercent * 10_000 / latencyRate)} µs)`],
+      ];
+    }),
     ['other processes on the machine (max)', `${m.otherProcessesCpuPercent} % of a core${noisyRuns > 0 ? ': NOISY' : ''}`],
   ]);
 }

@@ -43,6 +43,8 @@ export interface SwarmPlan {
   topics?: string[];
   /** 'mqtt': client ids are this prefix and the device's index. */
   clientIdPrefix?: string;
+  /** 'mqtt': persistent sessions (clean session off), for a broker's durable variant. */
+  persistentSession?: boolean;
   devices: SwarmDevice[];
   /** Bare-socket mode needs only a count. */
   count: number;
@@ -255,7 +257,7 @@ function openMqtt(plan: SwarmPlan, index: number, done: (ok: boolean) => void): 
   const clientId = `${plan.clientIdPrefix ?? 'b'}${index}`;
   held.push(openMqttSubscriber(
     // `{client}` in the topic: a topic per subscriber (what unicast to a device maps to in MQTT).
-    { host: plan.host, port: plan.port, clientId, topic: topic.replace('{client}', clientId), keepaliveSec: plan.heartbeatSec },
+    { host: plan.host, port: plan.port, clientId, topic: topic.replace('{client}', clientId), keepaliveSec: plan.heartbeatSec, cleanSession: plan.persistentSession !== true },
     onMqttPublish,
     done,
   ));

@@ -82,10 +82,14 @@ export async function startMosquitto(bin: string, port: number, dir: string): Pr
   return { name: 'mosquitto', port, pid: child.pid!, stop: stopper(child) };
 }
 
-/** aedes in its own process (bench/peers/aedes-broker.ts). */
-export async function startAedes(port: number, nodeArgs: string[] = []): Promise<MqttBroker> {
+/**
+ * aedes in its own process (bench/peers/aedes-broker.ts); with `redisUrl`, its durable
+ * variant (aedes-persistence-redis on that Redis).
+ */
+export async function startAedes(port: number, nodeArgs: string[] = [], redisUrl?: string): Promise<MqttBroker> {
   const { file, execArgv } = moduleCommand('bench/peers/aedes-broker');
-  const child = spawn(process.execPath, [...nodeArgs, ...execArgv, file], { env: { ...process.env, PORT: String(port) }, stdio: ['ignore', 'inherit', 'inherit'] });
+  const env = { ...process.env, PORT: String(port), ...(redisUrl ? { AEDES_REDIS_URL: redisUrl } : {}) };
+  const child = spawn(process.execPath, [...nodeArgs, ...execArgv, file], { env, stdio: ['ignore', 'inherit', 'inherit'] });
   await waitForPort(port, child);
   return { name: 'aedes', port, pid: child.pid!, stop: stopper(child) };
 }

@@ -18,6 +18,8 @@ export interface MqttSubscriberPlan {
   clientId: string;
   topic: string;
   keepaliveSec: number;
+  /** False: a persistent session (the broker keeps its subscription and QoS 1 messages). Default true. */
+  cleanSession?: boolean;
 }
 
 /** What a subscriber reports: each QoS 1 message received (after its PUBACK was written). */
@@ -39,7 +41,7 @@ export function openMqttSubscriber(plan: MqttSubscriberPlan, onPublish: OnPublis
     done(ok);
   };
   const socket = net.connect({ host: plan.host, port: plan.port }, () => {
-    socket.write(encodeMqtt({ type: 'connect', clientId: plan.clientId, keepalive: plan.keepaliveSec, cleanSession: true }));
+    socket.write(encodeMqtt({ type: 'connect', clientId: plan.clientId, keepalive: plan.keepaliveSec, cleanSession: plan.cleanSession ?? true }));
   });
   socket.setNoDelay(true);
   const handle = (p: MqttPacket) => {

@@ -11,9 +11,15 @@
  * coordinated omission). Targets go round-robin over the devices so each gets the same
  * share. A run may name aliases instead of devices, and send `batch` messages per
  * request through POST /v1/messages/batch (the accept-rate bench).
+ *
+ * With `transport: 'mqtt'` the same schedule drives an MQTT broker instead, for the peers
+ * of the unicast benchmark: each message is a QoS 1 PUBLISH of `{"s","p"}` to the topic
+ * `u/<target>` (a topic per subscriber), over `connections` publisher connections, and
+ * its PUBACK counts as the 202 (the broker took responsibility for it).
  */
 import http from 'node:http';
 import { encodeHistogram, latencyHistogram, nowMs } from '../lib/latency.js';
+import { MqttPublisher } from '../lib/mqtt-client.js';
 
 export interface SenderInit {
   host: string;
@@ -21,8 +27,10 @@ export interface SenderInit {
   serverSecret: string;
   /** Device ids the runs target in turn (unless a run names its own). */
   devices: string[];
-  /** Keep-alive connections to the API. */
+  /** Keep-alive connections to the API (MQTT: publisher connections). */
   connections: number;
+  /** http (default): Petrel's API; mqtt: a broker on host:port (serverSecret unused). */
+  transport?: 'http' | 'mqtt';
 }
 
 export interface SendRun {
@@ -68,6 +76,7 @@ export interface SendReport {
 
 let init: SenderInit | null = null;
 let agent: http.Agent | null = null;
+let publishers: MqttPublisher[] = [];
 let cursor = 0;
 
 /** What one request carries: its path and JSON body. */
@@ -82,6 +91,14 @@ function messageJson(kind: 'devices' | 'aliases', target: string, phase: string,
 
 /** A batch answer starts `{"accepted":N,` (messages-router.ts); the rest is not read. */
 const BATCH_ACCEPTED = /^\{"accepted":(\d+)/;
+
+let nextPublisher = 0;
+
+/** One message as a QoS 1 PUBLISH to the target's own topic; its PUBACK answers like a 202. */
+function publish(target: string, phase: string, due: number, done: (status: string, firstChunk: string) => void): void {
+  const publisher = publishers[nextPublisher++ % publishers.length]!;
+  publisher.publish(`u/${target}`, Buffer.from(`{"s":${due},"p":"${phase}"}`)).then(() => done('202', ''), () => done('publish_error', ''));
+}
 
 function post(p: Post, done: (status: string, firstChunk: string) => void, retried = false): void {
   const { body } = p;
@@ -164,11 +181,8 @@ function run(r: SendRun): Promise<SendReport> {
         maxLagMs = Math.max(maxLagMs, now - dueAt);
         const next = () => (r.targets ? targets[(issued * (r.batch ?? 1) + k++) % targets.length]! : targets[cursor++ % targets.length]!);
         let k = 0;
-        const request: Post = r.batch === undefined
-          ? { path: '/v1/messages', body: messageJson(kind, next(), r.phase, dueAt) }
-          : { path: '/v1/messages/batch', body: `{"messages":[${Array.from({ length: r.batch }, () => messageJson(kind, next(), r.phase, dueAt)).join(',')}]}` };
         issued++;
-        post(request, (status, first) => {
+        const answer = (status: string, first: string) => {
           answered++;
           if (status === '202') {
             accepted++;
@@ -178,7 +192,15 @@ function run(r: SendRun): Promise<SendReport> {
             failures[status] = (failures[status] ?? 0) + 1;
           }
           if (answered === planned) finish();
-        });
+        };
+        if (publishers.length > 0) {
+          publish(next(), r.phase, dueAt, answer);
+          continue;
+        }
+        const request: Post = r.batch === undefined
+          ? { path: '/v1/messages', body: messageJson(kind, next(), r.phase, dueAt) }
+          : { path: '/v1/messages/batch', body: `{"messages":[${Array.from({ length: r.batch }, () => messageJson(kind, next(), r.phase, dueAt)).join(',')}]}` };
+        post(request, answer);
       }
       if (issued > before) lastIssuedAt = now;
       // Asleep until the next message is due (timers have millisecond resolution).
@@ -192,12 +214,20 @@ function run(r: SendRun): Promise<SendReport> {
 process.on('message', (msg: ({ cmd: 'init' } & SenderInit) | ({ cmd: 'run' } & SendRun) | { cmd: 'stop' }) => {
   if (msg.cmd === 'init') {
     init = msg;
+    if (msg.transport === 'mqtt') {
+      void Promise.all(Array.from({ length: msg.connections }, (_, i) => MqttPublisher.connect(msg.host, msg.port, `bench-sender-${process.pid}-${i}`))).then((made) => {
+        publishers = made;
+        process.send!({ ev: 'ready' });
+      });
+      return;
+    }
     agent = new http.Agent({ keepAlive: true, maxSockets: msg.connections, maxFreeSockets: msg.connections });
     process.send!({ ev: 'ready' });
   } else if (msg.cmd === 'run') {
     void run(msg).then((report) => process.send!({ ev: 'ran', ...report }));
   } else {
     agent?.destroy();
+    for (const pub of publishers) pub.close();
     process.exit(0);
   }
 });

@@ -98,6 +98,26 @@ describe('benchmark report (npm run bench:report)', () => {
     assert.ok(chart?.svg.includes('>aedes<') && chart.svg.includes('>mosquitto<'));
   });
 
+  it('compares unicast with every MQTT broker the unicast bench drove with the same schedule', () => {
+    const withPeers = new Map(results);
+    withPeers.set('unicast', fake('unicast', {
+      config: { p99LimitMs: 250 }, latencyRate: 1000, latencyP50Ms: 20, latencyP99Ms: 80, rampHighestKeptUp: 1000, latencyServiceCpuPercent: 50,
+      mosquittoLatencyP50Ms: 1, mosquittoLatencyP99Ms: 4, mosquittoRampHighestKeptUp: 20_000, mosquittoCpuMicrosPerMessage: 100,
+      aedesRedisLatencyP50Ms: 2, aedesRedisLatencyP99Ms: 10, aedesRedisRampHighestKeptUp: 5000, aedesRedisCpuMicrosPerMessage: 250,
+    }));
+    const rows = buildReport(withPeers).rows.filter((r) => r.issue === 3);
+    const p50 = rows.find((r) => r.measure.startsWith('Unicast p50'));
+    assert.equal(p50?.peer, '2.0 ms aedes + Redis; 1.0 ms mosquitto');
+    assert.equal(p50?.ratio, '10.00× aedes + Redis, 20.00× mosquitto');
+    assert.equal(p50?.met, false);
+    const ramp = rows.find((r) => r.measure.startsWith('Unicast ramp'));
+    assert.equal(ramp?.peer, '5,000/s aedes + Redis; 20,000/s mosquitto');
+    assert.equal(ramp?.ratio, '0.20× aedes + Redis, 0.05× mosquitto');
+    const cpu = rows.find((r) => r.measure.startsWith('Unicast CPU'));
+    assert.equal(cpu?.petrel, '500 µs');
+    assert.equal(cpu?.peer, '250 µs aedes + Redis; 100 µs mosquitto');
+  });
+
   it('reads a later idle-fleet.json defensively and judges it against the targets', () => {
     const withFleet = new Map(results);
     withFleet.set('idle-fleet', fake('idle-fleet', { connected: 100_000, gateways: 6, rssPerConnectionBytes: 2000, gatewaysCpuPercentOfOneCore: 9 }));

@@ -60,3 +60,21 @@ export async function test(session, args) {
   }
   return status;
 }
+
+/** The property-based tests of hostile input: wire frames and the HTTP API. */
+const FUZZ_FILES = ['test/protocol/fuzz.test.ts', 'test/api/http-fuzz.test.ts'];
+/**
+ * The suite's frame properties run 7,000 cases together; this many times that is over a
+ * million (issue #7), and the HTTP property 200 × this many requests.
+ */
+const FUZZ_SCALE = 143;
+
+/**
+ * `npm run fuzz`: the fuzz tests at full size (PETREL_FUZZ_SCALE, default FUZZ_SCALE),
+ * with Redis provisioned as for `npm test`. Paths given replace the default files.
+ */
+export async function fuzz(session, args) {
+  process.env.PETREL_FUZZ_SCALE ??= String(FUZZ_SCALE);
+  say(`fuzzing at ${process.env.PETREL_FUZZ_SCALE}× the suite's cases`);
+  return test(session, args.length > 0 ? args : FUZZ_FILES);
+}

@@ -26,5 +26,7 @@ function asPetrelError(err: unknown): PetrelError {
   if (type === 'entity.too.large') return new PetrelError('body_too_large');
   if (type === 'entity.parse.failed') return new PetrelError('body_invalid', 'the body is not valid JSON');
   if (type === 'encoding.unsupported' || type === 'charset.unsupported') return new PetrelError('body_invalid', 'unsupported body encoding');
+  // The router cannot percent-decode a path parameter (`%zz`): the client's mistake, not ours.
+  if (err instanceof URIError) return new PetrelError('query_invalid', 'a path parameter is not valid percent-encoding');
   return new PetrelError('internal', undefined, { cause: err });
 }

@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { ProtocolError, WireCodec, parseClientFrame, parseServerFrame, protocolErrorCodes, type RawFrame } from '../../src/protocol/index.js';
 import { anyFrame, chunked, cuts } from './arbitraries.js';
 import { decodeChunks, header, objectPrototypeKeys, type DecodeOutcome } from './helpers.js';
+import { fuzzCases } from '../support/fuzz-cases.js';
 
 /**
  * Hostile input: whatever bytes arrive, in whatever chunks, the decoder and the parsers
@@ -96,7 +97,7 @@ describe('hostile byte streams', () => {
         const stream = Buffer.from(bytes);
         checkChunkingIndependent(codecs[name], stream, chunked(stream, cutPoints));
       }),
-      { numRuns: 1500 },
+      { numRuns: fuzzCases(1500) },
     );
   });
 
@@ -112,7 +113,7 @@ describe('hostile byte streams', () => {
           checkChunkingIndependent(codecs[name], stream, chunked(stream, cutPoints));
         },
       ),
-      { numRuns: 1500 },
+      { numRuns: fuzzCases(1500) },
     );
   });
 
@@ -128,7 +129,7 @@ describe('hostile byte streams', () => {
         const stream = Buffer.concat(bodies.flatMap((b) => [header(b.length), b]));
         checkChunkingIndependent(codecs[name], stream, chunked(stream, cutPoints));
       }),
-      { numRuns: 2000 },
+      { numRuns: fuzzCases(2000) },
     );
   });
 
@@ -164,12 +165,13 @@ describe('hostile byte streams', () => {
           checkChunkingIndependent(codecs[name], stream, chunked(stream, cutPoints));
         },
       ),
-      { numRuns: 2000 },
+      { numRuns: fuzzCases(2000) },
     );
   });
 
   // Runs after the properties above (tests in a suite run in order).
-  test('the streams reached every error class, and Object.prototype is untouched', () => {
+  test('the streams reached every error class, and Object.prototype is untouched', (t) => {
+    t.diagnostic(`${fuzzCases(1500) * 2 + fuzzCases(2000) * 2} hostile streams decoded`);
     // The streams above must have reached deep into the decoder, not just tripped the
     // length check: every structural error class was produced at least once.
     for (const code of ['frame_too_large', 'frame_empty', 'body_malformed', 'body_not_map', 'body_too_long', 'body_too_deep', 'body_forbidden_key', 'frame_field_invalid', 'frame_type_unknown']) {

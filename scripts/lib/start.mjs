@@ -74,7 +74,14 @@ export async function start(session, args) {
   }
   session.throwIfStopped();
 
-  const env = { ...process.env, PETREL_REDIS_URL: redisUrl, PETREL_DATA_DIR: stateDir };
+  const env = {
+    // The local default admits a load test of 20,000 devices registering from this
+    // machine's loopback (one address); production keeps the per-address default (600/min).
+    PETREL_REGISTRATIONS_PER_MINUTE: '100000',
+    ...process.env,
+    PETREL_REDIS_URL: redisUrl,
+    PETREL_DATA_DIR: stateDir,
+  };
   // Own process group: Ctrl-C reaches only the launcher, which sends the service one
   // SIGTERM and stops Redis only after the service has exited.
   const service = spawn(process.execPath, [ENTRY, 'all', ...args], {

@@ -164,6 +164,9 @@ export async function startGateway(rt: Runtime, deviceKey: Buffer, hooks?: Sessi
     new DeviceStore(rt.redis, rt.keys, config.gateway.helloBatchMs),
     deviceKey,
     config.auth.helloWindowMs,
+    config.gateway.limits.registrationsPerMinute > 0
+      ? new RateLimiterRedis({ storeClient: rt.redis, keyPrefix: `${rt.keys.rateLimitPrefix()}:register`, points: config.gateway.limits.registrationsPerMinute, duration: 60, rejectIfRedisNotReady: true })
+      : null,
   );
   const registry = new NodeRegistry(rt.redis, rt.keys);
   let reporter: DispatchReporter | null = null;

@@ -81,6 +81,24 @@ export const configSchema = z.object({
     ackTimeoutMs: z.number().int().min(100).default(10_000),
     /** Re-sends per PUSH per session; after them the message waits in the inbox for the next session. */
     maxResends: z.number().int().min(0).max(20).default(5),
+    /**
+     * Abuse limits. Over any of them a device gets BYE 4008 with a `retry` (ms) spread over
+     * `retrySpreadMs`, so a refused crowd does not come back at once. 0 turns one off.
+     */
+    limits: z.object({
+      /** Connections one gateway process admits per second (admission control, checked at accept). */
+      connectsPerSec: z.number().int().min(0).default(10_000),
+      /** Frames one connection may send per second (PING, ACK, SUB, …; a device needs a few). */
+      framesPerSec: z.number().int().min(0).default(100),
+      /** Bytes one connection may send per second. */
+      bytesPerSec: z.number().int().min(0).default(256 * 1024),
+      /**
+       * REGISTERs per source address per minute, counted in Redis across gateways. Many
+       * devices can share an address (carrier NAT), so this is per address, not per device.
+       */
+      registrationsPerMinute: z.number().int().min(0).default(600),
+      retrySpreadMs: z.number().int().min(0).default(10_000),
+    }).prefault({}),
   }).prefault({}),
   /** Gateways and dispatchers announce themselves in Redis with this TTL, refreshed at a third of it. */
   registry: z.object({

@@ -14,6 +14,8 @@ import type { Session } from './session-hooks.js';
  * autopush's Session trait).
  */
 export interface Transport {
+  /** The peer's address (REGISTER is limited per address); undefined once the socket is gone. */
+  readonly remoteAddress?: string | undefined;
   write(data: Uint8Array): boolean;
   end(): unknown;
   end(data: Uint8Array): unknown;
@@ -45,6 +47,9 @@ export class DeviceConnection implements FrameSink, Session {
   topics: Set<string> | null = null;
   /** Version of the topic set read at HELLO (a small integer: no heap object per connection). */
   topicsVersion = 0;
+  /** Frames and bytes received since the last sweep (the abuse limits' window; reset there). */
+  framesIn = 0;
+  bytesIn = 0;
   /** Audience bucket of the device (domain/audience.ts), for paced broadcasts. */
   bucket = 0;
   /**
@@ -62,6 +67,10 @@ export class DeviceConnection implements FrameSink, Session {
     this.deadline = ctx.now() + ctx.authDeadlineTicks;
   }
 
+  get remoteAddress(): string {
+    return this.transport.remoteAddress ?? '';
+  }
+
   get sessionId(): string {
     return this.sessionNo === 0 ? '' : this.ctx.sessionIdOf(this.sessionNo);
   }
@@ -77,6 +86,11 @@ export class DeviceConnection implements FrameSink, Session {
 
   onData(chunk: Buffer): void {
     if (this.state === ConnState.CLOSED) return;
+    // Checked before decoding: a flood costs this comparison, not the decoder's work.
+    if ((this.bytesIn += chunk.length) > this.ctx.bytesPerWindow) {
+      this.rateLimited('bytes');
+      return;
+    }
     try {
       this.decoder.feed(chunk, this);
     } catch (err) {
@@ -102,6 +116,10 @@ export class DeviceConnection implements FrameSink, Session {
 
   onFrame(raw: RawFrame): boolean {
     if (this.state === ConnState.CLOSED) return false;
+    if (++this.framesIn > this.ctx.framesPerWindow) {
+      this.rateLimited('frames');
+      return false;
+    }
     const frame = parseClientFrame(raw);
     this.ctx.countIn(frame.t);
     if (this.state === ConnState.AUTHENTICATED) {
@@ -165,7 +183,7 @@ export class DeviceConnection implements FrameSink, Session {
 
   private register(frame: RegisterFrame): void {
     this.state = ConnState.AUTHENTICATING;
-    this.ctx.auth.register(frame).then(
+    this.ctx.auth.register(frame, this.remoteAddress).then(
       (reg) => {
         if (this.state === ConnState.CLOSED) return;
         this.state = ConnState.UNAUTHENTICATED;
@@ -203,11 +221,23 @@ export class DeviceConnection implements FrameSink, Session {
     ).catch((err: unknown) => this.failInternal(err));
   }
 
+  /** Over an abuse limit (frames or bytes per second): BYE 4008 with a spread `retry`. */
+  private rateLimited(what: 'frames' | 'bytes'): void {
+    this.ctx.metrics.rateLimited.labels(what).inc();
+    this.ctx.log.debug({ dev: this.deviceId || undefined, limit: what }, 'connection over its rate limit');
+    this.close(CloseCode.RATE_LIMITED, `too many ${what}`, this.ctx.retryAfterLimitMs());
+  }
+
   private authFailed(err: unknown): void {
     if (this.state === ConnState.CLOSED) return;
     const failure = err instanceof PetrelError ? err : new PetrelError('internal', undefined, { cause: err });
     this.ctx.metrics.authFailures.labels(failure.code).inc();
-    if (failure.code === 'storage_unavailable') {
+    if (failure.code === 'rate_limited') {
+      // Too many REGISTERs from this address: come back once the budget has refilled.
+      this.ctx.metrics.rateLimited.labels('registrations').inc();
+      const waitMs = Number(failure.details?.['retryAfterMs'] ?? 0);
+      this.close(CloseCode.RATE_LIMITED, failure.code, waitMs + this.ctx.retryAfterLimitMs());
+    } else if (failure.code === 'storage_unavailable') {
       // Not the device's fault: ask it to come back soon, spread so the herd does not return at once.
       this.ctx.log.warn({ err: String((failure.cause as Error | undefined)?.message ?? failure.message) }, 'auth storage unavailable');
       this.close(CloseCode.RATE_LIMITED, failure.code, 1000 + randomInt(4000));

@@ -1,3 +1,4 @@
+import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { App } from '../domain/app.js';
 import { deriveDeviceSecret } from '../domain/device-secret.js';
 import { PetrelError } from '../domain/errors.js';
@@ -37,9 +38,20 @@ export class DeviceAuthenticator {
     private readonly devices: DeviceStore,
     private readonly deviceKey: Buffer,
     private readonly helloWindowMs: number,
+    /** REGISTERs per source address (rate-limiter-flexible on Redis, shared by all gateways); null: no limit. */
+    private readonly registrations: RateLimiterAbstract | null = null,
   ) {}
 
-  async register(frame: RegisterFrame): Promise<Registration> {
+  /** `address`: the connection's source address, which the registration limit counts by. */
+  async register(frame: RegisterFrame, address: string): Promise<Registration> {
+    if (this.registrations) {
+      try {
+        await this.registrations.consume(address || 'unknown');
+      } catch (err) {
+        if (!(err instanceof RateLimiterRes)) throw new PetrelError('storage_unavailable', undefined, { cause: err });
+        throw new PetrelError('rate_limited', `at most ${this.registrations.points} registrations per minute from one address`, { details: { retryAfterMs: err.msBeforeNext } });
+      }
+    }
     const app = await this.activeApp(frame.app);
     if (!sameCredential(app.clientKey, frame.key)) throw new PetrelError('auth_failed', 'wrong app client key');
     const device = await this.storage(this.devices.register(app.id, frame.pkg ?? ''));

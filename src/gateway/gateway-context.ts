@@ -16,6 +16,11 @@ export interface GatewayContext {
   readonly authDeadlineTicks: number;
   /** PONG is always the same bytes: encoded once. */
   readonly pongFrame: Uint8Array;
+  /** Frames and bytes a connection may send between two sweeps (Infinity: no limit). */
+  readonly framesPerWindow: number;
+  readonly bytesPerWindow: number;
+  /** A BYE 4008 `retry`: a base wait plus a random share of the configured spread. */
+  retryAfterLimitMs(): number;
   /** Coarse monotonic clock in ticks of 100 ms; small integers stay unboxed in V8. */
   now(): number;
   /** A new session number (a small integer: no string kept per idle connection). */

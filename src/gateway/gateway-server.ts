@@ -10,6 +10,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { CloseCode, FrameType, type PushFrame, type WireCodec } from '../protocol/index.js';
 import type { BroadcastPublish, OutboundDelivery } from '../rpc/contract.js';
+import { AdmissionBucket } from './admission.js';
 import { DeviceConnection } from './connection.js';
 import type { DeviceAuthenticator } from './device-auth.js';
 import { FanOutIndex } from './fanout-index.js';
@@ -78,6 +79,11 @@ export class GatewayServer implements GatewayContext {
   readonly sendBufferBytes: number;
   readonly authDeadlineTicks: number;
   readonly pongFrame: Uint8Array;
+  readonly framesPerWindow: number;
+  readonly bytesPerWindow: number;
+  private readonly admission: AdmissionBucket;
+  private readonly limitWindowMs: number;
+  private countersResetAt = performance.now();
 
   /** Live connections (not yet closed by either side). */
   private readonly connections = new Set<DeviceConnection>();
@@ -110,6 +116,14 @@ export class GatewayServer implements GatewayContext {
     this.sendBufferBytes = deps.config.sendBufferBytes;
     this.authDeadlineTicks = Math.ceil(deps.config.authDeadlineMs / TICK_MS);
     this.pongFrame = this.codec.encode({ t: FrameType.PONG });
+    // Per-second limits counted over a window of at least a second, whose counters the
+    // sweep resets (no timer or bucket per connection: two small integers each).
+    const { limits, sweepIntervalMs } = deps.config;
+    this.limitWindowMs = Math.max(1000, sweepIntervalMs);
+    const perWindow = (perSec: number) => (perSec === 0 ? Infinity : Math.max(1, Math.floor((perSec * this.limitWindowMs) / 1000)));
+    this.framesPerWindow = perWindow(limits.framesPerSec);
+    this.bytesPerWindow = perWindow(limits.bytesPerSec);
+    this.admission = new AdmissionBucket(limits.connectsPerSec, performance.now());
     this.inFlight = new InFlightTracker({
       ackTimeoutTicks: Math.ceil(deps.config.ackTimeoutMs / TICK_MS),
       maxResends: deps.config.maxResends,
@@ -151,6 +165,14 @@ export class GatewayServer implements GatewayContext {
       socket.destroy();
       return;
     }
+    if (!this.admission.admit(performance.now())) {
+      // Admission control: told to come back later, before any per-connection state exists.
+      this.metrics.rateLimited.labels('connects').inc();
+      this.metrics.close(CloseCode.RATE_LIMITED);
+      socket.on('error', onSocketError);
+      socket.end(this.codec.encode({ t: FrameType.BYE, code: CloseCode.RATE_LIMITED, reason: 'too many connections', retry: this.retryAfterLimitMs() }));
+      return;
+    }
     const conn = new DeviceConnection(socket, this);
     // TCP_NODELAY is set by the server (noDelay option): PONGs and PUSHes go out at once.
     socket[kConnection] = conn;
@@ -177,6 +199,11 @@ export class GatewayServer implements GatewayContext {
   livenessTicks(heartbeatSec: number): number {
     // docs/protocol.md: drop after 1.5 × hb + grace without an inbound frame.
     return Math.ceil(((1.5 * heartbeatSec + this.config.heartbeat.graceSec) * 1000) / TICK_MS);
+  }
+
+  retryAfterLimitMs(): number {
+    const spread = this.config.limits.retrySpreadMs;
+    return 1000 + (spread > 0 ? randomInt(spread + 1) : 0);
   }
 
   grantHeartbeat(requestedSec: number | undefined): number {
@@ -394,7 +421,14 @@ export class GatewayServer implements GatewayContext {
     const started = performance.now();
     const now = this.now();
     let unauthenticated = 0;
+    // A sweep a few ms early still starts a new window (timers are not exact).
+    const resetCounters = started - this.countersResetAt >= this.limitWindowMs - 50;
+    if (resetCounters) this.countersResetAt = started;
     for (const conn of this.connections) {
+      if (resetCounters) {
+        conn.framesIn = 0;
+        conn.bytesIn = 0;
+      }
       if (conn.deadline < now) conn.expire();
       else if (!conn.authenticated) unauthenticated++;
     }

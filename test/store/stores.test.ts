@@ -123,7 +123,7 @@ describe('app and device stores', () => {
     const no = Number(await redis.hget(keys.app('app1'), 'deviceSeq'));
     await redis.sadd(keys.deviceTopics(d.id), 'news', 'sports');
     const record = await devices.helloRecord(d.id, 'nonce-aaaaaaaaaaaa', 60_000);
-    assert.deepEqual({ ...record, topics: record?.topics.sort() }, { appId: 'app1', gen: 1, status: 'active', nonceFresh: true, no, topics: ['news', 'sports'] });
+    assert.deepEqual({ ...record, topics: record?.topics.sort() }, { appId: 'app1', gen: 1, status: 'active', nonceFresh: true, no, topics: ['news', 'sports'], topicsVersion: 0 });
     assert.equal((await devices.helloRecord(d.id, 'nonce-aaaaaaaaaaaa', 60_000))?.nonceFresh, false);
     assert.equal(await devices.helloRecord('unknown', 'nonce-bbbbbbbbbbbb', 60_000), null);
     assert.equal(await redis.exists(keys.helloNonce('unknown', 'nonce-bbbbbbbbbbbb')), 0, 'no nonce recorded for an unknown device');

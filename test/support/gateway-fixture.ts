@@ -31,7 +31,8 @@ export async function startTestGateway(
       redis: { url: options.redisUrl ?? testRedisUrl(), keyPrefix: prefix },
       log: { level: 'silent' },
       auth: { helloWindowMs: options.helloWindowMs ?? 120_000 },
-      gateway: { host: '127.0.0.1', port: 0, appCacheMs: 200, sweepIntervalMs: 50, drainSpreadMs: 1000, drainTimeoutMs: 1000, ...options.gateway },
+      // No per-address registration limit unless a test sets one (tests register from loopback).
+      gateway: { host: '127.0.0.1', port: 0, appCacheMs: 200, sweepIntervalMs: 50, drainSpreadMs: 1000, drainTimeoutMs: 1000, limits: { registrationsPerMinute: 0 }, ...options.gateway },
     },
   });
   const rt = createRuntime(config, 'test', { defaultMetrics: false, log: createLogger({ level: 'silent' }) });

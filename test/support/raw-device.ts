@@ -122,11 +122,15 @@ export class RawDevice {
 
   /** Waits for the server to close; returns the BYE code (or null when closed without one). */
   async closeCode(timeoutMs = 3000): Promise<number | null> {
-    const bye = await Promise.race([
+    return (await this.closedWith(timeoutMs))?.code ?? null;
+  }
+
+  /** Waits for the server to close; returns its BYE (or null when closed without one). */
+  async closedWith(timeoutMs = 3000): Promise<ByeFrame | null> {
+    return Promise.race([
       this.closed,
       new Promise<never>((_, reject) => setTimeout(() => reject(new Error('server did not close the connection')), timeoutMs).unref()),
     ]);
-    return bye ? bye.code : null;
   }
 
   destroy(): void {

@@ -53,7 +53,9 @@ export async function startTestStack(options: { gateways?: number; overrides?: R
       redis: { url: testRedisUrl(), keyPrefix: prefix },
       log: { level: 'silent' },
       http: { host: '127.0.0.1', port: 0 },
-      gateway: { host: '127.0.0.1', port: 0, appCacheMs: 200, sweepIntervalMs: 50, drainSpreadMs: 100, drainTimeoutMs: 500, reportIntervalMs: 2, ...(overrides['gateway'] as object | undefined) },
+      // Tests register thousands of devices from loopback: no per-address registration limit
+      // (test/gateway/abuse-limits.test.ts tests the limits).
+      gateway: { host: '127.0.0.1', port: 0, appCacheMs: 200, sweepIntervalMs: 50, drainSpreadMs: 100, drainTimeoutMs: 500, reportIntervalMs: 2, limits: { registrationsPerMinute: 0 }, ...(overrides['gateway'] as object | undefined) },
       registry: { ttlMs: 3000 },
       dispatch: { stalledIntervalMs: 2000, ...(overrides['dispatch'] as object | undefined) },
     },

@@ -44,8 +44,9 @@ async function main(): Promise<void> {
   if (mode === 'all' || mode === 'api') {
     const adminToken = resolveAdminToken(config, mode === 'all');
     const port = (httpPort = await startHttp(rt, 'http', { adminToken }));
-    lines.push(`  http        http://${show(config.http.host)}:${port}   API (POST /v1/messages), /console (campaigns), /docs, /openapi.json, /healthz, /readyz, /metrics`);
-    if (adminToken) lines.push(`  admin       http://${show(config.http.host)}:${port}/v1/admin   apps and credentials (Bearer admin token)`);
+    const scheme = config.http.tls ? 'https' : 'http';
+    lines.push(`  http        ${scheme}://${show(config.http.host)}:${port}   API (POST /v1/messages), /console (campaigns), /docs, /openapi.json, /healthz, /readyz, /metrics`);
+    if (adminToken) lines.push(`  admin       ${scheme}://${show(config.http.host)}:${port}/v1/admin   apps and credentials (Bearer admin token)`);
   }
   if (mode === 'all' || mode === 'dispatcher') {
     const dispatcher = await startDispatcher(rt);

@@ -1,4 +1,6 @@
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import https from 'node:https';
 import type { Queue } from 'bullmq';
 import type { RequestHandler, Router } from 'express';
 import type { Redis, RedisOptions } from 'ioredis';
@@ -406,10 +408,14 @@ export async function startHttp(rt: Runtime, which: 'http' | 'ops' = 'http', opt
     ...(api ? { openApi: openApiDocument(apiOperations(config.messages), { version: PETREL_VERSION, errorSchema: errorAnswer }) } : {}),
   });
   const { host, port: wanted } = config[which];
-  const server = app.listen(wanted, host);
+  // TLS for the API listener only: ops endpoints stay on loopback HTTP for scrapers.
+  const tlsFiles = which === 'http' ? config.http.tls : null;
+  const server = tlsFiles
+    ? https.createServer({ cert: readFileSync(tlsFiles.certFile), key: readFileSync(tlsFiles.keyFile) }, app).listen(wanted, host)
+    : app.listen(wanted, host);
   await once(server, 'listening');
   const port = (server.address() as AddressInfo).port;
-  rt.log.info({ host, port, which }, 'http listening');
+  rt.log.info({ host, port, which, tls: Boolean(tlsFiles) }, 'http listening');
   rt.onClose(
     () =>
       new Promise<void>((resolve) => {

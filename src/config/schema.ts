@@ -210,6 +210,8 @@ export const configSchema = z.object({
   http: z.object({
     host: z.string().default('0.0.0.0'),
     port: z.number().int().min(0).max(65535).default(8080),
+    /** HTTPS for the API (PEM files); null: plain HTTP, e.g. behind a TLS-terminating proxy. */
+    tls: z.object({ certFile: z.string(), keyFile: z.string() }).nullable().default(null),
     /** JSON bodies of the API; larger → 413. */
     maxBodyBytes: z.number().int().min(1024).default(64 * 1024),
     /** JSON body of a batch send (many messages of up to 4 KiB each). */

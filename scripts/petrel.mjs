@@ -7,6 +7,7 @@
 //   node scripts/petrel.mjs test [paths…] [--node-test-option=value…]
 //   node scripts/petrel.mjs bench [name] [bench args…]
 //   node scripts/petrel.mjs fuzz [paths…]            the fuzz tests at full size
+//   node scripts/petrel.mjs faults [paths…]          the fault tests, written up in docs/reliability.md
 //
 // Environment: PETREL_REDIS_URL (start: use this Redis instead of a private one),
 // PETREL_REDIS_PORT (start: private Redis port, default 6391), PETREL_TEST_REDIS_PORT
@@ -19,10 +20,10 @@ import { bench } from './lib/bench.mjs';
 import { PetrelError, say } from './lib/log.mjs';
 import { Session } from './lib/process.mjs';
 import { start } from './lib/start.mjs';
-import { fuzz, test } from './lib/test.mjs';
+import { faults, fuzz, test } from './lib/test.mjs';
 
-const COMMANDS = { start, test, bench, fuzz };
-const USAGE = 'usage: node scripts/petrel.mjs start|test|bench|fuzz [args…]';
+const COMMANDS = { start, test, bench, fuzz, faults };
+const USAGE = 'usage: node scripts/petrel.mjs start|test|bench|fuzz|faults [args…]';
 
 async function main(argv) {
   const [name, ...args] = argv;

@@ -78,3 +78,18 @@ export async function fuzz(session, args) {
   say(`fuzzing at ${process.env.PETREL_FUZZ_SCALE}× the suite's cases`);
   return test(session, args.length > 0 ? args : FUZZ_FILES);
 }
+
+/** The fault tests: real processes, sockets and Redis, with faults injected (issue #7). */
+const FAULT_FILES = ['test/e2e/send-faults.test.ts', 'test/e2e/campaign-faults.test.ts', 'test/e2e/network-faults.test.ts'];
+
+/**
+ * `npm run test:faults`: the fault tests, printed as usual and written up as
+ * docs/reliability.md (scripts/lib/reliability-reporter.mjs) from what each reports.
+ */
+export async function faults(session, args) {
+  return test(session, [
+    ...(args.length > 0 ? args : FAULT_FILES),
+    '--test-reporter=spec', '--test-reporter-destination=stdout',
+    '--test-reporter=./scripts/lib/reliability-reporter.mjs', '--test-reporter-destination=docs/reliability.md',
+  ]);
+}

@@ -7,10 +7,10 @@
  * PORT: where it listens (all addresses); PORT + 1 (loopback): POST runs a full GC when
  * started with --expose-gc. SIGTERM closes it.
  */
-import http from 'node:http';
 import net from 'node:net';
 import { Aedes } from 'aedes';
 import redisPersistence from 'aedes-persistence-redis';
+import { serveGc } from './gc-endpoint.js';
 
 const port = Number(process.env['PORT'] ?? 1883);
 const redisUrl = process.env['AEDES_REDIS_URL'];
@@ -29,17 +29,8 @@ const server = net.createServer((socket) => {
 });
 // Same backlog as the bare floor server: the swarm opens hundreds of connections at once.
 server.listen({ port, host: '0.0.0.0', backlog: 4096 });
-// A full GC on POST to PORT + 1 when run with --expose-gc, like the gateway's ops endpoint
-// and the bare floor server: the idle benchmark reads RSS after it.
-const gc = (globalThis as { gc?: () => void }).gc;
-const ops = http.createServer((_req, res) => {
-  if (gc) {
-    gc();
-    gc();
-  }
-  res.end('{}');
-});
-ops.listen(port + 1, '127.0.0.1');
+// A full GC on POST to PORT + 1: the idle benchmark reads RSS after it.
+const ops = serveGc(port + 1);
 process.on('SIGTERM', () => {
   for (const s of sockets) s.destroy();
   ops.close();

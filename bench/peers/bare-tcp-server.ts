@@ -3,8 +3,8 @@
  * bytes with a WELCOME-sized reply and every later write with a PONG-sized one. What Node
  * itself costs per idle, heartbeating socket, for the idle-connection ratios.
  */
-import http from 'node:http';
 import net from 'node:net';
+import { serveGc } from './gc-endpoint.js';
 
 const port = Number(process.env['PORT'] ?? 7000);
 const sockets = new Set<net.Socket>();
@@ -22,15 +22,7 @@ const server = net.createServer((socket) => {
 });
 server.listen({ port, host: '0.0.0.0', backlog: 4096 });
 // Same GC hook as the gateway's ops endpoint (run with --expose-gc), on PORT + 1.
-const gc = (globalThis as { gc?: () => void }).gc;
-const ops = http.createServer((_req, res) => {
-  if (gc) {
-    gc();
-    gc();
-  }
-  res.end('{}');
-});
-ops.listen(port + 1, '127.0.0.1');
+const ops = serveGc(port + 1);
 process.on('SIGTERM', () => {
   ops.close();
   for (const s of sockets) s.destroy();

@@ -3,7 +3,7 @@
 // bench/idle-fleet.ts).
 
 import { count, decimal, kilobytes, percentOfCore } from './format.js';
-import { isRecord, listAt, numberAt } from './json-fields.js';
+import { listAt, numberAt, peersWith } from './json-fields.js';
 import type { ResultSet } from './result-set.js';
 import { ratio, targetRow, type TargetRow } from './target-row.js';
 
@@ -22,11 +22,7 @@ export const FLEET_TARGET_DEVICES = 100_000;
  * `<peer>HeartbeatCpuPercentOfOneCore`) for each. The bare floor is written as `floor…`.
  */
 export function idlePeers(data: unknown): string[] {
-  if (!isRecord(data)) return [];
-  return Object.keys(data)
-    .map((key) => /^([a-z]+)RssPerConnectionBytes$/.exec(key)?.[1])
-    .filter((peer): peer is string => peer !== undefined && peer !== 'floor')
-    .sort();
+  return peersWith(data, 'RssPerConnectionBytes', ['floor']);
 }
 
 interface Reference {

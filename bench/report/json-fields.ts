@@ -23,6 +23,19 @@ export function at(value: unknown, ...path: Array<string | number>): unknown {
   return current;
 }
 
+/**
+ * The peers a benchmark measured beside Petrel: it writes `<peer><suffix>` (camelCase,
+ * `mosquittoRssPerConnectionBytes`) per peer; their names, sorted, less `exclude`.
+ */
+export function peersWith(data: unknown, suffix: string, exclude: readonly string[] = []): string[] {
+  if (!isRecord(data)) return [];
+  return Object.keys(data)
+    .filter((key) => key.endsWith(suffix) && /^[a-z]/.test(key))
+    .map((key) => key.slice(0, -suffix.length))
+    .filter((peer) => /^[a-z][a-zA-Z]*$/.test(peer) && !exclude.includes(peer))
+    .sort();
+}
+
 /** A finite number at the path, or undefined. */
 export function numberAt(value: unknown, ...path: Array<string | number>): number | undefined {
   const found = at(value, ...path);

@@ -2,7 +2,7 @@
 // HTTP accept rate (issue #4 item 10, bench/accept-rate.ts).
 
 import { count, milliseconds } from './format.js';
-import { isRecord, numberAt } from './json-fields.js';
+import { isRecord, numberAt, peersWith } from './json-fields.js';
 import type { ResultSet } from './result-set.js';
 import { ratio, targetRow, type TargetRow } from './target-row.js';
 
@@ -19,11 +19,7 @@ export const BATCH_MESSAGES_TARGET = 50_000;
  * `<peer>CpuMicrosPerMessage` for each (`aedesRedis`: aedes with Redis persistence).
  */
 export function unicastPeers(data: unknown): string[] {
-  if (!isRecord(data)) return [];
-  return Object.keys(data)
-    .map((key) => /^([a-z][a-zA-Z]*)LatencyP50Ms$/.exec(key)?.[1])
-    .filter((peer): peer is string => peer !== undefined)
-    .sort();
+  return peersWith(data, 'LatencyP50Ms');
 }
 
 /** How the table names a peer: `aedesRedis` is aedes's durable variant. */

@@ -5,7 +5,7 @@
 import { count, decimal, kilobytes, percentOfCore } from './format.js';
 import { listAt, numberAt, peersWith } from './json-fields.js';
 import type { ResultSet } from './result-set.js';
-import { ratio, targetRow, type TargetRow } from './target-row.js';
+import { compared, ratio, targetRow, type Reference, type TargetRow } from './target-row.js';
 
 /** Issue #2's targets. */
 export const RSS_PER_CONNECTION_LIMIT_BYTES = 2.5 * 1024;
@@ -25,16 +25,6 @@ export function idlePeers(data: unknown): string[] {
   return peersWith(data, 'RssPerConnectionBytes', ['floor']);
 }
 
-interface Reference {
-  /** As the peer column names it: "bare node:net", "mosquitto". */
-  name: string;
-  /** As the ratio column names it: "floor", "mosquitto". */
-  short: string;
-  value: number;
-  /** The ratio the benchmark wrote, if any (a median of per-run ratios). */
-  written?: number | undefined;
-}
-
 /** The floor and every peer found, the floor first. */
 function references(data: unknown, floorKey: string, peerKey: (peer: string) => string, writtenRatioKey?: string): Reference[] {
   const found: Reference[] = [];
@@ -45,15 +35,6 @@ function references(data: unknown, floorKey: string, peerKey: (peer: string) => 
     if (value !== undefined) found.push({ name: peer, short: peer, value });
   }
   return found;
-}
-
-/** The peer and ratio cells: every reference with its figure, Petrel's figure over each. */
-function compared(petrel: number, refs: Reference[], format: (value: number) => string, fallback?: string): { peer?: string; ratio?: string } {
-  if (refs.length === 0) return fallback === undefined ? {} : { ratio: fallback };
-  return {
-    peer: refs.map((ref) => `${format(ref.value)} ${ref.name}`).join('; '),
-    ratio: refs.map((ref) => (ref.written === undefined ? ratio(petrel, ref.value, ref.short) : `${decimal(ref.written, 2)}× ${ref.short}`)).filter((r) => r !== undefined).join(', '),
-  };
 }
 
 export function idleConnectionRows(results: ResultSet): TargetRow[] {

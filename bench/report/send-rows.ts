@@ -4,7 +4,7 @@
 import { count, milliseconds } from './format.js';
 import { isRecord, numberAt, peersWith } from './json-fields.js';
 import type { ResultSet } from './result-set.js';
-import { ratio, targetRow, type TargetRow } from './target-row.js';
+import { compared, ratio, targetRow, type Reference, type TargetRow } from './target-row.js';
 
 export const UNICAST_RATE_TARGET = 5_000;
 export const UNICAST_P50_LIMIT_MS = 10;
@@ -29,14 +29,12 @@ export function unicastPeerName(peer: string): string {
 
 /** Peer and ratio cells for a unicast figure: each peer's `<peer><field>`, Petrel's over each. */
 function unicastCompared(data: unknown, petrel: number, field: string, format: (value: number) => string): { peer?: string; ratio?: string } {
-  const refs = unicastPeers(data)
-    .map((peer) => ({ name: unicastPeerName(peer), value: numberAt(data, `${peer}${field}`) }))
-    .filter((r): r is { name: string; value: number } => r.value !== undefined);
-  if (refs.length === 0) return {};
-  return {
-    peer: refs.map((r) => `${format(r.value)} ${r.name}`).join('; '),
-    ratio: refs.map((r) => ratio(petrel, r.value, r.name)).filter((r) => r !== undefined).join(', '),
-  };
+  const refs = unicastPeers(data).flatMap((peer): Reference[] => {
+    const value = numberAt(data, `${peer}${field}`);
+    const name = unicastPeerName(peer);
+    return value === undefined ? [] : [{ name, short: name, value }];
+  });
+  return compared(petrel, refs, format);
 }
 
 export function unicastRows(results: ResultSet): TargetRow[] {

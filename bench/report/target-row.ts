@@ -1,7 +1,7 @@
 // One row of the report: a target from the issues, what Petrel measured against it,
 // the peer or floor it was measured beside, and whether it is met.
 
-import { times } from './format.js';
+import { decimal, times } from './format.js';
 import type { ResultFile } from './result-set.js';
 
 export interface TargetRow {
@@ -53,3 +53,24 @@ export function targetRow(spec: RowSpec, expected: string, file: ResultFile | un
 export function ratio(value: number, reference: number, against: string): string | undefined {
   return reference > 0 ? `${times(value / reference)} ${against}` : undefined;
 }
+
+/** A figure Petrel is compared with in a row: a peer or the floor, from the same run. */
+export interface Reference {
+  /** As the peer column names it: "bare node:net", "mosquitto". */
+  name: string;
+  /** As the ratio column names it: "floor", "mosquitto". */
+  short: string;
+  value: number;
+  /** The ratio the benchmark wrote, if any (a median of per-run ratios). */
+  written?: number | undefined;
+}
+
+/** The peer and ratio cells: every reference with its figure, Petrel's figure over each. */
+export function compared(petrel: number, refs: Reference[], format: (value: number) => string, fallback?: string): { peer?: string; ratio?: string } {
+  if (refs.length === 0) return fallback === undefined ? {} : { ratio: fallback };
+  return {
+    peer: refs.map((ref) => `${format(ref.value)} ${ref.name}`).join('; '),
+    ratio: refs.map((ref) => (ref.written === undefined ? ratio(petrel, ref.value, ref.short) : `${decimal(ref.written, 2)}× ${ref.short}`)).filter((r) => r !== undefined).join(', '),
+  };
+}
+

@@ -1,6 +1,7 @@
 import type { NextFunction, Request, Response } from 'express';
-import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import { PetrelError } from '../domain/errors.js';
+import { consumeOrRefuse } from '../store/rate-limits.js';
 import { appOf } from './server-auth.js';
 
 /**
@@ -15,16 +16,14 @@ export function appRateLimit(limiter: RateLimiterAbstract, maxBatch: number) {
     // Capped at a batch's maximum: an oversized array is refused by validation, not charged.
     const cost = req.method === 'POST' && Array.isArray(messages) ? Math.min(maxBatch, Math.max(1, messages.length)) : 1;
     try {
-      const state = await limiter.consume(appOf(res).id, cost);
+      const state = await consumeOrRefuse(limiter, appOf(res).id, cost, `this app may send ${limiter.points} messages (or make as many calls) per second`);
       res.set('RateLimit-Limit', String(limiter.points));
       res.set('RateLimit-Remaining', String(state.remainingPoints));
     } catch (err) {
-      if (!(err instanceof RateLimiterRes)) throw new PetrelError('storage_unavailable', undefined, { cause: err });
-      const retryAfterSec = Math.max(1, Math.ceil(err.msBeforeNext / 1000));
-      res.set('Retry-After', String(retryAfterSec));
-      throw new PetrelError('rate_limited', `this app may send ${limiter.points} messages (or make as many calls) per second`, {
-        details: { limit: limiter.points, retryAfterMs: err.msBeforeNext },
-      });
+      if (err instanceof PetrelError && err.code === 'rate_limited') {
+        res.set('Retry-After', String(Math.max(1, Math.ceil(Number(err.details?.['retryAfterMs'] ?? 0) / 1000))));
+      }
+      throw err;
     }
     next();
   };

@@ -1,4 +1,4 @@
-import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { App } from '../domain/app.js';
 import { deriveDeviceSecret } from '../domain/device-secret.js';
 import { PetrelError } from '../domain/errors.js';
@@ -6,6 +6,7 @@ import { ID_PATTERN, ownString } from '../domain/ids.js';
 import { helloSignatureMatches, MIN_NONCE_LENGTH, type HelloFrame, type RegisterFrame } from '../protocol/index.js';
 import { sameCredential } from '../store/app-store.js';
 import type { DeviceStore } from '../store/device-store.js';
+import { consumeOrRefuse } from '../store/rate-limits.js';
 import type { LoadingCache } from '../store/loading-cache.js';
 
 export interface Registration {
@@ -45,12 +46,7 @@ export class DeviceAuthenticator {
   /** `address`: the connection's source address, which the registration limit counts by. */
   async register(frame: RegisterFrame, address: string): Promise<Registration> {
     if (this.registrations) {
-      try {
-        await this.registrations.consume(address || 'unknown');
-      } catch (err) {
-        if (!(err instanceof RateLimiterRes)) throw new PetrelError('storage_unavailable', undefined, { cause: err });
-        throw new PetrelError('rate_limited', `at most ${this.registrations.points} registrations per minute from one address`, { details: { retryAfterMs: err.msBeforeNext } });
-      }
+      await consumeOrRefuse(this.registrations, address || 'unknown', 1, `at most ${this.registrations.points} registrations per minute from one address`);
     }
     const app = await this.activeApp(frame.app);
     if (!sameCredential(app.clientKey, frame.key)) throw new PetrelError('auth_failed', 'wrong app client key');

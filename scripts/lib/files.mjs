@@ -31,6 +31,12 @@ export function findTestFiles(root) {
 }
 
 /**
+ * Fault tests too heavy for every `npm test` (19,000-device storms, floods): they run in
+ * `npm run test:faults`, or when named (`npm test -- test/faults/x.test.ts`).
+ */
+export const FAULTS_ONLY_DIR = 'test/faults';
+
+/**
  * Splits `npm test -- …` arguments into options for node's test runner (`--x` or
  * `--x=value`) and path filters (a file or a directory), and returns the test files
  * that match any filter (all of them when there is none). Paths are taken relative
@@ -45,7 +51,7 @@ export function selectTestFiles(root, args) {
     .map((arg) => toPosix(relative(root, resolve(startDir, arg))).replace(/\/$/, ''));
   const files =
     filters.length === 0
-      ? all
+      ? all.filter((file) => !file.startsWith(`${FAULTS_ONLY_DIR}/`))
       : all.filter((file) => filters.some((filter) => file === filter || file.startsWith(`${filter}/`) || filter === ''));
   if (files.length === 0) {
     throw new PetrelError(

@@ -6,7 +6,7 @@ import { join, relative } from 'node:path';
 import { ensureNpmDependencies, ensureRedisServer, runTsc } from './deps.mjs';
 import { say } from './log.mjs';
 import { holdInstanceLock, portFromEnv, statusOf } from './process.mjs';
-import { selectTestFiles } from './files.mjs';
+import { FAULTS_ONLY_DIR, selectTestFiles } from './files.mjs';
 import { startPrivateRedis } from './redis.mjs';
 
 /**
@@ -80,7 +80,7 @@ export async function fuzz(session, args) {
 }
 
 /** The fault tests: real processes, sockets and Redis, with faults injected (issue #7). */
-const FAULT_FILES = ['test/e2e/send-faults.test.ts', 'test/e2e/campaign-faults.test.ts', 'test/e2e/network-faults.test.ts'];
+const FAULT_FILES = ['test/e2e/send-faults.test.ts', 'test/e2e/campaign-faults.test.ts', 'test/e2e/network-faults.test.ts', FAULTS_ONLY_DIR];
 
 /**
  * `npm run test:faults`: the fault tests, printed as usual and written up as

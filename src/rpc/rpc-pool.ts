@@ -9,7 +9,8 @@
  *   that may never come: we fail it at once with `rpc_unavailable` instead;
  * - calls in flight when the socket closes are never called back (their callbacks stay
  *   in the client's `_reqs`): we reject them with `rpc_unavailable`;
- * - there is no per-call timeout: ours rejects with `rpc_timeout`;
+ * - there is no per-call timeout: ours rejects with `rpc_timeout`, and drops a connection
+ *   that stayed silent for a whole call timeout (a half-open link TCP would keep for ever);
  * - its `connect_timeout` only arms the socket's idle timer, which emits 'timeout' and
  *   closes nothing: we destroy a socket that times out before connecting;
  * - for every reply it stores a forwarding callback under `_reqs[-seqid]` that nothing
@@ -154,16 +155,25 @@ class PooledConnection<C extends GeneratedClient> {
       connection.destroy();
     });
     connection.on('close', () => {
-      if (this.connection !== connection) return;
-      this.connection = null;
-      this.client = null;
-      this.failAll(() => this.unavailable('the connection closed before the reply came'));
-      if (this.state !== 'closed') {
-        this.state = 'down';
-        this.scheduleReconnect();
-      }
+      this.drop(connection, 'the connection closed before the reply came');
       settled();
     });
+  }
+
+  /**
+   * Takes `connection` out of use at once (no new call picks it), fails the calls waiting
+   * on it and schedules a reconnect; a no-op if it was already replaced or dropped.
+   */
+  private drop(connection: thrift.Connection, why: string): void {
+    if (this.connection !== connection) return;
+    this.connection = null;
+    this.client = null;
+    this.failAll(() => this.unavailable(why));
+    if (this.state !== 'closed') {
+      this.state = 'down';
+      this.scheduleReconnect();
+    }
+    connection.destroy();
   }
 
   private scheduleReconnect(): void {
@@ -184,6 +194,8 @@ class PooledConnection<C extends GeneratedClient> {
     const send = (client as unknown as Record<string, (...a: readonly unknown[]) => Promise<unknown>>)[method];
     if (typeof send !== 'function') return Promise.reject(new PetrelError('internal', `${where}: no such method`));
 
+    const link = this.connection!;
+    const readBefore = link.connection.bytesRead;
     return new Promise<unknown>((resolve, reject) => {
       // The generated method takes the next seqid synchronously, before it writes.
       const seqid = client._seqid + 1;
@@ -203,6 +215,14 @@ class PooledConnection<C extends GeneratedClient> {
           delete client._reqs[-seqid];
         };
         reject(new PetrelError('rpc_timeout', `${where}: no reply within ${this.settings.callTimeoutMs} ms`));
+        // Not one byte came back while this call waited: the link is half-open (the peer's
+        // host vanished, a NAT or firewall forgot the flow) and TCP may not notice for many
+        // minutes. Drop it, failing the other calls on it, and reconnect; a peer that is
+        // merely slow still sends other replies and keeps its connection.
+        if (link.connection.bytesRead === readBefore && this.connection === link) {
+          this.lastError = `no byte received for ${this.settings.callTimeoutMs} ms with a call waiting`;
+          this.drop(link, this.lastError);
+        }
       }, this.settings.callTimeoutMs);
       this.pending.set(seqid, { timer, reject });
       send.call(client, ...args).then(

@@ -26,6 +26,18 @@ function gatewayPool(port: number, size = 2): RpcPool<GatewayService.Client> {
   return pool;
 }
 
+/** A client class that keeps every instance the pool creates (one per connection opened). */
+function recordingClient(): { RecordingClient: typeof GatewayService.Client; clients: GatewayService.Client[] } {
+  const clients: GatewayService.Client[] = [];
+  class RecordingClient extends GatewayService.Client {
+    constructor(...args: ConstructorParameters<typeof GatewayService.Client>) {
+      super(...args);
+      clients.push(this);
+    }
+  }
+  return { RecordingClient, clients };
+}
+
 function assertCode(err: unknown, code: string): void {
   assert.ok(err instanceof PetrelError, `expected a PetrelError, got ${String(err)}`);
   assert.equal(err.code, code, err.message);
@@ -59,7 +71,10 @@ describe('RpcPool', () => {
     gateway.onDeliver = () => late.promise;
 
     const started = Date.now();
-    const err = await rejectionOf(pool.call('deliver', [new Delivery({ device: 'slow', frame: Buffer.alloc(1) })]));
+    const slow = rejectionOf(pool.call('deliver', [new Delivery({ device: 'slow', frame: Buffer.alloc(1) })]));
+    // A prompt reply meanwhile: the link is alive, so the timeout keeps the connection.
+    await pool.call('stats');
+    const err = await slow;
     assertCode(err, 'rpc_timeout');
     assert.ok(Date.now() - started < 1000);
 
@@ -74,13 +89,7 @@ describe('RpcPool', () => {
   it('leaves no callbacks behind in the generated client, even for a reply after its timeout', async () => {
     // thrift's Connection files a forwarding callback under _reqs[-seqid] for every reply
     // and never removes it; the pool does.
-    const clients: GatewayService.Client[] = [];
-    class RecordingClient extends GatewayService.Client {
-      constructor(...args: ConstructorParameters<typeof GatewayService.Client>) {
-        super(...args);
-        clients.push(this);
-      }
-    }
+    const { RecordingClient, clients } = recordingClient();
     const gateway = new FakeGateway();
     const server = await gatewayServer(gateway);
     const pool = new RpcPool({ client: RecordingClient, host, port: server.port, size: 1, ...fast });
@@ -88,12 +97,33 @@ describe('RpcPool', () => {
     for (let i = 0; i < 5; i += 1) await pool.call('stats');
     const late = deferred<DeliverResult>();
     gateway.onDeliver = () => late.promise;
-    assertCode(await rejectionOf(pool.call('deliver', [])), 'rpc_timeout');
+    const slow = rejectionOf(pool.call('deliver', []));
+    await pool.call('stats');
+    assertCode(await slow, 'rpc_timeout');
     gateway.onDeliver = null;
     late.resolve(new DeliverResult({ notConnected: [] }));
     await pool.call('stats');
     assert.equal(clients.length, 1);
     assert.deepEqual(Object.keys(clients[0]!._reqs), []);
+  });
+
+  it('drops a connection that stayed silent for a whole call timeout (half-open) and opens a new one', async () => {
+    const { RecordingClient, clients } = recordingClient();
+    const gateway = new FakeGateway();
+    const server = await gatewayServer(gateway);
+    const pool = new RpcPool({ client: RecordingClient, host, port: server.port, size: 1, ...fast });
+    closers.push(() => pool.close());
+    await pool.call('stats');
+    const never = deferred<DeliverResult>();
+    gateway.onDeliver = () => never.promise;
+    // Two calls wait on the silent link: the first to time out drops it, failing the other.
+    const [first, second] = await Promise.all([rejectionOf(pool.call('deliver', [])), rejectionOf(pool.call('deliver', []))]);
+    assertCode(first, 'rpc_timeout');
+    assert.ok(second instanceof PetrelError && ['rpc_timeout', 'rpc_unavailable'].includes(second.code), String(second));
+    gateway.onDeliver = null;
+    await waitFor(() => pool.connectedCount === 1, 'the pool to reconnect', 2000);
+    assert.deepEqual((await pool.call('deliver', [new Delivery({ device: 'd', session: 'gone', frame: Buffer.alloc(1) })])).notConnected, ['d']);
+    assert.equal(clients.length, 2, 'a second connection was opened');
   });
 
   it('fails fast with rpc_unavailable while the server is down, and reconnects when it is back', async () => {

@@ -80,7 +80,7 @@ export async function fuzz(session, args) {
 }
 
 /** The fault tests: real processes, sockets and Redis, with faults injected (issue #7). */
-const FAULT_FILES = ['test/e2e/send-faults.test.ts', 'test/e2e/campaign-faults.test.ts', 'test/e2e/network-faults.test.ts', FAULTS_ONLY_DIR];
+const FAULT_FILES = ['test/e2e/send-faults.test.ts', 'test/e2e/campaign-faults.test.ts', 'test/e2e/network-faults.test.ts', 'test/e2e/tier-network-faults.test.ts', FAULTS_ONLY_DIR];
 
 /**
  * `npm run test:faults`: the fault tests, printed as usual and written up as

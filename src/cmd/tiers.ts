@@ -57,7 +57,7 @@ import { gatewayRpcHandler } from '../gateway/gateway-rpc.js';
 import { GatewayServer } from '../gateway/gateway-server.js';
 import type { SessionHooks } from '../gateway/session-hooks.js';
 import { WireCodec } from '../protocol/index.js';
-import { Announcer } from '../rpc/announcer.js';
+import { Announcer, advertisedAddress } from '../rpc/announcer.js';
 import { DispatchService, GatewayService } from '../rpc/gen/index.js';
 import { NodePools } from '../rpc/node-pools.js';
 import { startThriftServer } from '../rpc/thrift-server.js';
@@ -197,7 +197,8 @@ export async function startGateway(rt: Runtime, deviceKey: Buffer, hooks?: Sessi
       service: GatewayService, handler: gatewayRpcHandler(gateway), host: config.gateway.rpc.host, port: config.gateway.rpc.port,
       onError: (err, context) => rt.log.warn({ err, context }, 'gateway rpc error'),
     });
-    const announcer = new Announcer(registry, 'gateway', () => ({ id: gateway.id, host: rpc.host, port: rpc.port, load: gateway.sessionCount }), config.registry.ttlMs, rt.log);
+    const { host, port } = advertisedAddress(config.gateway.rpc, rpc);
+    const announcer = new Announcer(registry, 'gateway', () => ({ id: gateway.id, host, port, load: gateway.sessionCount }), config.registry.ttlMs, rt.log);
     await announcer.start();
     const r = reporter;
     rt.onClose(async () => {
@@ -300,7 +301,8 @@ export async function startDispatcher(rt: Runtime): Promise<Dispatcher> {
     host: config.dispatch.host, port: config.dispatch.port,
     onError: (err, context) => rt.log.warn({ err, context }, 'dispatch rpc error'),
   });
-  const announcer = new Announcer(registry, 'dispatcher', () => ({ id, host: rpc.host, port: rpc.port, load: 0 }), config.registry.ttlMs, rt.log);
+  const { host, port } = advertisedAddress(config.dispatch, rpc);
+  const announcer = new Announcer(registry, 'dispatcher', () => ({ id, host, port, load: 0 }), config.registry.ttlMs, rt.log);
   await announcer.start();
   redeliverer.start();
   sweep.start();

@@ -4,6 +4,16 @@ import { z } from 'zod';
  * Every setting of every tier, with its default. Parsed once at start (config/load.ts),
  * deep-frozen and passed down; nothing reads process.env after that.
  */
+/**
+ * Where the other tier should dial a Thrift listener, when that differs from where it
+ * listens: a listener on 0.0.0.0, NAT or a container port mapping, a proxy in front.
+ * Unset: the listener's own host and port are announced in the registry.
+ */
+const advertised = {
+  advertiseHost: z.string().min(1).optional(),
+  advertisePort: z.number().int().min(1).max(65535).optional(),
+};
+
 export const configSchema = z.object({
   /** Folder for local state in the all-in-one mode (.petrel/ by default). */
   dataDir: z.string().default('.petrel'),
@@ -70,6 +80,7 @@ export const configSchema = z.object({
     rpc: z.object({
       host: z.string().default('127.0.0.1'),
       port: z.number().int().min(0).max(65535).default(0),
+      ...advertised,
     }).prefault({}),
     /** ACKs, presence and SUB/UNSUB are sent to a dispatcher at most this often (one Thrift call). */
     reportIntervalMs: z.number().int().min(1).max(1000).default(5),
@@ -112,6 +123,7 @@ export const configSchema = z.object({
     /** Thrift DispatchService listener (gateways report to it); advertised in the registry. */
     host: z.string().default('127.0.0.1'),
     port: z.number().int().min(0).max(65535).default(0),
+    ...advertised,
     /** Send jobs one dispatcher process works on at once. */
     concurrency: z.number().int().min(1).max(256).default(16),
     /** A job whose dispatcher died is taken over after this (BullMQ stalled-job check). */

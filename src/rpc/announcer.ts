@@ -32,3 +32,14 @@ export class Announcer {
     await this.registry.withdraw(this.kind, this.node().id).catch(() => undefined);
   }
 }
+
+/**
+ * The address to announce for a Thrift listener: the configured advertised host and port
+ * where set (a listener on 0.0.0.0, NAT, a proxy in front), else where it is bound.
+ */
+export function advertisedAddress(
+  configured: { readonly advertiseHost?: string | undefined; readonly advertisePort?: number | undefined },
+  bound: { readonly host: string; readonly port: number },
+): { host: string; port: number } {
+  return { host: configured.advertiseHost ?? bound.host, port: configured.advertisePort ?? bound.port };
+}

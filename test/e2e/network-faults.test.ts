@@ -7,8 +7,8 @@ import { waitFor } from '../support/wait.js';
 
 /**
  * A device behind a faulty network (issue #7 item 1): our fault-injecting proxy between
- * the SDK and the gateway adds latency, cuts every connection mid-stream, or freezes the
- * link until both ends give it up. Whatever it does, every message sent reaches the app
+ * the SDK and the gateway adds latency, lets bytes through at a trickle, cuts every
+ * connection mid-stream, or freezes the link until both ends give it up. Whatever it does, every message sent reaches the app
  * exactly once. Each test reports lost, duplicated-to-app and recovery time.
  */
 describe('network faults between device and gateway: nothing lost, nothing shown twice', () => {
@@ -64,6 +64,15 @@ describe('network faults between device and gateway: nothing lost, nothing shown
     const ids = [];
     for (let i = 0; i < 100; i++) ids.push(await send(i));
     await settle(t, ids, started);
+    proxy.set({ kind: 'pass' });
+  });
+
+  it('a trickle of 1 KB/s each way', async (t) => {
+    proxy.set({ kind: 'trickle', bytesPerSec: 1024 });
+    const started = Date.now();
+    const ids = [];
+    for (let i = 0; i < 50; i++) ids.push(await send(i));
+    await settle(t, ids, started, 40_000);
     proxy.set({ kind: 'pass' });
   });
 

@@ -90,26 +90,39 @@ function findRedisServer() {
 
 /** Path of a redis-server binary, installing Debian's package when we can. */
 export async function ensureRedisServer(session) {
-  const found = findRedisServer();
-  if (found !== null) return found;
+  return (
+    findRedisServer() ??
+    (await installDebianPackage(session, 'redis-server', findRedisServer, 'Install Redis 6 or newer (Debian/Ubuntu: sudo apt-get install redis-server; ' +
+      'macOS: brew install redis) or set PETREL_REDIS_BIN to a redis-server binary'))
+  );
+}
+
+/** Path of strace (the fault tests watch Redis's fsyncs with it), installing Debian's package when we can. */
+export async function ensureStrace(session) {
+  const find = () => findOnPath('strace');
+  return find() ?? (await installDebianPackage(session, 'strace', find, 'Install strace (Debian/Ubuntu: sudo apt-get install strace)'));
+}
+
+/**
+ * Installs a Debian package with apt-get when we are root on Linux, and returns what
+ * `find` then finds; otherwise fails with `howTo`, telling the user the one step to take.
+ */
+async function installDebianPackage(session, pkg, find, howTo) {
   const isRoot = process.getuid?.() === 0;
   if (process.platform !== 'linux' || !isRoot || findOnPath('apt-get') === null) {
-    throw new PetrelError(
-      'redis-server not found. Install Redis 6 or newer (Debian/Ubuntu: sudo apt-get install redis-server; ' +
-        'macOS: brew install redis) or set PETREL_REDIS_BIN to a redis-server binary, then run this again',
-    );
+    throw new PetrelError(`${pkg} not found. ${howTo}, then run this again`);
   }
-  say('redis-server not found; installing the Debian package (apt-get update && apt-get install -y redis-server)…');
+  say(`${pkg} not found; installing the Debian package (apt-get update && apt-get install -y ${pkg})…`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   // Another install (unattended upgrades, a second checkout's first run) may hold dpkg's
   // lock: wait for it rather than fail a fresh machine's first command.
   const wait = ['-o', 'DPkg::Lock::Timeout=300'];
-  for (const args of [[...wait, '-q', 'update'], [...wait, '-q', 'install', '-y', 'redis-server']]) {
+  for (const args of [[...wait, '-q', 'update'], [...wait, '-q', 'install', '-y', pkg]]) {
     const result = await session.run('apt-get', args, { env });
     if (result.code !== 0) throw new PetrelError(`apt-get ${args.slice(3).join(' ')} failed (${result.code})`);
   }
-  const installed = findRedisServer();
-  if (installed === null) throw new PetrelError('apt-get installed redis-server but no redis-server binary was found');
+  const installed = find();
+  if (installed === null) throw new PetrelError(`apt-get installed ${pkg} but it was not found afterwards`);
   return installed;
 }
 

@@ -3,7 +3,7 @@
 
 import { mkdirSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { ensureNpmDependencies, ensureRedisServer, runTsc } from './deps.mjs';
+import { ensureNpmDependencies, ensureRedisServer, ensureStrace, runTsc } from './deps.mjs';
 import { say } from './log.mjs';
 import { holdInstanceLock, portFromEnv, statusOf } from './process.mjs';
 import { FAULTS_ONLY_DIR, selectTestFiles } from './files.mjs';
@@ -87,6 +87,8 @@ const FAULT_FILES = ['test/e2e/send-faults.test.ts', 'test/e2e/campaign-faults.t
  * docs/reliability.md (scripts/lib/reliability-reporter.mjs) from what each reports.
  */
 export async function faults(session, args) {
+  // test/faults/redis-fsync-window.test.ts runs Redis under strace to see its fsyncs.
+  await ensureStrace(session);
   return test(session, [
     ...(args.length > 0 ? args : FAULT_FILES),
     '--test-reporter=spec', '--test-reporter-destination=stdout',

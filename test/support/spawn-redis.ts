@@ -22,6 +22,12 @@ export interface SpawnRedisOptions {
   readonly appendfsync?: 'always' | 'everysec' | 'no';
   /** How long to wait for PONG after each start. */
   readonly startTimeoutMs?: number;
+  /**
+   * A command the first start runs redis-server under (`['strace', …]`), for tests that
+   * watch what Redis does; restarts run redis-server alone. kill9() kills redis-server
+   * itself, not the launcher.
+   */
+  readonly launcher?: readonly string[];
 }
 
 export interface SpawnedRedis {
@@ -31,6 +37,8 @@ export interface SpawnedRedis {
   readonly dir: string;
   /** True while the server process is running. */
   readonly running: boolean;
+  /** The redis-server process id (under a launcher, the launcher's child). */
+  pid(): number;
   /** Clean shutdown: SIGTERM, Redis fsyncs the AOF and exits. */
   stop(): Promise<void>;
   /** Crash: SIGKILL, Redis gets no chance to flush. */
@@ -114,7 +122,7 @@ function logTail(file: string): string {
 
 class PortTaken extends Error {}
 
-async function startServer(dir: string, port: number, options: SpawnRedisOptions): Promise<ChildProcess> {
+async function startServer(dir: string, port: number, options: SpawnRedisOptions, launcher: readonly string[] = []): Promise<ChildProcess> {
   const logFile = join(dir, 'redis.log');
   const logFd = openSync(logFile, 'a');
   const args = [
@@ -127,7 +135,8 @@ async function startServer(dir: string, port: number, options: SpawnRedisOptions
     '--save', '',
     '--daemonize', 'no',
   ];
-  const child = spawn(redisBinary(), args, { cwd: dir, stdio: ['ignore', logFd, logFd] });
+  const [file, ...launcherArgs] = [...launcher, redisBinary()];
+  const child = spawn(file!, [...launcherArgs, ...args], { cwd: dir, stdio: ['ignore', logFd, logFd] });
   closeSync(logFd);
   const failure: { error: Error | null } = { error: null };
   child.once('error', (error) => (failure.error = error));
@@ -163,7 +172,7 @@ export async function spawnRedis(options: SpawnRedisOptions = {}): Promise<Spawn
   for (let attempt = 1; child === null; attempt++) {
     port = await freePort();
     try {
-      child = await startServer(dir, port, options);
+      child = await startServer(dir, port, options, options.launcher);
     } catch (error) {
       // Another process may take the free port between our check and Redis's bind.
       if (!(error instanceof PortTaken) || attempt >= 3) {
@@ -174,9 +183,24 @@ export async function spawnRedis(options: SpawnRedisOptions = {}): Promise<Spawn
   }
 
   let current: ChildProcess | null = child;
+  let launched = options.launcher !== undefined && options.launcher.length > 0;
+  const serverPid = (): number => {
+    if (current === null || current.pid === undefined) throw new Error('redis-server is not running');
+    if (!launched) return current.pid;
+    const children = readFileSync(`/proc/${current.pid}/task/${current.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    if (children.length !== 1) throw new Error(`expected one redis-server under the launcher, found ${children.length}`);
+    return Number(children[0]);
+  };
   const stopWith = async (signal: 'SIGTERM' | 'SIGKILL'): Promise<void> => {
     const running = current;
+    if (running !== null && launched && !hasExited(running)) {
+      // The signal goes to redis-server; the launcher exits after it.
+      const exit = new Promise<void>((resolve) => running.once('exit', () => resolve()));
+      process.kill(serverPid(), signal);
+      await exit;
+    }
     current = null;
+    launched = false;
     if (running !== null) await signalAndWait(running, signal);
   };
 
@@ -187,6 +211,7 @@ export async function spawnRedis(options: SpawnRedisOptions = {}): Promise<Spawn
     get running() {
       return current !== null && !hasExited(current);
     },
+    pid: serverPid,
     stop: () => stopWith('SIGTERM'),
     kill9: () => stopWith('SIGKILL'),
     async restart() {

@@ -25,6 +25,7 @@ const envMap: ReadonlyArray<readonly [string, string, 'string' | 'int']> = [
   ['PETREL_ACK_TIMEOUT_MS', 'gateway.ackTimeoutMs', 'int'],
   ['PETREL_GATEWAY_CONNECTS_PER_SEC', 'gateway.limits.connectsPerSec', 'int'],
   ['PETREL_REGISTRATIONS_PER_MINUTE', 'gateway.limits.registrationsPerMinute', 'int'],
+  ['PETREL_SESSIONS_PER_APP', 'gateway.limits.sessionsPerApp', 'int'],
   ['PETREL_DISPATCH_HOST', 'dispatch.host', 'string'],
   ['PETREL_DISPATCH_PORT', 'dispatch.port', 'int'],
   ['PETREL_DISPATCH_CONCURRENCY', 'dispatch.concurrency', 'int'],

@@ -81,6 +81,12 @@ export function loadConfig(options: LoadOptions = {}): PetrelConfig {
   if (!(hb.minSec <= hb.defaultSec && hb.defaultSec <= hb.maxSec)) {
     throw new ConfigError('gateway.heartbeat must satisfy minSec <= defaultSec <= maxSec');
   }
+  // Published session counts lapse after registry.ttlMs: refreshed less often than a third
+  // of it (the announcer's pace), one slow refresh would drop a live gateway's sessions from
+  // every other gateway's count.
+  if (config.gateway.limits.sessionsRefreshMs * 3 > config.registry.ttlMs) {
+    throw new ConfigError(`gateway.limits.sessionsRefreshMs (${config.gateway.limits.sessionsRefreshMs}) must be at most a third of registry.ttlMs (${config.registry.ttlMs})`);
+  }
   // A full batch costs maxBatch points: a smaller budget would refuse it forever.
   const points = config.limits.appPointsPerSec;
   if (points > 0 && points < config.messages.maxBatch) {

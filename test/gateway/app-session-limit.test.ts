@@ -87,8 +87,8 @@ describe('gateway: concurrent sessions per app', () => {
     assert.ok(outcome.retry !== undefined && outcome.retry >= 1000 && outcome.retry <= 1000 + RETRY_SPREAD_MS, `retry ${outcome.retry}`);
   }
 
-  /** Enough refreshes for one gateway to publish and the other to read. */
-  const settle = () => new Promise((r) => setTimeout(r, 4 * REFRESH_MS));
+  /** Enough refreshes for one gateway to publish and the other to read, with room for a loaded machine. */
+  const settle = () => new Promise((r) => setTimeout(r, 8 * REFRESH_MS));
 
   it('on one gateway the K+1th HELLO of an app gets 4008 with a spread retry, other apps are not affected, and a session that ends frees its slot', async () => {
     const g = await gateway({ limit: 3 });

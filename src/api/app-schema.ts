@@ -12,6 +12,8 @@ export const createAppBody = z.strictObject({ name: appName });
 export const updateAppBody = z.strictObject({
   name: appName.optional(),
   status: z.enum(['active', 'disabled']).optional(),
+  /** Concurrent device sessions of the app (0: unlimited); null: the gateways' `limits.sessionsPerApp`. */
+  maxSessions: z.number().int().min(0).max(1_000_000_000).nullable().optional(),
 });
 
 export const issueSecretBody = z.strictObject({

@@ -55,6 +55,7 @@ import { DispatchClient } from '../gateway/dispatch-client.js';
 import { DispatchReporter } from '../gateway/dispatch-reporter.js';
 import { gatewayRpcHandler } from '../gateway/gateway-rpc.js';
 import { GatewayServer } from '../gateway/gateway-server.js';
+import { AppSessionLimit } from '../gateway/app-session-limit.js';
 import type { SessionHooks } from '../gateway/session-hooks.js';
 import { WireCodec } from '../protocol/index.js';
 import { Announcer, advertisedAddress } from '../rpc/announcer.js';
@@ -74,6 +75,7 @@ import { ReceiptDeadLetters } from '../store/receipt-dead-letters.js';
 import { createRedis } from '../store/redis.js';
 import { RedeliverySchedule } from '../store/redelivery-schedule.js';
 import { RouteStore } from '../store/route-store.js';
+import { SessionCountStore } from '../store/session-counts.js';
 import { StatsStore } from '../store/stats-store.js';
 import { TurnPipeline } from '../store/turn-pipeline.js';
 import type { Runtime } from './runtime.js';
@@ -172,11 +174,10 @@ export async function startGateway(rt: Runtime, deviceKey: Buffer, hooks?: Sessi
   );
   const registry = new NodeRegistry(rt.redis, rt.keys);
   let reporter: DispatchReporter | null = null;
-  let gatewayId = config.gateway.id;
+  const gatewayId = config.gateway.id || `gw-${newSessionId()}`;
   if (!hooks) {
     const dispatchers = new NodePools(registry, 'dispatcher', DispatchService.Client, { refreshMs: REGISTRY_REFRESH_MS, callTimeoutMs: RPC_TIMEOUT_MS });
     rt.onClose(() => dispatchers.close());
-    gatewayId ||= `gw-${newSessionId()}`;
     reporter = new DispatchReporter(
       new DispatchClient(dispatchers),
       { gatewayId, intervalMs: config.gateway.reportIntervalMs, backlog: config.gateway.reportBacklog, maxEntries: config.gateway.reportMaxEntries },
@@ -190,6 +191,13 @@ export async function startGateway(rt: Runtime, deviceKey: Buffer, hooks?: Sessi
     log: rt.log,
     auth,
     hooks: hooks ?? reporter!,
+    // Counts lapse with the registry TTL: a gateway killed -9 stops counting against its
+    // apps' limits when it would stop being listed (docs/architecture.md, "Sessions per app").
+    sessionLimit: new AppSessionLimit(
+      new SessionCountStore(rt.redis, rt.keys),
+      { counter: `${gatewayId}.${newSessionId()}`, refreshMs: config.gateway.limits.sessionsRefreshMs, lapseMs: config.registry.ttlMs },
+      rt.log,
+    ),
   });
   await gateway.listen();
   if (reporter) {

@@ -27,6 +27,7 @@ const envMap: ReadonlyArray<readonly [string, string, 'string' | 'int']> = [
   ['PETREL_ACK_TIMEOUT_MS', 'gateway.ackTimeoutMs', 'int'],
   ['PETREL_GATEWAY_CONNECTS_PER_SEC', 'gateway.limits.connectsPerSec', 'int'],
   ['PETREL_REGISTRATIONS_PER_MINUTE', 'gateway.limits.registrationsPerMinute', 'int'],
+  ['PETREL_SESSIONS_PER_APP', 'gateway.limits.sessionsPerApp', 'int'],
   ['PETREL_DISPATCH_HOST', 'dispatch.host', 'string'],
   ['PETREL_DISPATCH_PORT', 'dispatch.port', 'int'],
   ['PETREL_DISPATCH_ADVERTISE_HOST', 'dispatch.advertiseHost', 'string'],
@@ -83,6 +84,12 @@ export function loadConfig(options: LoadOptions = {}): PetrelConfig {
   const hb = config.gateway.heartbeat;
   if (!(hb.minSec <= hb.defaultSec && hb.defaultSec <= hb.maxSec)) {
     throw new ConfigError('gateway.heartbeat must satisfy minSec <= defaultSec <= maxSec');
+  }
+  // Published session counts lapse after registry.ttlMs: refreshed less often than a third
+  // of it (the announcer's pace), one slow refresh would drop a live gateway's sessions from
+  // every other gateway's count.
+  if (config.gateway.limits.sessionsRefreshMs * 3 > config.registry.ttlMs) {
+    throw new ConfigError(`gateway.limits.sessionsRefreshMs (${config.gateway.limits.sessionsRefreshMs}) must be at most a third of registry.ttlMs (${config.registry.ttlMs})`);
   }
   // A full batch costs maxBatch points: a smaller budget would refuse it forever.
   const points = config.limits.appPointsPerSec;

@@ -108,6 +108,19 @@ export const configSchema = z.object({
        * devices can share an address (carrier NAT), so this is per address, not per device.
        */
       registrationsPerMinute: z.number().int().min(0).default(600),
+      /**
+       * Authenticated sessions one app may hold at once across every gateway (a tenant
+       * cannot take the whole tier's capacity). Off by default: the right figure is a
+       * share of a deployment's capacity, which only its operator knows. Exact within a
+       * gateway, approximate across gateways (see sessionsRefreshMs).
+       */
+      sessionsPerApp: z.number().int().min(0).default(0),
+      /**
+       * How often a gateway publishes its per-app session counts to Redis and reads the
+       * other gateways': a crowd spread over gateways can overshoot sessionsPerApp by what
+       * they admit within this, since HELLO checks the cached view, not Redis.
+       */
+      sessionsRefreshMs: z.number().int().min(50).max(60_000).default(1000),
       retrySpreadMs: z.number().int().min(0).default(10_000),
     }).prefault({}),
   }).prefault({}),

@@ -6,6 +6,11 @@ export interface App {
   readonly clientKey: string;
   readonly status: 'active' | 'disabled';
   readonly createdAt: number;
+  /**
+   * Concurrent device sessions the app may hold, in place of the gateways'
+   * `limits.sessionsPerApp` (0: no limit for this app). Absent: the gateways' setting.
+   */
+  readonly maxSessions?: number;
 }
 
 /** What may be shown of a server secret: never the secret, never its hash. */

@@ -200,6 +200,10 @@ export class DeviceConnection implements FrameSink, Session {
     this.ctx.auth.hello(frame, Date.now()).then(
       (device) => {
         if (this.state === ConnState.CLOSED) return;
+        if (!this.ctx.admitsSession(device.appId, device.id, device.appMaxSessions)) {
+          this.rateLimited('sessions');
+          return;
+        }
         const hb = this.ctx.grantHeartbeat(frame.hb);
         this.state = ConnState.AUTHENTICATED;
         this.deviceId = device.id;
@@ -221,8 +225,11 @@ export class DeviceConnection implements FrameSink, Session {
     ).catch((err: unknown) => this.failInternal(err));
   }
 
-  /** Over an abuse limit (frames or bytes per second): BYE 4008 with a spread `retry`. */
-  private rateLimited(what: 'frames' | 'bytes'): void {
+  /**
+   * Over an abuse limit (frames or bytes per second, or the app's concurrent sessions):
+   * BYE 4008 with a spread `retry`.
+   */
+  private rateLimited(what: 'frames' | 'bytes' | 'sessions'): void {
     this.ctx.metrics.rateLimited.labels(what).inc();
     this.ctx.log.debug({ dev: this.deviceId || undefined, limit: what }, 'connection over its rate limit');
     this.close(CloseCode.RATE_LIMITED, `too many ${what}`, this.ctx.retryAfterLimitMs());

@@ -25,6 +25,8 @@ export interface AuthenticatedDevice {
   topics: Set<string> | null;
   /** Version of that topic set, reported in ONLINE so a change racing this HELLO is caught. */
   topicsVersion: number;
+  /** The app's own limit of concurrent sessions, when it has one (App.maxSessions). */
+  appMaxSessions: number | undefined;
 }
 
 /**
@@ -74,7 +76,7 @@ export class DeviceAuthenticator {
     const no = record.no ?? await this.storage(this.devices.assignNumber(frame.dev, app.id));
     // What the session keeps for its lifetime: a flat copy of the id (not a slice of the
     // decoded HELLO) and the app id string shared by every session of the app.
-    return { id: ownString(frame.dev), appId: app.id, gen: record.gen, no, topics: record.topics.length > 0 ? new Set(record.topics) : null, topicsVersion: record.topicsVersion };
+    return { id: ownString(frame.dev), appId: app.id, gen: record.gen, no, topics: record.topics.length > 0 ? new Set(record.topics) : null, topicsVersion: record.topicsVersion, appMaxSessions: app.maxSessions };
   }
 
   /** An unknown and a disabled app get the same answer: 4010. */

@@ -37,6 +37,11 @@ export class FanOutIndex<S extends IndexedSession> {
     if (app.all.size === 0) this.apps.delete(session.appId);
   }
 
+  /** Sessions of one app here (the per-app session limit counts them). */
+  sessionCount(appId: string): number {
+    return this.apps.get(appId)?.all.size ?? 0;
+  }
+
   /** A session's topics changed (its own SUB/UNSUB, or the app server's call). */
   change(session: S, topics: readonly string[], subscribe: boolean): void {
     const app = this.apps.get(session.appId);

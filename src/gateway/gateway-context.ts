@@ -31,6 +31,12 @@ export interface GatewayContext {
   grantHeartbeat(requestedSec: number | undefined): number;
   countIn(t: number): void;
   countOut(t: number): void;
+  /**
+   * Whether a device that passed HELLO may start a session: false when its app is at its
+   * limit of concurrent sessions (`appMaxSessions`, the app's own, or else
+   * `gateway.limits.sessionsPerApp`). A device replacing its own session here takes no new place.
+   */
+  admitsSession(appId: string, deviceId: string, appMaxSessions: number | undefined): boolean;
   sessionStarted(conn: DeviceConnection): void;
   /** The device ACKed these ids: stop re-sending them and report them. */
   acknowledged(conn: DeviceConnection, ids: readonly string[]): void;

@@ -11,6 +11,7 @@ import type { Metrics } from '../observability/metrics.js';
 import { CloseCode, FrameType, type PushFrame, type WireCodec } from '../protocol/index.js';
 import type { BroadcastPublish, OutboundDelivery } from '../rpc/contract.js';
 import { AdmissionBucket } from './admission.js';
+import type { AppSessionLimit } from './app-session-limit.js';
 import { DeviceConnection } from './connection.js';
 import type { DeviceAuthenticator } from './device-auth.js';
 import { FanOutIndex } from './fanout-index.js';
@@ -26,6 +27,8 @@ export interface GatewayDeps {
   log: Logger;
   auth: DeviceAuthenticator;
   hooks: SessionHooks;
+  /** The other gateways' share of the per-app session limits; without it only this gateway's sessions count. */
+  sessionLimit?: AppSessionLimit | null;
 }
 
 export interface GatewayStats {
@@ -82,6 +85,13 @@ export class GatewayServer implements GatewayContext {
   readonly framesPerWindow: number;
   readonly bytesPerWindow: number;
   private readonly admission: AdmissionBucket;
+  private readonly sessionsPerApp: number;
+  private readonly sessionLimit: AppSessionLimit | null;
+  /**
+   * Apps that have a session limit and sessions here (or a HELLO just checked): their counts
+   * are published. Left when their last session here ends.
+   */
+  private readonly limitedApps = new Set<string>();
   private readonly limitWindowMs: number;
   private countersResetAt = performance.now();
 
@@ -124,6 +134,8 @@ export class GatewayServer implements GatewayContext {
     this.framesPerWindow = perWindow(limits.framesPerSec);
     this.bytesPerWindow = perWindow(limits.bytesPerSec);
     this.admission = new AdmissionBucket(limits.connectsPerSec, performance.now());
+    this.sessionsPerApp = limits.sessionsPerApp;
+    this.sessionLimit = deps.sessionLimit ?? null;
     this.inFlight = new InFlightTracker({
       ackTimeoutTicks: Math.ceil(deps.config.ackTimeoutMs / TICK_MS),
       maxResends: deps.config.maxResends,
@@ -150,6 +162,8 @@ export class GatewayServer implements GatewayContext {
     await once(this.server, 'listening');
     this.sweepTimer = setInterval(() => this.sweep(), this.config.sweepIntervalMs);
     this.sweepTimer.unref();
+    // Without a global limit, publishing starts with the first HELLO of an app that has its own.
+    if (this.sessionsPerApp > 0) this.startSessionCounts();
     const port = (this.server.address() as net.AddressInfo).port;
     this.log.info({ host: this.config.host, port, tls: Boolean(this.config.tls) }, 'gateway listening');
     return port;
@@ -220,6 +234,40 @@ export class GatewayServer implements GatewayContext {
     this.outCounters[t]?.inc();
   }
 
+  admitsSession(appId: string, deviceId: string, appMaxSessions: number | undefined): boolean {
+    const limit = appMaxSessions ?? this.sessionsPerApp;
+    if (limit === 0) {
+      this.limitedApps.delete(appId);
+      return true;
+    }
+    this.limitedApps.add(appId);
+    // A device's new session replaces its old one here: the app's count does not change.
+    if (this.sessions.has(deviceId)) return true;
+    const local = this.fanOut.sessionCount(appId);
+    let admitted = local < limit;
+    if (this.sessionLimit) {
+      this.startSessionCounts();
+      admitted = this.sessionLimit.admits(appId, local, limit);
+    }
+    if (!admitted) this.log.debug({ app: appId, local, elsewhere: this.sessionLimit?.elsewhere(appId) ?? 0 }, 'app at its session limit');
+    return admitted;
+  }
+
+  private startSessionCounts(): void {
+    if (!this.draining) this.sessionLimit?.start(this.limitedSessionCounts);
+  }
+
+  /** What this gateway publishes at each refresh: its sessions of the apps that have a limit. */
+  private readonly limitedSessionCounts = (): Map<string, number> => {
+    const counts = new Map<string, number>();
+    for (const appId of this.limitedApps) {
+      // 0: a HELLO was refused, or is between its check and its session start.
+      const n = this.fanOut.sessionCount(appId);
+      if (n > 0) counts.set(appId, n);
+    }
+    return counts;
+  };
+
   sessionStarted(conn: DeviceConnection): void {
     const previous = this.sessions.get(conn.deviceId);
     this.sessions.set(conn.deviceId, conn);
@@ -252,6 +300,7 @@ export class GatewayServer implements GatewayContext {
     }
     if (conn.sessionNo === 0) return;
     this.fanOut.remove(conn);
+    if (this.fanOut.sessionCount(conn.appId) === 0) this.limitedApps.delete(conn.appId);
     try {
       this.hooks.sessionClosed(conn, code);
     } catch (err) {
@@ -465,6 +514,7 @@ export class GatewayServer implements GatewayContext {
     }
     for (const conn of this.closing) conn.transport.destroy();
     this.closing.clear();
+    await this.sessionLimit?.stop();
     await stopped;
     this.stopSweep();
     this.log.info('gateway drained');
@@ -479,6 +529,7 @@ export class GatewayServer implements GatewayContext {
     this.connections.clear();
     this.closing.clear();
     this.sessions.clear();
+    await this.sessionLimit?.stop();
     await stopped;
   }
 

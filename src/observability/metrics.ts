@@ -35,7 +35,7 @@ export function createMetrics(registry: Registry = new Registry(), options: { de
     protocolErrors: new Counter({ name: 'petrel_gateway_protocol_errors_total', help: 'Protocol violations by devices, by stable error code.', labelNames: ['code'], registers }),
     authFailures: new Counter({ name: 'petrel_gateway_auth_failures_total', help: 'Failed REGISTER/HELLO attempts, by reason.', labelNames: ['reason'], registers }),
     registrations: new Counter({ name: 'petrel_gateway_registrations_total', help: 'Devices registered.', registers }),
-    rateLimited: new Counter({ name: 'petrel_gateway_rate_limited_total', help: 'Connections refused or closed with 4008 by an abuse limit, by limit (connects, frames, bytes, registrations).', labelNames: ['limit'], registers }),
+    rateLimited: new Counter({ name: 'petrel_gateway_rate_limited_total', help: 'Connections refused or closed with 4008 by an abuse limit, by limit (connects, frames, bytes, registrations, sessions).', labelNames: ['limit'], registers }),
     sessions: new Counter({ name: 'petrel_gateway_sessions_total', help: 'Sessions authenticated (WELCOME sent).', registers }),
     sessionsReplaced: new Counter({ name: 'petrel_gateway_sessions_replaced_total', help: 'Sessions closed because the device connected again (4006).', registers }),
     helloSeconds: new Histogram({ name: 'petrel_gateway_hello_duration_seconds', help: 'HELLO received to WELCOME sent.', buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1], registers }),

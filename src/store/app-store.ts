@@ -20,6 +20,8 @@ export interface CreatedApp {
 export interface AppChanges {
   name?: string;
   status?: App['status'];
+  /** null: back to the gateways' `limits.sessionsPerApp`. */
+  maxSessions?: number | null;
 }
 
 interface StoredSecret {
@@ -81,17 +83,16 @@ export class AppStore {
     return apps.sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
   }
 
-  /** Renames or enables/disables an app; null when there is no such app. */
+  /** Renames, enables/disables an app or sets its session limit; null when there is no such app. */
   async update(appId: string, changes: AppChanges): Promise<App | null> {
+    // Field, value pairs; an empty value removes the field (no field of ours is ever '').
     const fields: string[] = [];
     if (changes.name !== undefined) fields.push('name', changes.name);
     if (changes.status !== undefined) fields.push('status', changes.status);
+    if (changes.maxSessions !== undefined) fields.push('maxSessions', changes.maxSessions === null ? '' : String(changes.maxSessions));
     if (fields.length > 0) {
-      // HSET only if the app exists, so a typo does not create a half app.
-      const updated = await this.redis.eval(
-        "if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], unpack(ARGV)) return 1 end return 0",
-        1, this.keys.app(appId), ...fields,
-      );
+      // Only if the app exists, so a typo does not create a half app.
+      const updated = await this.redis.eval(UPDATE_APP_1, 1, this.keys.app(appId), ...fields);
       if (updated !== 1) return null;
     }
     return this.get(appId);
@@ -204,14 +205,26 @@ export class AppStore {
 
 function appOf(id: string, h: Record<string, string>): App | null {
   if (!h['clientKey']) return null;
-  return {
+  const app: App = {
     id,
     name: h['name'] ?? '',
     clientKey: h['clientKey'],
     status: h['status'] === 'disabled' ? 'disabled' : 'active',
     createdAt: Number(h['createdAt'] ?? 0),
   };
+  return h['maxSessions'] ? { ...app, maxSessions: Number(h['maxSessions']) } : app;
 }
+
+/**
+ * KEYS[1] app hash. ARGV field, value, …: HSET each, or HDEL when the value is ''.
+ * Returns 0 (and writes nothing) when the app does not exist.
+ */
+const UPDATE_APP_1 = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+for i = 1, #ARGV, 2 do
+  if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[1], ARGV[i]) else redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+end
+return 1`;
 
 /** A secret's public id is a prefix of its hash: stable, and says nothing about the secret. */
 function secretIdOf(hash: string): string {

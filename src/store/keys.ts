@@ -208,6 +208,22 @@ export class RedisKeys {
     return `${this.prefix}nodes:${kind}`;
   }
 
+  /**
+   * Hash with a TTL: one app's authenticated sessions per gateway process (field: the
+   * process's session counter id, value: count), for the per-app session limit.
+   */
+  appSessions(appId: string): string {
+    return `${this.prefix}app-sessions:{${appId}}`;
+  }
+
+  /**
+   * Sorted set: session counter ids of gateway processes, scored by when their published
+   * counts lapse (unix ms); a count whose counter is not here is ignored.
+   */
+  sessionCounters(): string {
+    return `${this.prefix}session-counters`;
+  }
+
   /** Sorted set: devices to retry delivery to, scored by due time (unix ms). */
   redeliverySchedule(): string {
     return `${this.prefix}redeliver`;

@@ -9,6 +9,7 @@ interface AdminApp {
   name: string;
   clientKey: string;
   status: string;
+  maxSessions?: number;
   serverSecret: { id: string; secret: string };
   serverSecrets: Array<{ id: string; expiresAt: number | null }>;
   apps: Array<{ id: string; name: string }>;
@@ -87,6 +88,23 @@ describe('admin API: apps and their server secrets', () => {
     dev.destroy();
     await admin(`/apps/${app.id}`, { method: 'PATCH', body: { status: 'active', name: 'back' } });
     await waitFor(async () => (await sendWith(app.serverSecret.secret)).status === 202, 'server accepted again', 4000, 100);
+  });
+
+  it('sets and clears an app\'s own limit of concurrent sessions', async () => {
+    const app = (await admin('/apps', { body: { name: 'limited' } })).body;
+    assert.equal((await admin(`/apps/${app.id}`, { method: 'PATCH', body: { maxSessions: 1 } })).body.maxSessions, 1);
+    assert.equal((await admin(`/apps/${app.id}`)).body.maxSessions, 1);
+    // Enforced by the gateways (test/gateway/app-session-limit.test.ts): a second session gets 4008.
+    const first = await RawDevice.connect(stack.gateways[0]!.port);
+    await first.hello(await first.register(app.id, app.clientKey));
+    const second = await RawDevice.connect(stack.gateways[0]!.port);
+    second.send(second.helloFrame(await second.register(app.id, app.clientKey)));
+    assert.equal((await second.closedWith())?.code, 4008);
+    first.destroy();
+    const cleared = await admin(`/apps/${app.id}`, { method: 'PATCH', body: { maxSessions: null } });
+    assert.equal(cleared.status, 200);
+    assert.equal(cleared.body.maxSessions, undefined);
+    assert.equal((await admin(`/apps/${app.id}`, { method: 'PATCH', body: { maxSessions: -1 } })).status, 400);
   });
 
   it('answers unknown apps with app_not_found and bad bodies with field errors', async () => {

@@ -39,6 +39,7 @@ describe('config', () => {
     ['an unknown log level', { env: { PETREL_LOG_LEVEL: 'loud' } }],
     ['heartbeat bounds out of order', { env: {}, overrides: { gateway: { heartbeat: { minSec: 100, defaultSec: 50 } } } }],
     ['a missing config file', { env: {}, file: '/nonexistent/petrel.json' }],
+    ['session counts refreshed too rarely for the registry TTL', { env: { PETREL_REGISTRY_TTL_MS: '2000' } }],
   ] as const) {
     it(`rejects ${what} with a ConfigError naming the problem`, () => {
       assert.throws(() => loadConfig(options), (err: unknown) => err instanceof ConfigError && err.code === 'config_invalid' && err.message.length > 10);

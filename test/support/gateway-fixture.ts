@@ -22,9 +22,19 @@ export interface TestGateway {
 
 /** A real gateway on an ephemeral port, over the test Redis with its own key prefix. */
 export async function startTestGateway(
-  options: { gateway?: Partial<Omit<GatewayConfig, 'heartbeat'>> & { heartbeat?: Partial<GatewayConfig['heartbeat']> }; hooks?: SessionHooks; redisUrl?: string; helloWindowMs?: number } = {},
+  options: {
+    gateway?: Partial<Omit<GatewayConfig, 'heartbeat' | 'limits'>> & { heartbeat?: Partial<GatewayConfig['heartbeat']>; limits?: Partial<GatewayConfig['limits']> };
+    hooks?: SessionHooks;
+    redisUrl?: string;
+    helloWindowMs?: number;
+    /** Key prefix to share with other gateways (one cluster); its keys are then the caller's to clean. */
+    keyPrefix?: string;
+    registryTtlMs?: number;
+    /** Gateways of one cluster share it (device secrets are derived from it). */
+    deviceKey?: Buffer;
+  } = {},
 ): Promise<TestGateway> {
-  const prefix = uniquePrefix('gw');
+  const prefix = options.keyPrefix ?? uniquePrefix('gw');
   const config = loadConfig({
     env: {},
     overrides: {
@@ -32,11 +42,12 @@ export async function startTestGateway(
       log: { level: 'silent' },
       auth: { helloWindowMs: options.helloWindowMs ?? 120_000 },
       // No per-address registration limit unless a test sets one (tests register from loopback).
-      gateway: { host: '127.0.0.1', port: 0, appCacheMs: 200, sweepIntervalMs: 50, drainSpreadMs: 1000, drainTimeoutMs: 1000, limits: { registrationsPerMinute: 0 }, ...options.gateway },
+      gateway: { host: '127.0.0.1', port: 0, appCacheMs: 200, sweepIntervalMs: 50, drainSpreadMs: 1000, drainTimeoutMs: 1000, ...options.gateway, limits: { registrationsPerMinute: 0, ...options.gateway?.limits } },
+      ...(options.registryTtlMs === undefined ? {} : { registry: { ttlMs: options.registryTtlMs } }),
     },
   });
   const rt = createRuntime(config, 'test', { defaultMetrics: false, log: createLogger({ level: 'silent' }) });
-  const gateway = await startGateway(rt, randomBytes(32), options.hooks);
+  const gateway = await startGateway(rt, options.deviceKey ?? randomBytes(32), options.hooks);
   const apps = new AppStore(rt.redis, rt.keys);
   const created = await apps.create('test app');
   return {
@@ -55,7 +66,7 @@ export async function startTestGateway(
     },
     async close() {
       await gateway.close();
-      if (rt.redis.status === 'ready') await cleanupPrefix(rt.redis, prefix);
+      if (rt.redis.status === 'ready' && options.keyPrefix === undefined) await cleanupPrefix(rt.redis, prefix);
       await rt.close();
     },
   };

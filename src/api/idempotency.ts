@@ -33,13 +33,19 @@ export async function idempotent(
   if (key === undefined) return send(res, await handle(() => undefined));
   if (!KEY_PATTERN.test(key)) throw new PetrelError('idempotency_key_invalid');
   const fp = createHash('sha256').update(`${req.method} ${req.path}\n${JSON.stringify(req.body)}`).digest('hex');
-  const earlier = await storage(store.claim(appId, key, fp));
-  if (earlier) {
+  const claim = await storage(store.claim(appId, key, fp));
+  if ('earlier' in claim) {
+    const { earlier } = claim;
     if (earlier.fp !== fp) throw new PetrelError('idempotency_conflict');
     if (earlier.state === 'pending') throw new PetrelError('idempotency_in_progress');
     res.set('Idempotent-Replayed', 'true');
     return send(res, earlier);
   }
+  // Held while the request runs, so a slow one keeps its key, and only that long: if this
+  // process dies, the app's retry finds the key free within one claim lifetime.
+  const renewal = setInterval(() => {
+    claim.claimed.renew().catch(() => undefined);
+  }, claim.claimed.renewEveryMs);
   let remembered = false;
   try {
     const answer = await handle((a) => {
@@ -47,11 +53,13 @@ export async function idempotent(
       return store.answerWrite(appId, key, fp, a);
     });
     // Nothing was stored (a batch whose every item was refused): nothing to remember.
-    if (!remembered) await storage(store.release(appId, key));
+    if (!remembered) await storage(claim.claimed.release());
     send(res, answer);
   } catch (err) {
-    await store.release(appId, key).catch(() => undefined);
+    await claim.claimed.release().catch(() => undefined);
     throw err;
+  } finally {
+    clearInterval(renewal);
   }
 }
 

@@ -386,7 +386,7 @@ export async function startHttp(rt: Runtime, which: 'http' | 'ops' = 'http', opt
     rt.onClose(() => campaignQueue.close());
     const campaigns = new CampaignControl(new CampaignStore(redis, rt.keys), campaignQueue, intake, messages, broadcasts, config.campaigns.maxAudience);
     const apps = new AppStore(redis, rt.keys);
-    const idempotency = new IdempotencyStore(redis, rt.keys, { doneMs: 86_400_000, pendingMs: 60_000 });
+    const idempotency = new IdempotencyStore(redis, rt.keys, { doneMs: 86_400_000, pendingMs: 10_000 });
     const auth: RequestHandler[] = [serverAuth(apps, config.gateway.appCacheMs)];
     if (config.limits.appPointsPerSec > 0) {
       // rejectIfRedisNotReady: while Redis is down the request fails at once (503), not after a reconnect attempt.

@@ -176,6 +176,98 @@ describe('send path under faults (real processes)', () => {
     }
   });
 
+  it('kill -9 of one of two APIs during 2,000 sends with Idempotency-Keys: retried on the other, every message shown once', { timeout: 150_000 }, async (t) => {
+    const DEVICES = 20;
+    const MESSAGES = 2000;
+    const IN_FLIGHT = 20;
+    const KILL_AFTER = 600;
+    const prefix = uniquePrefix('faults-api');
+    const redis = createTestRedis();
+    const keys = new RedisKeys(prefix);
+    const group = new ProcessGroup(tierEnv({ redisUrl: testRedisUrl(), prefix, deviceKey: randomBytes(32).toString('base64') }));
+    let devices: TestDevice[] = [];
+    try {
+      const created = await new AppStore(redis, keys).create('api fault test');
+      const [gateway, dispatcher, apiA, apiB] = await Promise.all([group.start('gateway'), group.start('dispatcher'), group.start('api'), group.start('api')]);
+      const processes: Record<string, PetrelProcess> = { gateway, dispatcher, apiA, apiB };
+      devices = await connectDevices(DEVICES, gateway.port('tcp'), credentialsOf(created));
+      const apis = [new ApiSender(apiA.port('http'), created.serverSecret), new ApiSender(apiB.port('http'), created.serverSecret)];
+      let aDead = false;
+
+      // An app server behind a load balancer: each send goes to either API; a send that got
+      // no answer, a 5xx or 409 idempotency_in_progress is retried with the same key, on
+      // the other API, until answered (a stored message's retry is answered, not re-sent).
+      const answered = new Map<number, { at: number; tries: number }>();
+      const failures: Record<string, number> = {};
+      let killedAt = 0;
+      let kill: Promise<void> | null = null;
+      const started = performance.now();
+      await forEachConcurrently(Array.from({ length: MESSAGES }, (_, n) => n), IN_FLIGHT, async (n) => {
+        const device = devices[n % DEVICES]!;
+        for (let tries = 1; ; tries++) {
+          const api = aDead ? apis[1]! : apis[(n + tries) % 2]!;
+          const r = await api.send(device.deviceId, { n }, `send-${n}`);
+          if (r.status === 202) {
+            answered.set(n, { at: performance.now(), tries });
+            break;
+          }
+          const why = `${r.status} ${r.code ?? r.error ?? ''}`.trim();
+          failures[why] = (failures[why] ?? 0) + 1;
+          assert.ok(r.status === 0 || r.status >= 500 || r.code === 'idempotency_in_progress', `send ${n}: ${JSON.stringify(r)}`);
+          assert.ok(performance.now() - started < 90_000, `send ${n} still unanswered after ${tries} tries`);
+          await sleep(100);
+        }
+        if (answered.size >= KILL_AFTER) {
+          kill ??= kill9(apiA).then(() => {
+            killedAt = performance.now();
+            aDead = true;
+          });
+        }
+      });
+      assert.ok(kill, 'API A was killed during the stream');
+      await kill;
+
+      // What each app was shown, by logical send: a second message id for the same n
+      // would be a send stored twice.
+      const shownIds = (device: TestDevice, n: number) => [...device.firstShown].filter(([, s]) => (s.data as { n?: number }).n === n).length;
+      const tally = () => {
+        let missing = 0;
+        let duplicates = 0;
+        for (let n = 0; n < MESSAGES; n++) {
+          const ids = shownIds(devices[n % DEVICES]!, n);
+          if (ids === 0) missing++;
+          duplicates += Math.max(0, ids - 1);
+        }
+        for (const device of devices) for (const times of device.shown.values()) duplicates += times - 1;
+        return { missing, duplicates };
+      };
+      let stalled = '';
+      await waitFor(() => tally().missing === 0, 'every send shown', 60_000, 200).catch((err: Error) => {
+        stalled = err.message;
+      });
+      const recoveredAt = performance.now();
+      const result = tally();
+      const retried = [...answered.values()].filter((a) => a.tries > 1).length;
+      diagnostics(t, {
+        'sends answered 202': `${answered.size} of ${MESSAGES}, ${retried} of them after a retry`,
+        'API A killed': `after ${KILL_AFTER} answered`,
+        'failed tries (retried)': JSON.stringify(failures),
+        'recovery: every send shown': `${seconds(recoveredAt - killedAt)} after the kill`,
+        'lost (answered, never shown)': result.missing,
+        'duplicates shown to apps (by send, across message ids)': result.duplicates,
+      });
+      assert.equal(stalled, '', `sends never shown: ${result.missing}\n${context(processes)}`);
+      assert.equal(result.missing, 0);
+      assert.equal(result.duplicates, 0, 'a retried send is stored once: the app sees it once');
+      for (const device of devices) assert.deepEqual(device.errors, [], `SDK errors on ${device.deviceId}`);
+    } finally {
+      await Promise.all(devices.map((dev) => dev.close()));
+      await group.killAll();
+      await cleanupPrefix(redis, prefix);
+      redis.disconnect();
+    }
+  });
+
   it('kill -9 of the gateway holding devices: they reconnect to another gateway and get every message they had not ACKed, once', { timeout: 90_000 }, async (t) => {
     const DEVICES = 10;
     const prefix = uniquePrefix('faults-gateway');

@@ -274,12 +274,15 @@ export class ApiSender {
     private readonly timeoutMs = 15_000,
   ) {}
 
-  async send(deviceId: string, data: unknown): Promise<SendResult> {
+  /** With `idempotencyKey`, a retry of the same send (same key, same data) is answered, not sent again. */
+  async send(deviceId: string, data: unknown, idempotencyKey?: string): Promise<SendResult> {
     const started = performance.now();
+    const headers: Record<string, string> = { authorization: `Bearer ${this.serverSecret}`, 'content-type': 'application/json' };
+    if (idempotencyKey !== undefined) headers['idempotency-key'] = idempotencyKey;
     try {
       const res = await fetch(`http://127.0.0.1:${this.port}/v1/messages`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${this.serverSecret}`, 'content-type': 'application/json' },
+        headers,
         body: JSON.stringify({ to: { devices: [deviceId] }, data }),
         signal: AbortSignal.timeout(this.timeoutMs),
       });

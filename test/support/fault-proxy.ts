@@ -6,7 +6,14 @@ export type Fault =
   /** Every chunk, each way, is held this long before it is forwarded. */
   | { kind: 'latency'; ms: number }
   /** Nothing is forwarded either way; the sockets stay open (a dead NAT mapping, a frozen peer). */
-  | { kind: 'freeze' };
+  | { kind: 'freeze' }
+  /**
+   * The proxy stops reading what the server sends (the client's bytes still flow): a device
+   * whose app stopped reading its socket. Unlike a freeze, which reads and holds the bytes so
+   * the server never sees its writes back up, this lets the kernel buffers between server and
+   * proxy fill, so the server's own send buffer grows: what a slow-consumer cap acts on.
+   */
+  | { kind: 'stop-reading' };
 
 interface Pair {
   client: net.Socket;
@@ -45,6 +52,7 @@ export class FaultProxy {
   set(fault: Fault): void {
     const wasFrozen = this.fault.kind === 'freeze';
     this.fault = fault;
+    for (const pair of this.pairs) this.readServer(pair);
     if (wasFrozen && fault.kind !== 'freeze') {
       for (const pair of this.pairs) {
         for (const { to, chunk } of pair.held.splice(0)) this.forward(pair, to, chunk);
@@ -81,6 +89,13 @@ export class FaultProxy {
       from.on('error', end);
       from.on('close', end);
     }
+    this.readServer(pair);
+  }
+
+  /** Pauses or resumes reading the server's side of a pair as the current fault says. */
+  private readServer(pair: Pair): void {
+    if (this.fault.kind === 'stop-reading') pair.server.pause();
+    else if (pair.server.isPaused()) pair.server.resume();
   }
 
   private forward(pair: Pair, to: net.Socket, chunk: Buffer): void {

@@ -20,6 +20,8 @@ export interface Transport {
   end(): unknown;
   end(data: Uint8Array): unknown;
   destroy(): unknown;
+  /** Closes with a TCP reset (plain TCP only: node throws for a TLS socket). */
+  resetAndDestroy(): unknown;
   readonly writableLength: number;
 }
 
@@ -311,7 +313,7 @@ export class DeviceConnection implements FrameSink, Session {
     this.ctx.metrics.close(code);
     this.ctx.connectionClosed(this, code);
     if (code === CloseCode.SLOW_CONSUMER) {
-      this.transport.destroy();
+      reset(this.transport);
       return;
     }
     const bye: ServerFrame = { t: FrameType.BYE, code };
@@ -337,5 +339,21 @@ export class DeviceConnection implements FrameSink, Session {
       this.ctx.connectionClosed(this, CloseCode.NORMAL);
     }
     this.ctx.transportReleased(this);
+  }
+}
+
+/**
+ * Drops a connection with a TCP reset, which discards what the kernel still holds for it.
+ * A plain close (destroy) does not: the kernel keeps the socket's whole send buffer (MBs
+ * once autotuned; test/faults/frozen-reader.test.ts measured 6 MB on loopback) and still
+ * delivers it, then a FIN, to a device we gave up on — so the backlog was neither dropped
+ * nor the close a reset, as docs/protocol.md promises for 4005. Node resets only plain TCP
+ * sockets (a TLS socket throws ERR_INVALID_HANDLE_TYPE); those are destroyed as before.
+ */
+function reset(transport: Transport): void {
+  try {
+    transport.resetAndDestroy();
+  } catch {
+    transport.destroy();
   }
 }

@@ -121,6 +121,14 @@ describe('gateway: sessions', () => {
     assert.ok((await gw.metric('petrel_gateway_closes_total', { code: '4005' })) >= 1);
     other.dev.send({ t: FrameType.PING });
     await other.dev.nextOf(FrameType.PONG);
+    // Reset, not closed: the backlog the kernel held for it (MBs on loopback) is dropped, so
+    // reading again yields at most what already sat in the device's own receive buffer, and
+    // no BYE (docs/protocol.md: a 4005 arrives as a reset).
+    const before = dev.frames.length;
+    dev.socket.resume();
+    assert.equal(await dev.closedWith(5000), null);
+    const pushes = dev.frames.length - before;
+    assert.ok(pushes < sent / 2, `${pushes} of ${sent} PUSHes still delivered after the close`);
     dev.destroy();
     other.dev.destroy();
   });

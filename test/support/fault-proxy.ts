@@ -8,7 +8,14 @@ export type Fault =
   /** Nothing is forwarded either way; the sockets stay open (a dead NAT mapping, a frozen peer). */
   | { kind: 'freeze' }
   /** At most this many bytes per second each way per connection (a congested mobile link). */
-  | { kind: 'trickle'; bytesPerSec: number };
+  | { kind: 'trickle'; bytesPerSec: number }
+  /**
+   * The proxy stops reading what the server sends (the client's bytes still flow): a device
+   * whose app stopped reading its socket. Unlike a freeze, which reads and holds the bytes so
+   * the server never sees its writes back up, this lets the kernel buffers between server and
+   * proxy fill, so the server's own send buffer grows: what a slow-consumer cap acts on.
+   */
+  | { kind: 'stop-reading' };
 
 /** How often a trickle lets its next slice through. */
 const TRICKLE_TICK_MS = 20;
@@ -65,6 +72,7 @@ export class FaultProxy {
   /** Sets the fault for every connection from now on; leaving a freeze or a trickle forwards what was held. */
   set(fault: Fault): void {
     this.fault = fault;
+    for (const pair of this.pairs) this.readServer(pair);
     if (this.trickleTimer) clearInterval(this.trickleTimer);
     this.trickleTimer = null;
     if (fault.kind === 'trickle') {
@@ -121,6 +129,13 @@ export class FaultProxy {
       from.on('error', end);
       from.on('close', end);
     }
+    this.readServer(pair);
+  }
+
+  /** Pauses or resumes reading the server's side of a pair as the current fault says. */
+  private readServer(pair: Pair): void {
+    if (this.fault.kind === 'stop-reading') pair.server.pause();
+    else if (pair.server.isPaused()) pair.server.resume();
   }
 
   private forward(backlog: Backlog, chunk: Buffer): void {

@@ -266,7 +266,7 @@ export interface SendResult {
   error?: string;
 }
 
-/** POST /v1/messages to one device at a time, as an app server would. */
+/** POST /v1/messages, to one device at a time (or to the whole app), as an app server would. */
 export class ApiSender {
   constructor(
     readonly port: number,
@@ -274,13 +274,22 @@ export class ApiSender {
     private readonly timeoutMs = 15_000,
   ) {}
 
-  async send(deviceId: string, data: unknown): Promise<SendResult> {
+  send(deviceId: string, data: unknown): Promise<SendResult> {
+    return this.post({ devices: [deviceId] }, data);
+  }
+
+  /** To every device of the app (`to: {all: true}`): one entry in the app's log. */
+  broadcast(data: unknown): Promise<SendResult> {
+    return this.post({ all: true }, data);
+  }
+
+  private async post(to: Record<string, unknown>, data: unknown): Promise<SendResult> {
     const started = performance.now();
     try {
       const res = await fetch(`http://127.0.0.1:${this.port}/v1/messages`, {
         method: 'POST',
         headers: { authorization: `Bearer ${this.serverSecret}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ to: { devices: [deviceId] }, data }),
+        body: JSON.stringify({ to, data }),
         signal: AbortSignal.timeout(this.timeoutMs),
       });
       const body = (await res.json()) as { id?: string; error?: { code?: string } };

@@ -3,6 +3,7 @@
  * ~19,900 sockets here, so big runs fork several). Driven over IPC by the bench script:
  *   parent → {cmd:'connect', ...SwarmPlan}   worker → {ev:'connected', ...SwarmReport}
  *   parent → {cmd:'collect'}                 worker → {ev:'collected', phases}
+ *   parent → {cmd:'status'}                  worker → {ev:'status', ...SwarmStatus}
  *   parent → {cmd:'stop'}                    worker exits
  * Modes: 'sdk' runs real PetrelClients (HELLO, heartbeats, ACKs); 'tcp' opens bare sockets
  * (the floor a node:net server pays per idle socket after a
@@ -17,6 +18,10 @@
  * same clock on one machine) and `p` its phase; latency = receive time − s. MQTT payloads
  * carry the same two fields as JSON. ACKs (the SDK's ACK frames, MQTT PUBACKs) are counted
  * per phase too, when they are written.
+ *
+ * Fault tests (a gateway killed under the fleet) read `status`: how many 'sdk' devices hold
+ * a session now, how their connections ended (BYE codes) and, with `tally`, how many
+ * devices each phase's messages reached and how many were handed to an app twice.
  */
 import net from 'node:net';
 import type { Histogram } from 'hdr-histogram-js';
@@ -67,6 +72,11 @@ export interface SwarmPlan {
   heartbeatSec: number;
   /** Record the latency of every benchmark message received ('sdk' mode). */
   record?: boolean;
+  /**
+   * Count, per phase, the messages handed to each device's app ('sdk' mode), for lost and
+   * duplicate counts in `status` (a closure per device, so off for the benchmarks).
+   */
+  tally?: boolean;
 }
 
 /** What one worker received in a phase since its last collect. */
@@ -90,7 +100,60 @@ export interface SwarmReport {
   doneAt: number;
 }
 
+/** What the parent reads during a fault: the 'sdk' devices of this worker, now. */
+export interface SwarmStatus {
+  /** Devices holding a session (WELCOME received, not disconnected since). */
+  online: number;
+  /** WELCOMEs after a device's first: sessions it started again after losing one. */
+  reconnects: number;
+  /** When the last WELCOME came (unix ms, 0 before any). */
+  lastConnectedAt: number;
+  /**
+   * Connections and attempts ended, by BYE code ('none': the socket closed or never
+   * connected, e.g. refused while no gateway listened).
+   */
+  ends: Record<string, number>;
+  /** With `tally`, per phase: devices handed at least one of its messages, and hand-overs of a message a device's app already had. */
+  shown: Record<string, { devices: number; repeats: number }>;
+  /** A few devices without a session now: sessions they had, and how their last connection or attempt ended. */
+  offline: Array<{ dev: string; sessions: number; lastEnd: string }>;
+}
+
+/** One 'sdk' device's history, for SwarmStatus. */
+interface DeviceLife {
+  dev: string;
+  online: boolean;
+  sessions: number;
+  lastEnd: string;
+}
+const lives: DeviceLife[] = [];
+
 const held: Array<{ close(): unknown }> = [];
+
+const presence = { online: 0, reconnects: 0, lastConnectedAt: 0, ends: {} as Record<string, number> };
+/** With `tally`: phase → device id → message id → times its app was handed it. */
+const handed = new Map<string, Map<string, Map<string, number>>>();
+
+function tally(dev: string, m: PushMessage): void {
+  const phase = (m.data as { p?: unknown } | undefined)?.p;
+  if (typeof phase !== 'string') return;
+  let devices = handed.get(phase);
+  if (!devices) handed.set(phase, (devices = new Map()));
+  let ids = devices.get(dev);
+  if (!ids) devices.set(dev, (ids = new Map()));
+  ids.set(m.id, (ids.get(m.id) ?? 0) + 1);
+}
+
+function status(): SwarmStatus {
+  const shown: SwarmStatus['shown'] = {};
+  for (const [phase, devices] of handed) {
+    let repeats = 0;
+    for (const ids of devices.values()) for (const n of ids.values()) repeats += n - 1;
+    shown[phase] = { devices: devices.size, repeats };
+  }
+  const offline = lives.filter((l) => !l.online).slice(0, 5).map(({ dev, sessions, lastEnd }) => ({ dev, sessions, lastEnd }));
+  return { ...presence, shown, offline };
+}
 
 interface PhaseRecord {
   count: number;
@@ -281,21 +344,41 @@ function openDevice(plan: SwarmPlan, device: SwarmDevice, codec: WireCodec, done
     done(ok);
   };
   if (plan.record) client.on('message', onMessage);
+  if (plan.tally) {
+    const count = (m: PushMessage) => tally(device.dev, m);
+    client.on('message', count);
+    client.on('notification', count);
+  }
   const topics = plan.topics;
+  const life: DeviceLife = { dev: device.dev, online: false, sessions: 0, lastEnd: '' };
+  lives.push(life);
   client.on('connected', () => {
+    presence.online++;
+    if (life.sessions++ > 0) presence.reconnects++;
+    presence.lastConnectedAt = Date.now();
+    life.online = true;
     if (!topics?.length) return settle(true);
     if (!settled) client.subscribe(topics).then(() => settle(true), () => settle(false));
+  });
+  client.on('disconnected', ({ code, reason, willReconnect }) => {
+    if (life.online) presence.online--;
+    life.online = false;
+    const key = code === undefined ? 'none' : String(code);
+    presence.ends[key] = (presence.ends[key] ?? 0) + 1;
+    life.lastEnd = `${key} ${reason ?? ''}${willReconnect ? '' : ' (stopped)'}`;
   });
   client.on('stopped', () => settle(false));
   client.start().catch(() => settle(false));
   held.push({ close: () => client.close() });
 }
 
-process.on('message', (msg: { cmd: 'connect'; plan: SwarmPlan } | { cmd: 'collect' } | { cmd: 'stop' }) => {
+process.on('message', (msg: { cmd: 'connect'; plan: SwarmPlan } | { cmd: 'collect' } | { cmd: 'status' } | { cmd: 'stop' }) => {
   if (msg.cmd === 'connect') {
     run(msg.plan).then((report) => process.send!({ ev: 'connected', ...report }));
   } else if (msg.cmd === 'collect') {
     process.send!({ ev: 'collected', phases: collect() });
+  } else if (msg.cmd === 'status') {
+    process.send!({ ev: 'status', ...status() });
   } else {
     for (const h of held) h.close();
     setTimeout(() => process.exit(0), 200).unref();

@@ -64,7 +64,14 @@ export async function waitForPort(port: number, child?: ChildProcess, timeoutMs 
 
 /** Reads one sample value from a Prometheus text endpoint. */
 export async function scrape(url: string, metric: string): Promise<number> {
-  const text = await (await fetch(url)).text();
+  return metricValue(await (await fetch(url)).text(), metric);
+}
+
+/**
+ * One sample value of a Prometheus text exposition: `metric` as written with its labels
+ * (`petrel_gateway_connections{state="authenticated"}`), or a bare name, whose series are summed.
+ */
+export function metricValue(text: string, metric: string): number {
   let sum = 0;
   for (const line of text.split('\n')) {
     if (line.startsWith(metric + ' ') || line.startsWith(metric + '{')) sum += Number(line.slice(line.lastIndexOf(' ') + 1));

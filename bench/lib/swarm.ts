@@ -1,7 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { cpuSeconds } from './proc.js';
 import { moduleCommand } from './service-process.js';
-import type { PhaseSample, SwarmDevice, SwarmPlan, SwarmReport } from './device-swarm.js';
+import type { PhaseSample, SwarmDevice, SwarmPlan, SwarmReport, SwarmStatus } from './device-swarm.js';
 
 export interface SwarmResult {
   connected: number;
@@ -62,16 +62,39 @@ export class Swarm {
    * `record` plans only); one sample per worker and phase.
    */
   async collect(): Promise<PhaseSample[]> {
-    const replies = await Promise.all(
+    const replies = await this.ask<{ phases: PhaseSample[] }>('collect');
+    return replies.flatMap((r) => r.phases);
+  }
+
+  /** The 'sdk' devices of all workers now (SwarmStatus), summed; collects nothing. */
+  async status(): Promise<SwarmStatus> {
+    const sum: SwarmStatus = { online: 0, reconnects: 0, lastConnectedAt: 0, ends: {}, shown: {}, offline: [] };
+    for (const r of await this.ask<SwarmStatus>('status')) {
+      sum.online += r.online;
+      sum.reconnects += r.reconnects;
+      sum.lastConnectedAt = Math.max(sum.lastConnectedAt, r.lastConnectedAt);
+      sum.offline.push(...r.offline);
+      for (const [code, n] of Object.entries(r.ends)) sum.ends[code] = (sum.ends[code] ?? 0) + n;
+      for (const [phase, s] of Object.entries(r.shown)) {
+        const into = (sum.shown[phase] ??= { devices: 0, repeats: 0 });
+        into.devices += s.devices;
+        into.repeats += s.repeats;
+      }
+    }
+    return sum;
+  }
+
+  /** Sends `cmd` to every worker and resolves with their replies, in worker order. */
+  private ask<T>(cmd: 'collect' | 'status'): Promise<T[]> {
+    return Promise.all(
       this.workers.map(
         (worker) =>
-          new Promise<PhaseSample[]>((resolve) => {
-            worker.once('message', (m: { phases: PhaseSample[] }) => resolve(m.phases));
-            worker.send({ cmd: 'collect' });
+          new Promise<T>((resolve) => {
+            worker.once('message', (m: T) => resolve(m));
+            worker.send({ cmd });
           }),
       ),
     );
-    return replies.flat();
   }
 
   get pids(): number[] {

@@ -60,6 +60,9 @@ function onSocketError(): void {
   // 'close' follows every 'error'; resets from the network are normal for mobile devices.
 }
 
+/** How long a socket refused at admission may take to finish closing before it is reset. */
+const REFUSED_LINGER_MS = 2000;
+
 /** Sessions a broadcast fan-out writes to before it lets the event loop run (publish()). */
 const PUBLISH_SLICE = 2000;
 
@@ -185,6 +188,12 @@ export class GatewayServer implements GatewayContext {
       this.metrics.close(CloseCode.RATE_LIMITED);
       socket.on('error', onSocketError);
       socket.end(this.codec.encode({ t: FrameType.BYE, code: CloseCode.RATE_LIMITED, reason: 'too many connections', retry: this.retryAfterLimitMs() }));
+      // Read and drop what the device sent (its HELLO): a socket nobody reads never sees
+      // the device's FIN, so it never closes, and a storm of refusals then holds the file
+      // descriptors the devices it refused need to get in (EMFILE: accept stops for good).
+      // A device that never closes is reset: the refusal must not cost a descriptor for long.
+      socket.resume();
+      setTimeout(() => socket.destroy(), REFUSED_LINGER_MS).unref();
       return;
     }
     const conn = new DeviceConnection(socket, this);

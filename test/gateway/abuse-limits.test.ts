@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
 import { afterEach, describe, it } from 'node:test';
 import { CloseCode, FrameType, WireCodec } from '../../src/protocol/index.js';
 import { startTestGateway, type TestGateway } from '../support/gateway-fixture.js';
 import { RawDevice } from '../support/raw-device.js';
+import { waitFor } from '../support/wait.js';
 
 /**
  * The gateway's abuse limits (issue #7 item 3): connects per second per gateway, frames
@@ -71,6 +73,23 @@ describe('gateway abuse limits: 4008 with a spread retry, others unharmed', () =
     for (const d of devices) d.destroy();
     await new Promise((r) => setTimeout(r, 1100));
     (await session(g)).destroy();
+  });
+
+  it('a socket refused at admission is let go once its device closes: refusals keep no file descriptors', async () => {
+    gw = await startTestGateway({ gateway: { limits: { connectsPerSec: 1, framesPerSec: 0, bytesPerSec: 0, registrationsPerMinute: 0, retrySpreadMs: RETRY_SPREAD_MS } } });
+    const g = gw;
+    const openFiles = () => readdirSync('/proc/self/fd').length;
+    const before = openFiles();
+    // As the SDK does, each device writes its first frame before the BYE can arrive: those
+    // unread bytes were what kept a refused socket from ever seeing the device's FIN.
+    const devices = await Promise.all(Array.from({ length: 40 }, () => RawDevice.connect(g.port)));
+    for (const d of devices) d.sendBytes(new WireCodec().encode({ t: FrameType.PING }));
+    const outcomes = await Promise.all(devices.map((d) => d.closedWith(500).then((bye) => bye, () => 'open' as const)));
+    assert.ok(outcomes.filter((o) => o !== 'open').length >= 35, 'most were refused');
+    for (const d of devices) d.destroy();
+    // The gateway's ends of these sockets live in this process too: all of them must go.
+    await waitFor(() => openFiles() <= before + 2, 'the refused sockets to be closed on the gateway side', 2000, 20).catch(() => {});
+    assert.ok(openFiles() <= before + 2, `open files ${before} before, ${openFiles()} after 40 connects of which most were refused`);
   });
 
   it('REGISTERs from one address beyond the per-minute budget get 4008 with the wait in retry', async () => {

@@ -266,7 +266,7 @@ export interface SendResult {
   error?: string;
 }
 
-/** POST /v1/messages to one device at a time, as an app server would. */
+/** POST /v1/messages, to one device at a time (or to the whole app), as an app server would. */
 export class ApiSender {
   constructor(
     readonly port: number,
@@ -275,7 +275,16 @@ export class ApiSender {
   ) {}
 
   /** With `idempotencyKey`, a retry of the same send (same key, same data) is answered, not sent again. */
-  async send(deviceId: string, data: unknown, idempotencyKey?: string): Promise<SendResult> {
+  send(deviceId: string, data: unknown, idempotencyKey?: string): Promise<SendResult> {
+    return this.post({ devices: [deviceId] }, data, idempotencyKey);
+  }
+
+  /** To every device of the app (`to: {all: true}`): one entry in the app's log. */
+  broadcast(data: unknown): Promise<SendResult> {
+    return this.post({ all: true }, data);
+  }
+
+  private async post(to: Record<string, unknown>, data: unknown, idempotencyKey?: string): Promise<SendResult> {
     const started = performance.now();
     const headers: Record<string, string> = { authorization: `Bearer ${this.serverSecret}`, 'content-type': 'application/json' };
     if (idempotencyKey !== undefined) headers['idempotency-key'] = idempotencyKey;
@@ -283,7 +292,7 @@ export class ApiSender {
       const res = await fetch(`http://127.0.0.1:${this.port}/v1/messages`, {
         method: 'POST',
         headers,
-        body: JSON.stringify({ to: { devices: [deviceId] }, data }),
+        body: JSON.stringify({ to, data }),
         signal: AbortSignal.timeout(this.timeoutMs),
       });
       const body = (await res.json()) as { id?: string; error?: { code?: string } };

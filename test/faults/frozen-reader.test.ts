@@ -188,7 +188,7 @@ const fmt = (s: LatencySummary) => `p50 ${s.p50Ms.toFixed(1)} ms, p99 ${s.p99Ms.
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('a frozen reader during a broadcast stream', () => {
-  it('is closed as a slow consumer (4005) while the other devices keep their latency, and catches up once it reads again', { timeout: 150_000 }, async (t: TestContext) => {
+  it('a frozen reader during broadcasts is closed as a slow consumer (4005) while the other devices keep their latency, and catches up once it reads again', { timeout: 150_000 }, async (t: TestContext) => {
     const stack = await startTestStack({
       overrides: {
         gateway: { sendBufferBytes: SEND_BUFFER_BYTES },

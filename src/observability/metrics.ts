@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { closeCodeInfo, FrameType } from '../protocol/index.js';
+import { registerEventLoopDelay } from './event-loop-delay.js';
 
 /**
  * Every metric Petrel exports, created in one place against one Registry per process
@@ -7,10 +8,14 @@ import { closeCodeInfo, FrameType } from '../protocol/index.js';
  * Hot paths use pre-bound label children: `metrics.framesIn.PING.inc()`, no label hashing.
  */
 export function createMetrics(registry: Registry = new Registry(), options: { defaults?: boolean } = {}) {
-  // The event-loop lag histogram samples with a libuv timer; prom-client's default 10 ms
-  // wakes an idle process 100 times a second, which cost a gateway 0.7 % of a core here
-  // (what 3,500 devices heartbeating every 30 s cost). 100 ms still shows lag that matters.
-  if (options.defaults !== false) collectDefaultMetrics({ register: registry, prefix: 'petrel_', eventLoopMonitoringPrecision: 100 });
+  if (options.defaults !== false) {
+    // prom-client's event-loop histogram samples with a libuv timer (its default 10 ms woke
+    // an idle process 100 times a second: 0.7 % of a core per gateway here) and reports
+    // the probe period as lag. Ours (event-loop-delay.ts) probes every 100 ms and reports
+    // only the lateness; prom-client's probe is set to an hour so it costs nothing.
+    collectDefaultMetrics({ register: registry, prefix: 'petrel_', eventLoopMonitoringPrecision: 3_600_000 });
+    registerEventLoopDelay(registry, 'petrel_');
+  }
   const registers = [registry];
 
   const framesInCounter = new Counter({ name: 'petrel_gateway_frames_in_total', help: 'Frames received from devices, by frame type.', labelNames: ['type'], registers });

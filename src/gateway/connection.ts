@@ -293,6 +293,9 @@ export class DeviceConnection implements FrameSink, Session {
     }
     this.transport.write(bytes);
     this.ctx.countOut(t);
+    // Each PUSH earns the device one frame of its own this window (its ACK or OPENED): a
+    // device ACKing a fast stream frame by frame is answering us, not flooding.
+    if (t === FrameType.PUSH) this.framesIn--;
     return true;
   }
 

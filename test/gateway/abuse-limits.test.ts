@@ -45,6 +45,22 @@ describe('gateway abuse limits: 4008 with a spread retry, others unharmed', () =
     bystander.destroy();
   });
 
+  it('ACKs answering PUSHes do not count against the frame share: a device ACKing 200 PUSHes one by one stays', async () => {
+    gw = await startTestGateway({ gateway: { limits: { connectsPerSec: 0, framesPerSec: 20, bytesPerSec: 0, registrationsPerMinute: 0, retrySpreadMs: RETRY_SPREAD_MS } } });
+    const dev = await RawDevice.connect(gw.port);
+    const creds = await dev.register(gw.app.appId, gw.app.clientKey);
+    await dev.hello(creds);
+    const { deviceId } = creds;
+    for (let i = 0; i < 200; i++) {
+      assert.ok(gw.gateway.deliver(deviceId, { t: FrameType.PUSH, id: `m${i}`, ts: 1, exp: Date.now() + 60_000 }), `PUSH ${i} delivered`);
+      dev.send({ t: FrameType.ACK, ids: [(await dev.nextOf(FrameType.PUSH)).id] });
+    }
+    dev.send({ t: FrameType.PING });
+    await dev.nextOf(FrameType.PONG);
+    assert.equal(await gw.metric('petrel_gateway_rate_limited_total', { limit: 'frames' }), 0);
+    dev.destroy();
+  });
+
   it('a connection sending more bytes than its share per second gets 4008 "too many bytes", before they are decoded', async () => {
     gw = await startTestGateway({ gateway: { limits: { connectsPerSec: 0, framesPerSec: 0, bytesPerSec: 2048, registrationsPerMinute: 0, retrySpreadMs: RETRY_SPREAD_MS } } });
     const flooder = await session(gw);

@@ -33,7 +33,6 @@ import { waitFor } from '../support/wait.js';
 const ONLINE = 20;
 const OFFLINE = 20;
 const IN_FLIGHT = 30;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function powerCut(t: TestContext, appendfsync: 'always' | 'everysec'): Promise<{ lost: number; atRiskMs: number }> {
   const scratch = process.env['PETREL_TEST_TMPDIR'] ?? '/tmp';
@@ -130,7 +129,6 @@ async function powerCut(t: TestContext, appendfsync: 'always' | 'everysec'): Pro
     await Promise.all(devices.map((dev) => dev.close()));
     await group.killAll();
     await server.destroy();
-    await sleep(0);
   }
 }
 

@@ -26,8 +26,11 @@ function gatewayPool(port: number, size = 2): RpcPool<GatewayService.Client> {
   return pool;
 }
 
-/** A client class that keeps every instance the pool creates (one per connection opened). */
-function recordingClient(): { RecordingClient: typeof GatewayService.Client; clients: GatewayService.Client[] } {
+/**
+ * A one-connection pool to a fake gateway whose client class keeps every instance the
+ * pool creates (one per connection it opens).
+ */
+async function recordingPool(): Promise<{ gateway: FakeGateway; pool: RpcPool<GatewayService.Client>; clients: GatewayService.Client[] }> {
   const clients: GatewayService.Client[] = [];
   class RecordingClient extends GatewayService.Client {
     constructor(...args: ConstructorParameters<typeof GatewayService.Client>) {
@@ -35,7 +38,11 @@ function recordingClient(): { RecordingClient: typeof GatewayService.Client; cli
       clients.push(this);
     }
   }
-  return { RecordingClient, clients };
+  const gateway = new FakeGateway();
+  const server = await gatewayServer(gateway);
+  const pool = new RpcPool({ client: RecordingClient, host, port: server.port, size: 1, ...fast });
+  closers.push(() => pool.close());
+  return { gateway, pool, clients };
 }
 
 function assertCode(err: unknown, code: string): void {
@@ -89,11 +96,7 @@ describe('RpcPool', () => {
   it('leaves no callbacks behind in the generated client, even for a reply after its timeout', async () => {
     // thrift's Connection files a forwarding callback under _reqs[-seqid] for every reply
     // and never removes it; the pool does.
-    const { RecordingClient, clients } = recordingClient();
-    const gateway = new FakeGateway();
-    const server = await gatewayServer(gateway);
-    const pool = new RpcPool({ client: RecordingClient, host, port: server.port, size: 1, ...fast });
-    closers.push(() => pool.close());
+    const { gateway, pool, clients } = await recordingPool();
     for (let i = 0; i < 5; i += 1) await pool.call('stats');
     const late = deferred<DeliverResult>();
     gateway.onDeliver = () => late.promise;
@@ -108,11 +111,7 @@ describe('RpcPool', () => {
   });
 
   it('drops a connection that stayed silent for a whole call timeout (half-open) and opens a new one', async () => {
-    const { RecordingClient, clients } = recordingClient();
-    const gateway = new FakeGateway();
-    const server = await gatewayServer(gateway);
-    const pool = new RpcPool({ client: RecordingClient, host, port: server.port, size: 1, ...fast });
-    closers.push(() => pool.close());
+    const { gateway, pool, clients } = await recordingPool();
     await pool.call('stats');
     const never = deferred<DeliverResult>();
     gateway.onDeliver = () => never.promise;

@@ -63,9 +63,7 @@ export function parseAofTrace(logFile: string): AofTrace {
 }
 
 export interface Durability {
-  /** Bytes written to the AOF by `at`. */
-  written: number;
-  /** Of those, bytes an fsync completed by `at` had made durable. */
+  /** Bytes of the AOF an fsync completed by `at` had made durable. */
   durable: number;
   /** Start of the last fsync completed by `at` (epoch ms); what was written after it was at risk. */
   lastDurableFsyncStart: number;
@@ -73,12 +71,11 @@ export interface Durability {
 
 /** The AOF's state at epoch ms `at`: what a power cut at that instant would have kept. */
 export function durabilityAt(trace: AofTrace, at: number): Durability {
-  const written = trace.writes.filter((w) => w.at <= at).reduce((n, w) => n + w.bytes, 0);
   const last = trace.fsyncs.filter((f) => f.end <= at).at(-1);
-  if (last === undefined) return { written, durable: 0, lastDurableFsyncStart: -Infinity };
+  if (last === undefined) return { durable: 0, lastDurableFsyncStart: -Infinity };
   // An fsync makes durable what was written before it began.
   const durable = trace.writes.filter((w) => w.end <= last.start).reduce((n, w) => n + w.bytes, 0);
-  return { written, durable, lastDurableFsyncStart: last.start };
+  return { durable, lastDurableFsyncStart: last.start };
 }
 
 /** The longest stretch between the starts of consecutive fsyncs while writes were coming (ms). */

@@ -64,11 +64,6 @@ export class FaultProxy {
     return (this.server.address() as net.AddressInfo).port;
   }
 
-  /** Open connection pairs (client side and server side both up). */
-  get connections(): number {
-    return this.pairs.size;
-  }
-
   /** Sets the fault for every connection from now on; leaving a freeze or a trickle forwards what was held. */
   set(fault: Fault): void {
     this.fault = fault;

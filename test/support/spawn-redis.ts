@@ -37,8 +37,6 @@ export interface SpawnedRedis {
   readonly dir: string;
   /** True while the server process is running. */
   readonly running: boolean;
-  /** The redis-server process id (under a launcher, the launcher's child). */
-  pid(): number;
   /** Clean shutdown: SIGTERM, Redis fsyncs the AOF and exits. */
   stop(): Promise<void>;
   /** Crash: SIGKILL, Redis gets no chance to flush. */
@@ -211,7 +209,6 @@ export async function spawnRedis(options: SpawnRedisOptions = {}): Promise<Spawn
     get running() {
       return current !== null && !hasExited(current);
     },
-    pid: serverPid,
     stop: () => stopWith('SIGTERM'),
     kill9: () => stopWith('SIGKILL'),
     async restart() {

@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it, type TestContext } from 'node:test';
 import { Redis } from 'ioredis';
+import { metricValue } from '../../bench/lib/service-process.js';
 import { AppStore } from '../../src/store/app-store.js';
 import { RedisKeys } from '../../src/store/keys.js';
 import type { PetrelProcess } from '../support/petrel-process.js';
@@ -25,13 +26,6 @@ import { waitFor } from '../support/wait.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
-
-/** Sum of a Prometheus counter in a /metrics text. */
-function counter(metrics: string, name: string): number {
-  let sum = 0;
-  for (const m of metrics.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))) sum += Number(m[1]);
-  return sum;
-}
 
 /** How many unacknowledged messages each device's inbox holds. */
 async function pendingInboxes(redis: Redis, keys: RedisKeys, devices: readonly TestDevice[]): Promise<number[]> {
@@ -145,7 +139,7 @@ describe('send path under faults (real processes)', () => {
         'lost (accepted, never shown)': result.missing,
         'duplicates shown to apps': result.duplicates,
         'shown but never accepted': result.unaccepted,
-        'PUSH frames written by the gateway': `${counter(metrics, 'petrel_gateway_pushes_sent_total')} (re-sent after ACK timeout: ${counter(metrics, 'petrel_gateway_pushes_resent_total')})`,
+        'PUSH frames written by the gateway': `${metricValue(metrics, 'petrel_gateway_pushes_sent_total')} (re-sent after ACK timeout: ${metricValue(metrics, 'petrel_gateway_pushes_resent_total')})`,
       });
 
       assert.equal(stalled, '', `${result.missing} accepted messages never reached their device\n${context(processes)}`);

@@ -40,6 +40,7 @@ import { campaignsRouter } from '../api/campaigns-router.js';
 import { MessageDispatcher } from '../dispatch/message-dispatcher.js';
 import { InboxReplay } from '../dispatch/inbox-replay.js';
 import { MessageIntake } from '../dispatch/message-intake.js';
+import { LocalDispatch } from '../dispatch/local-dispatch.js';
 import { ReceiptBatcher } from '../dispatch/receipt-batcher.js';
 import { createReceiptQueue, createReceiptWorker, type ReceiptJob } from '../dispatch/receipt-queue.js';
 import { ReceiptSender } from '../dispatch/receipt-sender.js';
@@ -139,6 +140,12 @@ function deadLettersOf(rt: Runtime, redis: Redis): ReceiptDeadLetters {
   return new ReceiptDeadLetters(redis, rt.keys, receipts.deadLetterCap, receipts.deadLetterRetentionSec * 1000);
 }
 
+/**
+ * The dispatcher of a process, where its intakes hand messages at once (local-dispatch.ts).
+ * Looked up per batch: `petrel all` starts the API before its dispatcher.
+ */
+const localDispatchOf = new WeakMap<Runtime, LocalDispatch>();
+
 function intakeOf(rt: Runtime, redis: Redis, messages: MessageStore, queueRedis: Redis, stats: StatsRecorder): { intake: MessageIntake; queue: Queue<SendJob> } {
   const { config } = rt;
   const queue = createSendQueue(queueRedis, rt.keys);
@@ -147,6 +154,7 @@ function intakeOf(rt: Runtime, redis: Redis, messages: MessageStore, queueRedis:
     redis, rt.keys, messages, queue, new WireCodec(config.codec),
     { defaultTtlSec: config.messages.defaultTtlSec, maxDataBytes: config.messages.maxDataBytes, batchMs: config.messages.intakeBatchMs, maxScheduleSec: config.messages.maxScheduleSec },
     rt.metrics, rt.log, stats,
+    () => localDispatchOf.get(rt),
   );
   rt.onClose(async () => {
     await intake.close();
@@ -327,6 +335,13 @@ export async function startDispatcher(rt: Runtime): Promise<Dispatcher> {
     await rpc.close();
     await gatewayPools.close();
   });
+  if (config.dispatch.local) {
+    const local = new LocalDispatch(dispatcher, messages, queue, config.dispatch.concurrency, rt.metrics, rt.log);
+    localDispatchOf.set(rt, local);
+    // Registered last, so closed first: fan-outs in progress finish while the courier,
+    // the gateways' pools and Redis are still there; what comes later goes to BullMQ.
+    rt.onClose(() => local.close());
+  }
   rt.log.info({ id, rpcPort: rpc.port }, 'dispatcher running');
   return { id, rpcPort: rpc.port };
 }

@@ -6,7 +6,7 @@ import { ConfigError } from '../domain/errors.js';
  * Environment variables and the config path each one sets. Explicit rather than derived
  * from names so the list doubles as documentation (README, "Configuration").
  */
-const envMap: ReadonlyArray<readonly [string, string, 'string' | 'int']> = [
+const envMap: ReadonlyArray<readonly [string, string, 'string' | 'int' | 'bool']> = [
   ['PETREL_DATA_DIR', 'dataDir', 'string'],
   ['PETREL_REDIS_URL', 'redis.url', 'string'],
   ['PETREL_REDIS_KEY_PREFIX', 'redis.keyPrefix', 'string'],
@@ -33,6 +33,7 @@ const envMap: ReadonlyArray<readonly [string, string, 'string' | 'int']> = [
   ['PETREL_DISPATCH_ADVERTISE_HOST', 'dispatch.advertiseHost', 'string'],
   ['PETREL_DISPATCH_ADVERTISE_PORT', 'dispatch.advertisePort', 'int'],
   ['PETREL_DISPATCH_CONCURRENCY', 'dispatch.concurrency', 'int'],
+  ['PETREL_DISPATCH_LOCAL', 'dispatch.local', 'bool'],
   ['PETREL_STALLED_INTERVAL_MS', 'dispatch.stalledIntervalMs', 'int'],
   ['PETREL_INBOX_CAP', 'dispatch.inboxCap', 'int'],
   ['PETREL_LOG_MAX_ENTRIES', 'dispatch.logMaxEntries', 'int'],
@@ -56,6 +57,8 @@ export interface LoadOptions {
   overrides?: Record<string, unknown>;
 }
 
+const BOOLEANS = new Map([['true', true], ['1', true], ['false', false], ['0', false]]);
+
 /** File, then environment, then overrides; validated and deep-frozen. */
 export function loadConfig(options: LoadOptions = {}): PetrelConfig {
   const env = options.env ?? process.env;
@@ -72,7 +75,8 @@ export function loadConfig(options: LoadOptions = {}): PetrelConfig {
     const value = env[name];
     if (value === undefined || value === '') continue;
     if (kind === 'int' && !/^\d+$/.test(value)) throw new ConfigError(`${name} must be an integer, got "${value}"`);
-    setPath(raw, path, kind === 'int' ? Number(value) : value);
+    if (kind === 'bool' && !BOOLEANS.has(value)) throw new ConfigError(`${name} must be one of ${[...BOOLEANS.keys()].join(', ')}, got "${value}"`);
+    setPath(raw, path, kind === 'int' ? Number(value) : kind === 'bool' ? BOOLEANS.get(value) : value);
   }
   if (options.overrides) deepMerge(raw, options.overrides);
   const parsed = configSchema.safeParse(raw);

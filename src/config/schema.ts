@@ -139,6 +139,12 @@ export const configSchema = z.object({
     ...advertised,
     /** Send jobs one dispatcher process works on at once. */
     concurrency: z.number().int().min(1).max(256).default(16),
+    /**
+     * A process running both the API (or campaigns) and a dispatcher fans out immediate
+     * unicast messages itself, at once, instead of through a send job
+     * (dispatch/local-dispatch.ts); at most `concurrency` such batches at a time.
+     */
+    local: z.boolean().default(true),
     /** A job whose dispatcher died is taken over after this (BullMQ stalled-job check). */
     stalledIntervalMs: z.number().int().min(1000).default(30_000),
     /**

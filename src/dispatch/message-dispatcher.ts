@@ -13,7 +13,7 @@ import { type Courier, GatewayBatches } from './courier.js';
 import { type DeliveryEvent, type DeliveryEvents, emitted } from './delivery-events.js';
 import { deviceApps, splitByApp, type DevicesOfApp } from './device-directory.js';
 
-type UnicastMessage = StoredMessage & { readonly target: UnicastTarget };
+export type UnicastMessage = StoredMessage & { readonly target: UnicastTarget };
 
 /** A message's targets at dispatch: the app's active devices, the rest, and names bound to nothing. */
 interface Targets extends DevicesOfApp {
@@ -50,13 +50,24 @@ export class MessageDispatcher {
   constructor(private readonly deps: DispatcherDeps) {}
 
   async dispatch(messageIds: readonly string[]): Promise<void> {
-    const { inbox, routes, messages, log } = this.deps;
     // Cancelled scheduled messages drop out here; the others can no longer be cancelled.
-    const { messages: all, gone } = await messages.loadForDispatch(messageIds);
-    for (const id of gone) log.warn({ id }, 'message of a send job is gone (trace retention passed?)');
+    const { messages: all, gone } = await this.deps.messages.loadForDispatch(messageIds);
+    for (const id of gone) this.deps.log.warn({ id }, 'message of a send job is gone (trace retention passed?)');
     // Topic, condition and whole-app sends go through the app's log (read diffusion).
-    const loaded = all.filter((m): m is UnicastMessage => !isBroadcast(m.target));
-    if (loaded.length < all.length) await this.deps.broadcaster.dispatch(all.filter((m): m is Broadcast => isBroadcast(m.target)));
+    const broadcasts = all.filter((m): m is Broadcast => isBroadcast(m.target));
+    if (broadcasts.length > 0) await this.deps.broadcaster.dispatch(broadcasts);
+    await this.dispatchUnicast(all.filter((m): m is UnicastMessage => !isBroadcast(m.target)));
+  }
+
+  /**
+   * The fan-out of unicast messages already loaded: a send job's after loadForDispatch, or
+   * messages the intake has just stored (local-dispatch.ts), which are neither scheduled
+   * nor cancellable and so need no claim. On the way to the first PUSH there are two
+   * round trips to Redis: the device lookup, then the inbox writes (which read the routes
+   * too) beside the trace.
+   */
+  async dispatchUnicast(loaded: readonly UnicastMessage[]): Promise<void> {
+    const { inbox, routes, messages } = this.deps;
     if (loaded.length === 0) return;
     // Each phase covers the whole job in one round trip or pipeline, not one per message.
     const targets = await this.resolve(loaded);
@@ -87,9 +98,22 @@ export class MessageDispatcher {
       }
       fanOuts.push({ message: m, counts: { targeted: active.length + unknown.length, failed: unknown.length, dropped: active.length - stored.length }, initial: trace });
     }
+    // The inbox writes and the fan-out record (counters and trace) go out together; both
+    // are in Redis before any PUSH, so an ACK always finds its inbox entry and trace.
     // Even a TTL 0 message sits in the inbox until ACKed (that is how the ACK is counted);
     // the inbox key itself must not expire in the past, or its other entries would go too.
-    const added = await Promise.all(adds.map((a) => inbox.add(a.deviceId, a.message.id, Math.max(a.message.exp, now + 60_000), a.message.collapseId)));
+    // Settled, not all: when the inbox writes fail, the events of the fan-out record, which
+    // did commit, are still emitted (a retried job finds it recorded and emits none).
+    const [addedOutcome, fanOut] = await Promise.allSettled([
+      Promise.all(adds.map((a) => inbox.add(a.deviceId, a.message.id, Math.max(a.message.exp, now + 60_000), a.message.collapseId))),
+      messages.dispatched(fanOuts),
+    ]);
+    if (fanOut.status === 'rejected') throw fanOut.reason;
+    const first = fanOut.value;
+    // A re-run job (its dispatcher died) fans out again but emits its events only once.
+    for (const m of loaded) if (first.has(m.id)) this.deps.events.emit((fanOutEvents.get(m.id) ?? []).map((e) => emitted(e, m.callbackUrl)));
+    if (addedOutcome.status === 'rejected') throw addedOutcome.reason;
+    const added = addedOutcome.value;
     // Evicted by the cap, replaced by a newer message with the same collapse id, or
     // superseded by one: dropped for that device.
     const drops: StateChange[] = [];
@@ -100,35 +124,29 @@ export class MessageDispatcher {
       if (r.replaced) drops.push({ messageId: r.replaced, deviceId, state: DeliveryState.DROPPED, reason: 'replaced' });
       if (r.superseded) superseded.push({ messageId: message.id, deviceId, state: DeliveryState.DROPPED, reason: 'replaced' });
     });
-    // The trace is written before any PUSH goes out, so an ACK always finds its entry.
-    // Settled, not all: when one of the two fails, the events of the other, which did
-    // commit, are still emitted (a retried job finds the fan-out recorded and emits none).
-    const [fanOut, dropped] = await Promise.allSettled([messages.dispatched(fanOuts), messages.record(drops)]);
-    if (dropped.status === 'fulfilled') this.deps.events.counted(dropped.value);
-    if (fanOut.status === 'rejected') throw fanOut.reason;
-    const first = fanOut.value;
-    // A re-run job (its dispatcher died) fans out again but emits its events only once.
-    for (const m of loaded) if (first.has(m.id)) this.deps.events.emit((fanOutEvents.get(m.id) ?? []).map((e) => emitted(e, m.callbackUrl)));
-    if (dropped.status === 'rejected') throw dropped.reason;
-    // Traced messages with devices still to reach are swept after their expiry (expiry-sweep.ts).
-    await this.deps.expiries.schedule(fanOuts
-      .filter((f) => f.initial && [...f.initial.values()].includes(DeliveryState.PENDING))
-      .map((f) => ({ messageId: f.message.id, dueAt: f.message.exp + this.deps.expiryGraceMs })));
-    // After the fan-out record, whose counters it adds to: messages of this very job.
-    this.deps.events.counted(await messages.record(superseded.filter((c) => first.has(c.messageId))));
 
-    // Routes are read after the inbox write: a device that comes online in between is
-    // replayed from its inbox by its ONLINE report (session-reports.ts), so none is missed.
-    const where = await routes.lookup(adds.map((a) => a.deviceId));
+    // Each inbox write read the device's route after writing (inbox-store.ts): a device
+    // that comes online later is replayed from its inbox by its ONLINE report, so none is
+    // missed. A message replaced by a newer one of the same job is not pushed either.
     const plan = new GatewayBatches();
-    // A message replaced by a newer one of the same job is not pushed either.
     const replacedHere = new Set(added.flatMap((r, i) => (r.replaced ? [`${adds[i]!.deviceId} ${r.replaced}`] : [])));
     adds.forEach(({ message: m, deviceId }, i) => {
-      const route = where[i];
-      if (route && !added[i]!.superseded && !replacedHere.has(`${deviceId} ${m.id}`)) plan.put(route.gatewayId, { deviceId, sessionId: route.sessionId, frame: m.frame, messageId: m.id, expiresAt: m.exp });
+      const { route, superseded: late } = added[i]!;
+      if (route && !late && !replacedHere.has(`${deviceId} ${m.id}`)) plan.put(route.gatewayId, { deviceId, sessionId: route.sessionId, frame: m.frame, messageId: m.id, expiresAt: m.exp });
     });
     this.deps.metrics.messagesDispatched.inc(loaded.length);
-    await this.deps.courier.send(plan);
+    // What the PUSHes do not wait for: the drops (of other messages, or of this one where
+    // it was superseded, after the fan-out record whose counters they add to) and the
+    // expiry sweep of traced messages with devices still to reach (expiry-sweep.ts).
+    const [sent, ...after] = await Promise.allSettled([
+      this.deps.courier.send(plan),
+      messages.record(drops).then((counted) => this.deps.events.counted(counted)),
+      messages.record(superseded.filter((c) => first.has(c.messageId))).then((counted) => this.deps.events.counted(counted)),
+      this.deps.expiries.schedule(fanOuts
+        .filter((f) => f.initial && [...f.initial.values()].includes(DeliveryState.PENDING))
+        .map((f) => ({ messageId: f.message.id, dueAt: f.message.exp + this.deps.expiryGraceMs }))),
+    ]);
+    for (const outcome of [sent, ...after]) if (outcome.status === 'rejected') throw outcome.reason;
   }
 
   /** Devices of each message, split into active ones of its app and the rest; one device lookup for the job. */

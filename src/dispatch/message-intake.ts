@@ -10,6 +10,7 @@ import type { RedisKeys } from '../store/keys.js';
 import type { MessageStore, NewMessage, TransactionWrite } from '../store/message-store.js';
 import { storage } from '../store/redis.js';
 import { DeviceAppLookup } from './device-directory.js';
+import type { DispatchHandoff } from './local-dispatch.js';
 import { scheduledJobId, sendJobs, type SendJob } from './send-queue.js';
 import type { StatsRecorder } from './stats-recorder.js';
 
@@ -61,10 +62,12 @@ interface Waiting {
 
 /**
  * Accepting a message: check it, encode its PUSH frame once, store it and queue its
- * dispatch. The promise resolves only when both the message and its send job are in
- * Redis (the API's 202 means durable). Messages accepted within a few milliseconds are
- * written in one transaction with one job: under load that is what lets one API process
- * accept thousands of requests per second with a handful of Redis round trips.
+ * dispatch. The promise resolves once the message and its send-outbox entry are in
+ * Redis (the API's 202 means durable); its send job is added right after, or a
+ * dispatcher in this process takes it at once (local-dispatch.ts). Messages accepted
+ * within a few milliseconds are written in one transaction with one job: under load that
+ * is what lets one API process accept thousands of requests per second with a handful
+ * of Redis round trips.
  */
 export class MessageIntake {
   private waiting: Waiting[] = [];
@@ -83,6 +86,8 @@ export class MessageIntake {
     private readonly metrics: Metrics,
     private readonly log: Logger,
     private readonly stats: StatsRecorder,
+    /** A dispatcher in this process that takes messages at once (local-dispatch.ts); asked per batch, as it may start after the intake. */
+    private readonly handoff: () => DispatchHandoff | undefined = () => undefined,
   ) {
     this.devices = new DeviceAppLookup(redis, keys);
   }
@@ -198,20 +203,24 @@ export class MessageIntake {
     const alongside = batch.flatMap((w) => (w.alongside ? [w.alongside] : []));
     try {
       await this.messages.create(messages, (multi) => alongside.forEach((a) => a.write(multi)));
-      // Stored with an outbox entry: from here the message will be sent, so it is accepted
-      // even if queueing fails now — a dispatcher re-queues what the outbox still holds.
-      try {
-        await this.queue.addBulk(sendJobs(messages));
-        await this.messages.queued(messages.map((m) => m.id));
-      } catch (err) {
-        this.log.warn({ err: (err as Error).message, messages: messages.length }, 'queueing send jobs failed; the outbox re-queues them');
-      }
-      for (const m of messages) this.stats.count(m.appId, 'accepted', m.ts);
-      for (const w of batch) w.resolve();
     } catch (err) {
       this.log.warn({ err: (err as Error).message, messages: batch.length }, 'accepting messages failed');
       const failure = new PetrelError('storage_unavailable', undefined, { cause: err });
       for (const w of batch) w.reject(failure);
+      return;
+    }
+    // Stored with an outbox entry: from here the message will be sent, whatever fails
+    // next — a dispatcher re-queues what the outbox still holds (send-outbox.ts). So the
+    // request is answered now, not after the queue write.
+    for (const m of messages) this.stats.count(m.appId, 'accepted', m.ts);
+    for (const w of batch) w.resolve();
+    const queued = this.handoff()?.take(messages) ?? messages;
+    if (queued.length === 0) return;
+    try {
+      await this.queue.addBulk(sendJobs(queued));
+      await this.messages.queued(queued.map((m) => m.id));
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message, messages: queued.length }, 'queueing send jobs failed; the outbox re-queues them');
     }
   }
 

@@ -59,6 +59,7 @@ export function createMetrics(registry: Registry = new Registry(), options: { de
     logCatchUp: new Counter({ name: 'petrel_dispatch_log_catch_up_total', help: 'Broadcast log entries replayed to devices coming online.', registers }),
     broadcastAcks: new Counter({ name: 'petrel_dispatch_broadcast_acks_total', help: 'Broadcast ACKs counted (the first from each device).', registers }),
     inboxReplayed: new Counter({ name: 'petrel_dispatch_inbox_replayed_total', help: 'Inbox messages replayed to devices coming online.', registers }),
+    localDispatches: new Counter({ name: 'petrel_dispatch_local_messages_total', help: 'Messages fanned out by the process that accepted them, without a send job (dispatched), or queued as one after that failed (queued).', labelNames: ['outcome'], registers }),
     sendJobSeconds: new Histogram({ name: 'petrel_dispatch_send_job_duration_seconds', help: 'Duration of one send job (a batch of accepted messages).', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5], registers }),
     deliveryEvents: new Counter({ name: 'petrel_delivery_events_total', help: 'Delivery events emitted (each counted once), by type.', labelNames: ['type'], registers }),
     receiptsSent: new Counter({ name: 'petrel_receipts_sent_total', help: 'Receipt batches a callback URL accepted (2xx).', registers }),

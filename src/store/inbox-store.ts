@@ -1,26 +1,32 @@
 import type { Redis } from 'ioredis';
 import type { RedisKeys } from './keys.js';
 import { RedisScript } from './redis-script.js';
+import { decodeRoute, type Route } from './route-store.js';
 import type { TurnPipeline } from './turn-pipeline.js';
 
 /**
- * inbox_add_3 — put a message in a device's inbox, keeping at most `cap` entries.
+ * inbox_add_4 — put a message in a device's inbox, keeping at most `cap` entries, and
+ * read where the device is connected.
  * KEYS[1] inbox (sorted set, scores 0, ordered by message id), KEYS[2] overflow flag,
- * KEYS[3] collapse hash (collapse id → message id)
+ * KEYS[3] collapse hash (collapse id → message id), KEYS[4] the device's route
  * ARGV[1] message id, ARGV[2] cap, ARGV[3] expiry of the message (unix ms),
  * ARGV[4] collapse id ('' for none)
- * Returns {added (0|1), replaced id or '', superseded (0|1), evicted ids...}.
+ * Returns {added (0|1), replaced id or '', superseded (0|1), route or '', evicted ids...}.
+ * The route is read after the write, in the same atomic step: a device whose session
+ * starts later is replayed this message from its inbox by its ONLINE report, one whose
+ * session started earlier is found here, so none is missed — and the dispatcher needs
+ * no round trip of its own to look routes up.
  * Collapse: a newer message (ids sort by accept time) takes the place of a pending older
  * one with the same collapse id; an older one arriving late is superseded, not added.
  * The oldest entries beyond the cap are evicted and the overflow flag set, so the
  * device's next session starts with RESYNC instead of a silent gap. The inbox lives as
  * long as its longest-lived message.
  */
-const INBOX_ADD_3 = new RedisScript('inbox_add_3', 3, `
+const INBOX_ADD_4 = new RedisScript('inbox_add_4', 4, `
 local replaced = ''
 if ARGV[4] ~= '' then
   local other = redis.call('HGET', KEYS[3], ARGV[4])
-  if other and other > ARGV[1] and redis.call('ZSCORE', KEYS[1], other) then return {0, '', 1} end
+  if other and other > ARGV[1] and redis.call('ZSCORE', KEYS[1], other) then return {0, '', 1, redis.call('GET', KEYS[4]) or ''} end
   if other and other < ARGV[1] and redis.call('ZREM', KEYS[1], other) == 1 then replaced = other end
   redis.call('HSET', KEYS[3], ARGV[4], ARGV[1])
   -- Bounded: entries whose message left the inbox (ACKed, expired) go once they
@@ -37,7 +43,7 @@ end
 local added = redis.call('ZADD', KEYS[1], 'NX', 0, ARGV[1])
 if redis.call('PTTL', KEYS[1]) == -1 then redis.call('PEXPIREAT', KEYS[1], ARGV[3])
 else redis.call('PEXPIREAT', KEYS[1], ARGV[3], 'GT') end
-local out = {added, replaced, 0}
+local out = {added, replaced, 0, redis.call('GET', KEYS[4]) or ''}
 local over = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[2])
 if over > 0 then
   local popped = redis.call('ZPOPMIN', KEYS[1], over)
@@ -67,6 +73,8 @@ export interface InboxAddResult {
   superseded: boolean;
   /** Older messages pushed out by the cap: dropped for this device. */
   evicted: string[];
+  /** Where the device was connected right after the write; null when it was not. */
+  route: Route | null;
 }
 
 /**
@@ -84,12 +92,12 @@ export class InboxStore {
   /** Calls made in the same turn share one round trip (TurnPipeline). */
   async add(deviceId: string, messageId: string, expiresAt: number, collapseId = ''): Promise<InboxAddResult> {
     const out = (await this.scripts.run(
-      INBOX_ADD_3,
-      [this.keys.inbox(deviceId), this.keys.inboxOverflow(deviceId), this.keys.inboxCollapse(deviceId)],
+      INBOX_ADD_4,
+      [this.keys.inbox(deviceId), this.keys.inboxOverflow(deviceId), this.keys.inboxCollapse(deviceId), this.keys.route(deviceId)],
       [messageId, this.cap, expiresAt, collapseId],
-    )) as [number, string, number, ...string[]];
-    const [added, replaced, superseded, ...evicted] = out;
-    return { added: added === 1, replaced: replaced === '' ? null : replaced, superseded: superseded === 1, evicted };
+    )) as [number, string, number, string, ...string[]];
+    const [added, replaced, superseded, route, ...evicted] = out;
+    return { added: added === 1, replaced: replaced === '' ? null : replaced, superseded: superseded === 1, evicted, route: route === '' ? null : decodeRoute(route) };
   }
 
   async remove(deviceId: string, messageIds: readonly string[]): Promise<string[]> {

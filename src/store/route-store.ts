@@ -47,7 +47,7 @@ export class RouteStore {
    */
   async online(deviceId: string, route: Route, now = Date.now()): Promise<{ previous: Route | null; invalidated: boolean; topicsVersion: number }> {
     const [previous, status, tv] = (await this.redis.eval(ROUTE_ONLINE_2, 2, this.keys.route(deviceId), this.keys.device(deviceId), `${encode(route)} ${now}`)) as [string | null, string | null, string];
-    return { previous: previous ? decode(previous) : null, invalidated: status === 'invalid', topicsVersion: Number(tv) };
+    return { previous: previous ? decodeRoute(previous) : null, invalidated: status === 'invalid', topicsVersion: Number(tv) };
   }
 
   async offline(deviceId: string, route: Route): Promise<void> {
@@ -60,7 +60,7 @@ export class RouteStore {
     const pipeline = this.redis.pipeline();
     for (const id of deviceIds) pipeline.get(this.keys.route(id));
     const values = await pipelineReplies(pipeline, deviceIds.length);
-    return values.map((value) => (typeof value === 'string' ? decode(value) : null));
+    return values.map((value) => (typeof value === 'string' ? decodeRoute(value) : null));
   }
 }
 
@@ -70,7 +70,7 @@ function encode(route: Route): string {
 }
 
 /** "gatewayId sessionId since", or without " since" as routes were first written. */
-function decode(value: string): Route | null {
+export function decodeRoute(value: string): Route | null {
   const [gatewayId, sessionId, since] = value.split(' ');
   if (!gatewayId || !sessionId) return null;
   return since === undefined ? { gatewayId, sessionId } : { gatewayId, sessionId, since: Number(since) };

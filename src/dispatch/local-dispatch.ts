@@ -1,0 +1,91 @@
+import type { Queue } from 'bullmq';
+import { isBroadcast } from '../domain/message.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { MessageStore, NewMessage } from '../store/message-store.js';
+import type { MessageDispatcher, UnicastMessage } from './message-dispatcher.js';
+import { sendJobs, type SendJob } from './send-queue.js';
+
+/** Where the intake hands messages it has just made durable (message-intake.ts). */
+export interface DispatchHandoff {
+  /**
+   * Takes what it will dispatch itself, at once; returns the rest, which the intake
+   * queues as send jobs. Never throws.
+   */
+  take(messages: readonly NewMessage[]): readonly NewMessage[];
+}
+
+/**
+ * The short path from accept to PUSH in a process that runs a dispatcher beside the
+ * intake (`petrel all`, a dispatcher's own sends): immediate unicast messages are fanned
+ * out right after their transaction commits, without a BullMQ job in between. A send job
+ * costs two more round trips before dispatch starts (adding it, and the worker taking
+ * it) and about a third of the process's CPU per message at 1,000 messages/s
+ * (docs/performance.md). The messages were stored with their send-outbox entry, which
+ * is removed only once their fan-out is done, so nothing depends on this process
+ * staying alive: when it dies mid-way, a dispatcher finds the entry stale and queues the
+ * message (send-outbox.ts), and the fan-out, idempotent, runs again.
+ *
+ * BullMQ keeps what needs it: scheduled messages, broadcasts, retries (a fan-out that
+ * fails here becomes a send job), and bursts — beyond `maxInFlight` fan-outs at once,
+ * messages are queued as before, and any dispatcher of the deployment takes them.
+ */
+export class LocalDispatch implements DispatchHandoff {
+  private inFlight = 0;
+  private closed = false;
+  private idle: (() => void) | null = null;
+
+  constructor(
+    private readonly dispatcher: MessageDispatcher,
+    private readonly messages: MessageStore,
+    private readonly queue: Queue<SendJob>,
+    private readonly maxInFlight: number,
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+  ) {}
+
+  take(batch: readonly NewMessage[]): readonly NewMessage[] {
+    if (this.closed || this.inFlight >= this.maxInFlight) return batch;
+    const mine: UnicastMessage[] = [];
+    const rest: NewMessage[] = [];
+    for (const m of batch) {
+      // Scheduled messages wait in BullMQ (delayed jobs) and stay cancellable until then.
+      if (m.sendAt === undefined && !isBroadcast(m.target)) mine.push(m as UnicastMessage);
+      else rest.push(m);
+    }
+    if (mine.length === 0) return batch;
+    this.inFlight++;
+    void this.run(mine).finally(() => {
+      this.inFlight--;
+      if (this.inFlight === 0) this.idle?.();
+    });
+    return rest;
+  }
+
+  private async run(messages: UnicastMessage[]): Promise<void> {
+    const ids = messages.map((m) => m.id);
+    try {
+      await this.dispatcher.dispatchUnicast(messages);
+      this.metrics.localDispatches.inc({ outcome: 'dispatched' }, messages.length);
+    } catch (err) {
+      // A send job runs the fan-out again, with BullMQ's retries and backoff.
+      this.log.warn({ err: (err as Error).message, messages: messages.length }, 'local dispatch failed; queued as a send job');
+      try {
+        await this.queue.addBulk(sendJobs(messages));
+        this.metrics.localDispatches.inc({ outcome: 'queued' }, messages.length);
+      } catch (queueErr) {
+        this.log.warn({ err: (queueErr as Error).message, messages: messages.length }, 'queueing failed too; the send outbox re-queues them');
+        return;
+      }
+    }
+    // Out of the outbox. Should this fail, the outbox queues them again later: one more
+    // fan-out, which changes nothing already done (the device drops a second PUSH by id).
+    await this.messages.queued(ids).catch(() => undefined);
+  }
+
+  /** Takes nothing more; waits for the fan-outs in progress. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.inFlight > 0) await new Promise<void>((resolve) => (this.idle = resolve));
+  }
+}

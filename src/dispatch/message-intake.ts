@@ -202,7 +202,7 @@ export class MessageIntake {
     const messages = batch.flatMap((w) => w.messages);
     const alongside = batch.flatMap((w) => (w.alongside ? [w.alongside] : []));
     try {
-      await this.messages.create(messages, (multi) => alongside.forEach((a) => a.write(multi)));
+      await this.messages.create(messages, alongside);
     } catch (err) {
       this.log.warn({ err: (err as Error).message, messages: batch.length }, 'accepting messages failed');
       const failure = new PetrelError('storage_unavailable', undefined, { cause: err });

@@ -73,15 +73,11 @@ export class IdempotencyStore {
     return existing === null ? this.claim(appId, key, fp) : { earlier: JSON.parse(existing) as IdempotencyRecord };
   }
 
-  /** The answer, as a write inside the transaction that stores the request's messages. */
+  /** The answer, as a write committed with the request's messages. */
   answerWrite(appId: string, key: string, fp: string, answer: { status: number; body: unknown; location?: string }): TransactionWrite {
     const redisKey = this.redisKey(appId, key);
     const record: IdempotencyRecord = { state: 'done', fp, ...answer };
-    return {
-      write: (multi) => {
-        multi.set(redisKey, JSON.stringify(record), 'PX', this.ttls.doneMs);
-      },
-    };
+    return { key: redisKey, value: JSON.stringify(record), ttlMs: this.ttls.doneMs };
   }
 
   private redisKey(appId: string, key: string): string {

@@ -1,4 +1,4 @@
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { filterOf } from '../domain/audience.js';
 import { DeliveryState, isBroadcast, type MessagePriority, type MessageState, type MessageTarget, type StoredMessage, terminalStates } from '../domain/message.js';
 import { pipelineReplies } from './redis.js';
@@ -93,45 +93,72 @@ return 1
 `);
 
 /**
- * fanout_1 — KEYS[1] message hash; ARGV[1] now, ARGV[2..4] targeted, failed, dropped.
+ * fanout_2 — records one message's fan-out. KEYS[1] message hash, KEYS[2] its per-device
+ * trace (same {message} slot); ARGV[1] now, ARGV[2..4] targeted, failed, dropped,
+ * ARGV[5] the trace's expire-at, ARGV[6..] device/state pairs of the trace (none for a
+ * send too large to trace).
  * The first fan-out of a message sets its counters and returns 1; a re-run (its send job
- * ran again) returns 0 and leaves them, with what ACKs and drops added since, alone.
+ * ran again) returns 0 and leaves them, with what ACKs and drops added since, alone. A
+ * trace entry is only ever added (HSETNX): a re-run does not move a device back. A
+ * message gone meanwhile is not re-created as a stub without expiry (0).
+ * One script per message, through the turn's pipeline, so it shares one write with the
+ * inbox writes of the same fan-out instead of a MULTI of its own.
  */
-const FANOUT_1 = `
+const FANOUT_2 = new RedisScript('fanout_2', 2, `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local first = 1
 if redis.call('HSETNX', KEYS[1], 'fanout', ARGV[1]) == 0 then
   redis.call('HSET', KEYS[1], 'state', 'dispatched')
-  return 0
+  first = 0
+else
+  redis.call('HSET', KEYS[1], 'targeted', ARGV[2], 'failed', ARGV[3], 'dropped', ARGV[4], 'state', 'dispatched')
 end
-redis.call('HSET', KEYS[1], 'targeted', ARGV[2], 'failed', ARGV[3], 'dropped', ARGV[4], 'state', 'dispatched')
-return 1
-`;
+if #ARGV > 5 then
+  for i = 6, #ARGV, 2 do redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 1]) end
+  redis.call('PEXPIREAT', KEYS[2], ARGV[5])
+end
+return first
+`);
 
 /**
- * messages_create_n — stores the messages of one intake batch: a hash each, with its expiry.
- * KEYS[i] message hash of message i (one key per message: n keys)
- * ARGV, for each message in KEYS order: expire-at (unix ms), then the values of the
- * fields app, to, ts, exp, frame, accepted, state, then the number p of optional
- * field/value pairs (collapse, sendAt, priority, cb) and those p pairs.
- * One command for the whole batch instead of HSET + PEXPIREAT per message: a MULTI of
+ * messages_create_n — stores the messages of one intake batch, atomically with what must
+ * commit with them. KEYS[1] the send outbox, KEYS[2..n+1] the message hashes, then the
+ * keys of the extra writes.
+ * ARGV[1] n, ARGV[2] 1 to put the messages in the outbox (0: a campaign's, sent by its
+ * runner), ARGV[3] the number s of extra writes; then for each message in KEYS order:
+ * its id, expire-at (unix ms), the values of the fields app, to, ts, exp, frame, accepted, state,
+ * the number p of optional field/value pairs (collapse, sendAt, priority, cb, cid,
+ * filter) and those p pairs; then for each extra write its value and TTL (ms): a SET
+ * (the idempotency record of the request that carried the messages).
+ * One script call for the whole batch instead of HSET + PEXPIREAT per message: a MULTI of
  * 1,000 commands cost the API a command object, a QUEUED reply and a promise each, and
  * every argument its own serialization, field names included (measured in
  * bench/accept-rate.ts: API CPU per message of 500-message batches −30 %; Redis pays
- * ~40 % more per message for running it through Lua). Run inside the batch's MULTI, by
- * EVAL: an EVALSHA refused with NOSCRIPT would fail alone, after the rest of the
- * transaction committed. Like the MULTI it replaces, it spans slots: standalone Redis.
- * numberOfKeys -1: as many as there are messages (it never goes through a TurnPipeline).
+ * ~40 % more per message for running it through Lua). Everything in one script rather
+ * than a MULTI around it: EVALSHA can then be used (a NOSCRIPT fails the whole call, which
+ * the TurnPipeline loads and retries), instead of sending the script's text with every
+ * batch. It spans slots: standalone Redis.
+ * numberOfKeys -1: 1 + n + s.
  */
 const MESSAGES_CREATE_N = new RedisScript('messages_create_n', -1, `
-local a = 1
-for i = 1, #KEYS do
-  local p = tonumber(ARGV[a + 8])
-  redis.call('HSET', KEYS[i], 'app', ARGV[a + 1], 'to', ARGV[a + 2], 'ts', ARGV[a + 3], 'exp', ARGV[a + 4],
-    'frame', ARGV[a + 5], 'accepted', ARGV[a + 6], 'state', ARGV[a + 7])
-  if p > 0 then redis.call('HSET', KEYS[i], unpack(ARGV, a + 9, a + 8 + 2 * p)) end
-  redis.call('PEXPIREAT', KEYS[i], ARGV[a])
-  a = a + 9 + 2 * p
+local n = tonumber(ARGV[1])
+local a = 4
+for i = 2, n + 1 do
+  local p = tonumber(ARGV[a + 9])
+  redis.call('HSET', KEYS[i], 'app', ARGV[a + 2], 'to', ARGV[a + 3], 'ts', ARGV[a + 4], 'exp', ARGV[a + 5],
+    'frame', ARGV[a + 6], 'accepted', ARGV[a + 7], 'state', ARGV[a + 8])
+  if p > 0 then redis.call('HSET', KEYS[i], unpack(ARGV, a + 10, a + 9 + 2 * p)) end
+  redis.call('PEXPIREAT', KEYS[i], ARGV[a + 1])
+  -- In the outbox until their send jobs are queued (or their fan-out is done): a message
+  -- is never stored without being sent, whatever fails next (dispatch/send-outbox.ts).
+  if ARGV[2] == '1' then redis.call('ZADD', KEYS[1], ARGV[a + 4], ARGV[a]) end
+  a = a + 10 + 2 * p
 end
-return #KEYS
+for i = n + 2, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[a], 'PX', ARGV[a + 1])
+  a = a + 2
+end
+return n
 `);
 
 export interface NewMessage extends StoredMessage {
@@ -144,9 +171,11 @@ export interface NewMessage extends StoredMessage {
   readonly campaignId?: string;
 }
 
-/** Writes committed in the same MULTI as a request's messages. */
+/** A SET with a TTL committed atomically with a request's messages (its idempotency record). */
 export interface TransactionWrite {
-  write(multi: ChainableCommander): void;
+  readonly key: string;
+  readonly value: string;
+  readonly ttlMs: number;
 }
 
 /** What re-queueing a message from the outbox needs to know. */
@@ -225,14 +254,13 @@ export class MessageStore {
   ) {}
 
   /**
-   * Writes messages durably in one transaction; the caller acknowledges after this
-   * resolves. `alongside` adds the caller's own writes to the same transaction.
+   * Writes messages durably in one script call; the caller acknowledges after this
+   * resolves. `alongside` are the caller's own writes, committed with them.
    */
-  async create(messages: readonly NewMessage[], alongside?: (multi: ChainableCommander) => void, options: { outbox: boolean } = { outbox: true }): Promise<void> {
-    const multi = this.redis.multi();
-    alongside?.(multi);
-    const keys: string[] = [];
-    const args: Array<string | number | Buffer> = [];
+  async create(messages: readonly NewMessage[], alongside: readonly TransactionWrite[] = [], options: { outbox: boolean } = { outbox: true }): Promise<void> {
+    if (messages.length === 0) return;
+    const keys: string[] = [this.keys.sendOutbox()];
+    const args: Array<string | number | Buffer> = [messages.length, options.outbox ? 1 : 0, alongside.length];
     for (const m of messages) {
       keys.push(this.keys.message(m.id));
       const optional: Array<string | number> = [];
@@ -243,23 +271,16 @@ export class MessageStore {
       if (m.campaignId) optional.push('cid', m.campaignId);
       if (isBroadcast(m.target)) optional.push('filter', filterOf(m.target));
       args.push(
-        m.exp + this.traceRetentionMs,
+        m.id, m.exp + this.traceRetentionMs,
         m.appId, JSON.stringify(m.target), m.ts, m.exp, m.frame, m.accepted, m.sendAt === undefined ? 'accepted' : 'scheduled',
         optional.length / 2, ...optional,
       );
     }
-    // One argument array, not spread arguments: a batch may carry thousands of messages.
-    if (keys.length > 0) {
-      multi.call('EVAL', ([MESSAGES_CREATE_N.lua, keys.length] as Array<string | number | Buffer>).concat(keys, args));
-      // In the outbox until their send jobs are queued: a message is never stored without
-      // being sent, whatever fails between this transaction and the jobs (send-outbox.ts).
-      // A campaign's broadcast is sent by its runner instead: no outbox, no job.
-      if (options.outbox) multi.call('ZADD', ([this.keys.sendOutbox()] as Array<string | number>).concat(messages.flatMap((m) => [m.ts, m.id])));
+    for (const w of alongside) {
+      keys.push(w.key);
+      args.push(w.value, w.ttlMs);
     }
-    const results = await multi.exec();
-    // A failed command inside EXEC (an error in the script) does not reject exec().
-    const failed = results?.find(([err]) => err);
-    if (failed) throw failed[0];
+    await this.scripts.run(MESSAGES_CREATE_N, keys, args);
   }
 
   /** Their send jobs are queued: out of the outbox. */
@@ -337,27 +358,17 @@ export class MessageStore {
    * only those emit the events of the fan-out, so a re-run job does not count them twice.
    */
   async dispatched(fanOuts: readonly FanOut[]): Promise<Set<string>> {
-    const first = new Set<string>();
-    if (fanOuts.length === 0) return first;
-    const multi = this.redis.multi();
-    const firstAt: number[] = [];
-    let commands = 0;
-    for (const { message: m, counts, initial } of fanOuts) {
-      firstAt.push(commands);
-      multi.eval(FANOUT_1, 1, this.keys.message(m.id), Date.now(), counts.targeted, counts.failed, counts.dropped);
-      commands += 1;
-      if (initial && initial.size > 0) {
-        const trace = this.keys.messageDevices(m.id);
-        for (const [device, state] of initial) multi.hsetnx(trace, device, state);
-        multi.pexpireat(trace, m.exp + this.traceRetentionMs);
-        commands += initial.size + 1;
-      }
-    }
-    const results = (await multi.exec()) ?? [];
-    fanOuts.forEach((f, i) => {
-      if (results[firstAt[i]!]?.[1] === 1) first.add(f.message.id);
-    });
-    return first;
+    const now = Date.now();
+    const results = await Promise.all(fanOuts.map(({ message: m, counts, initial }) => {
+      const trace: Array<string | number> = [];
+      for (const [device, state] of initial ?? []) trace.push(device, state);
+      return this.scripts.run(
+        FANOUT_2,
+        [this.keys.message(m.id), this.keys.messageDevices(m.id)],
+        [now, counts.targeted, counts.failed, counts.dropped, m.exp + this.traceRetentionMs, ...trace],
+      );
+    }));
+    return new Set(fanOuts.flatMap((f, i) => (results[i] === 1 ? [f.message.id] : [])));
   }
 
   /**

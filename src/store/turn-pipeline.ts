@@ -4,7 +4,7 @@ import type { RedisScript } from './redis-script.js';
 interface Pending {
   script: RedisScript;
   keys: readonly string[];
-  args: ReadonlyArray<string | number>;
+  args: ReadonlyArray<string | number | Buffer>;
   retried: boolean;
   resolve(value: unknown): void;
   reject(err: unknown): void;
@@ -30,7 +30,7 @@ export class TurnPipeline {
     private readonly maxBatch = 256,
   ) {}
 
-  run(script: RedisScript, keys: readonly string[], args: ReadonlyArray<string | number>): Promise<unknown> {
+  run(script: RedisScript, keys: readonly string[], args: ReadonlyArray<string | number | Buffer>): Promise<unknown> {
     return new Promise((resolve, reject) => this.enqueue({ script, keys, args, retried: false, resolve, reject }));
   }
 
@@ -53,7 +53,11 @@ export class TurnPipeline {
     this.pending = [];
     const pipeline = this.redis.pipeline();
     // numberOfKeys -1: a script taking as many keys as the call passes.
-    for (const c of batch) pipeline.evalsha(c.script.sha, c.script.numberOfKeys < 0 ? c.keys.length : c.script.numberOfKeys, ...c.keys, ...c.args);
+    // One argument array, not spread arguments: an intake batch may carry tens of
+    // thousands of values (messages_create_n), past what a call's arguments may number.
+    for (const c of batch) {
+      pipeline.call('EVALSHA', ([c.script.sha, c.script.numberOfKeys < 0 ? c.keys.length : c.script.numberOfKeys] as Array<string | number | Buffer>).concat(c.keys, c.args));
+    }
     pipeline.exec().then(
       (results) => {
         const missing: Pending[] = [];

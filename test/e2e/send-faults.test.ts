@@ -10,6 +10,9 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { Redis } from 'ioredis';
 import { metricValue } from '../../bench/lib/service-process.js';
@@ -167,6 +170,102 @@ describe('send path under faults (real processes)', () => {
       await group.killAll();
       await cleanupPrefix(redis, prefix);
       redis.disconnect();
+    }
+  });
+
+  it('kill -9 of a process fanning out what its own API accepts (petrel all), its fan-outs stuck on a frozen gateway: every message it accepted reaches its device once', { timeout: 150_000 }, async (t) => {
+    const DEVICES = 50;
+    const MESSAGES = 3000;
+    const IN_FLIGHT = 50;
+    const FREEZE_AFTER = 1000;
+    const KILL_AFTER = 1200;
+    const prefix = uniquePrefix('faults-local');
+    const redis = createTestRedis();
+    const keys = new RedisKeys(prefix);
+    const group = new ProcessGroup(tierEnv({ redisUrl: testRedisUrl(), prefix, deviceKey: randomBytes(32).toString('base64') }));
+    const dataDir = mkdtempSync(join(tmpdir(), 'petrel-faults-local-'));
+    let devices: TestDevice[] = [];
+    let gateway: PetrelProcess | undefined;
+    try {
+      const created = await new AppStore(redis, keys).create('local dispatch fault test');
+      // The devices are on a gateway of their own; `all` takes the requests and fans them
+      // out in process (dispatch.local); the other dispatcher only recovers.
+      const [g, dispatcher, all] = await Promise.all([group.start('gateway'), group.start('dispatcher'), group.start('all', { PETREL_DATA_DIR: dataDir })]);
+      gateway = g;
+      const processes: Record<string, PetrelProcess> = { gateway: g, dispatcher, all };
+      devices = await connectDevices(DEVICES, g.port('tcp'), credentialsOf(created));
+      const sender = new ApiSender(all.port('http'), created.serverSecret);
+
+      // After 1,000 accepted the gateway is frozen (SIGSTOP): the fan-outs in flight then
+      // have written inboxes and traces and wait on their Thrift deliver, so their outbox
+      // entries stay. 200 more are accepted meanwhile (storing needs Redis only; beyond
+      // dispatch.concurrency stuck fan-outs they become send jobs), then `all` is killed
+      // and the gateway thawed. What the dead process held arrives through the calls it
+      // had written before dying, the jobs, or the outbox poll (which also re-queues a
+      // `dispatched` message: send-outbox.test.ts shows that path alone).
+      const accepted = new AcceptedLog();
+      let killedAt = 0;
+      let outboxAtKill = -1;
+      let localBeforeKill = 0;
+      let kill: Promise<void> | null = null;
+      let frozen = false;
+      await forEachConcurrently(Array.from({ length: MESSAGES }, (_, k) => k), IN_FLIGHT, async (k) => {
+        if (kill) return;
+        const device = devices[k % DEVICES]!;
+        const r = await sender.send(device.deviceId, { k });
+        if (r.status === 202 && r.id !== undefined) accepted.add(r.id, device);
+        if (accepted.size >= FREEZE_AFTER && !frozen) {
+          frozen = true;
+          g.child.kill('SIGSTOP');
+        }
+        if (accepted.size >= KILL_AFTER) {
+          kill ??= (async () => {
+            localBeforeKill = metricValue(await (await fetch(`http://127.0.0.1:${all.port('http')}/metrics`)).text(), 'petrel_dispatch_local_messages_total');
+            await kill9(all);
+            killedAt = performance.now();
+            outboxAtKill = await redis.zcard(keys.sendOutbox());
+            g.child.kill('SIGCONT');
+          })();
+        }
+      });
+      assert.ok(kill, 'the all-in-one process was killed during the stream');
+      await kill;
+      const unshownAtKill = accepted.unshownAt(killedAt);
+
+      let stalled = '';
+      await waitFor(() => accepted.tally(devices).missing === 0, 'every accepted message to reach its device', 60_000, 100).catch((err: Error) => {
+        stalled = err.message;
+      });
+      const result = accepted.tally(devices);
+      const recoveryMs = accepted.caughtUpAfter(killedAt);
+      diagnostics(t, {
+        'messages accepted (202) before the kill': accepted.size,
+        'fanned out in process before the kill': localBeforeKill,
+        'accepted but not shown at the kill': unshownAtKill,
+        'outbox entries right after the kill': outboxAtKill,
+        'recovery: every accepted message shown': `${seconds(recoveryMs)} after the kill`,
+        'lost (accepted, never shown)': result.missing,
+        'duplicates shown to apps': result.duplicates,
+        // Requests in flight at the kill: stored, then the process died before answering.
+        'shown but never answered (stored just before the kill)': result.unaccepted,
+      });
+      assert.equal(stalled, '', `${result.missing} accepted messages never reached their device\n${context(processes)}`);
+      assert.ok(localBeforeKill > 0, 'the all-in-one process fanned messages out itself');
+      assert.ok(unshownAtKill > 0 && outboxAtKill > 0, 'the kill left accepted messages unsent, held only by the outbox');
+      assert.equal(result.missing, 0);
+      assert.equal(result.duplicates, 0, 'no app sees a message twice');
+      assert.ok(result.unaccepted <= IN_FLIGHT, `at most the requests in flight at the kill were stored unanswered (${result.unaccepted})`);
+      // The outbox poll takes what the dead process held after dispatch.outboxStaleMs (10 s).
+      assert.ok(recoveryMs < 30_000, `delivered within 30 s of the kill (${seconds(recoveryMs)})`);
+      await waitFor(async () => (await redis.zcard(keys.sendOutbox())) === 0, 'the outbox to be emptied', 30_000, 200);
+      for (const device of devices) assert.deepEqual(device.errors, [], `SDK errors on ${device.deviceId}`);
+    } finally {
+      gateway?.child.kill('SIGCONT');
+      await Promise.all(devices.map((dev) => dev.close()));
+      await group.killAll();
+      await cleanupPrefix(redis, prefix);
+      redis.disconnect();
+      rmSync(dataDir, { recursive: true, force: true });
     }
   });
 

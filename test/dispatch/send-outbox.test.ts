@@ -17,44 +17,38 @@ describe('send outbox: a stored message whose job was never queued is sent anywa
     await stack.close();
   });
 
-  it('re-queues it (as when the API died right after storing it) and leaves no outbox entry', async () => {
+  /**
+   * A connected device and a message to it stored as the intake stores it, without the
+   * queue write (or local fan-out) that would follow; `afterStore` then plays what else
+   * happened before the process died. The outbox poll must bring it to the device.
+   */
+  async function orphanReachesDevice(data: string, afterStore: (id: string) => Promise<unknown> = async () => undefined): Promise<void> {
     const dev = await RawDevice.connect(stack.gateways[0]!.port);
     const creds = await dev.register(stack.app.appId, stack.app.clientKey);
     await dev.hello(creds);
-    // What the intake writes, without the queue write that would follow it.
     const messages = new MessageStore(stack.rt.redis, stack.rt.keys, new TurnPipeline(stack.rt.redis), 60_000);
     const now = Date.now();
     const id = newMessageId(now);
     const exp = expiryOf(now, 60);
-    const frame = new WireCodec(stack.rt.config.codec).encode({ t: FrameType.PUSH, id, ts: now, exp, data: 'orphan' });
+    const frame = new WireCodec(stack.rt.config.codec).encode({ t: FrameType.PUSH, id, ts: now, exp, data });
     await messages.create([{ id, appId: stack.app.appId, target: { kind: 'devices', ids: [creds.deviceId] }, ts: now, exp, frame, accepted: 1 }]);
+    await afterStore(id);
 
     const push = (await dev.nextOf(FrameType.PUSH, 5000)) as PushFrame;
     assert.equal(push.id, id);
-    assert.equal(push.data, 'orphan');
+    assert.equal(push.data, data);
     await waitFor(async () => (await stack.rt.redis.zcard(stack.rt.keys.sendOutbox())) === 0, 'outbox emptied');
     dev.send({ t: FrameType.ACK, ids: [id] });
     dev.destroy();
+  }
+
+  it('re-queues it (as when the API died right after storing it) and leaves no outbox entry', async () => {
+    await orphanReachesDevice('orphan');
   });
 
   it('re-queues a message whose fan-out stopped before its PUSH (a local dispatch that died mid-way)', async () => {
-    const dev = await RawDevice.connect(stack.gateways[0]!.port);
-    const creds = await dev.register(stack.app.appId, stack.app.clientKey);
-    await dev.hello(creds);
-    const messages = new MessageStore(stack.rt.redis, stack.rt.keys, new TurnPipeline(stack.rt.redis), 60_000);
-    const now = Date.now();
-    const id = newMessageId(now);
-    const exp = expiryOf(now, 60);
-    const frame = new WireCodec(stack.rt.config.codec).encode({ t: FrameType.PUSH, id, ts: now, exp, data: 'half-done' });
-    await messages.create([{ id, appId: stack.app.appId, target: { kind: 'devices', ids: [creds.deviceId] }, ts: now, exp, frame, accepted: 1 }]);
     // The fan-out record was written (state dispatched), then the process died.
-    await stack.rt.redis.hset(stack.rt.keys.message(id), 'state', 'dispatched');
-
-    const push = (await dev.nextOf(FrameType.PUSH, 5000)) as PushFrame;
-    assert.equal(push.id, id);
-    await waitFor(async () => (await stack.rt.redis.zcard(stack.rt.keys.sendOutbox())) === 0, 'outbox emptied');
-    dev.send({ t: FrameType.ACK, ids: [id] });
-    dev.destroy();
+    await orphanReachesDevice('half-done', (id) => stack.rt.redis.hset(stack.rt.keys.message(id), 'state', 'dispatched'));
   });
 
   it('a normal send leaves the outbox at once, long before the outbox poll would', async () => {

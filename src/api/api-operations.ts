@@ -55,7 +55,7 @@ export function apiOperations(limits: MessageSchemaLimits): Operation[] {
     })),
     {
       method: 'post', path: '/v1/messages', tag: 'messages', auth: 'server', summary: 'Send a message',
-      description: 'Answers 202 once the message and its send job are durable in Redis.',
+      description: 'Answers 202 once the message is stored in Redis, with the send-outbox entry that guarantees its dispatch.',
       body: messageBodySchema(limits), headers: [idempotencyHeader],
       responses: { 202: { description: 'Accepted (durable).', body: acceptedAnswer } },
     },

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { PetrelConfig } from '../config/schema.js';
+import type { DispatchHandoff } from '../dispatch/local-dispatch.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { createMetrics, type Metrics } from '../observability/metrics.js';
 import { RedisKeys } from '../store/keys.js';
@@ -15,6 +16,13 @@ export interface Runtime {
   readonly metrics: Metrics;
   readonly redis: Redis;
   readonly keys: RedisKeys;
+  /**
+   * What one tier started in this process offers the others: a dispatcher's local
+   * fan-out (dispatch/local-dispatch.ts), to which the intakes hand messages. Set by the
+   * tier that provides it; `petrel all` starts the API before its dispatcher, so the
+   * intakes look it up per batch.
+   */
+  readonly local: { dispatch?: DispatchHandoff };
   onClose(fn: () => Promise<void> | void): void;
   close(): Promise<void>;
 }
@@ -30,6 +38,7 @@ export function createRuntime(config: PetrelConfig, name: string, options: { def
     metrics,
     redis,
     keys: new RedisKeys(config.redis.keyPrefix),
+    local: {},
     onClose(fn) {
       closers.push(fn);
     },

@@ -140,12 +140,6 @@ function deadLettersOf(rt: Runtime, redis: Redis): ReceiptDeadLetters {
   return new ReceiptDeadLetters(redis, rt.keys, receipts.deadLetterCap, receipts.deadLetterRetentionSec * 1000);
 }
 
-/**
- * The dispatcher of a process, where its intakes hand messages at once (local-dispatch.ts).
- * Looked up per batch: `petrel all` starts the API before its dispatcher.
- */
-const localDispatchOf = new WeakMap<Runtime, LocalDispatch>();
-
 function intakeOf(rt: Runtime, redis: Redis, messages: MessageStore, queueRedis: Redis, stats: StatsRecorder): { intake: MessageIntake; queue: Queue<SendJob> } {
   const { config } = rt;
   const queue = createSendQueue(queueRedis, rt.keys);
@@ -154,7 +148,7 @@ function intakeOf(rt: Runtime, redis: Redis, messages: MessageStore, queueRedis:
     redis, rt.keys, messages, queue, new WireCodec(config.codec),
     { defaultTtlSec: config.messages.defaultTtlSec, maxDataBytes: config.messages.maxDataBytes, batchMs: config.messages.intakeBatchMs, maxScheduleSec: config.messages.maxScheduleSec },
     rt.metrics, rt.log, stats,
-    () => localDispatchOf.get(rt),
+    () => rt.local.dispatch,
   );
   rt.onClose(async () => {
     await intake.close();
@@ -337,9 +331,10 @@ export async function startDispatcher(rt: Runtime): Promise<Dispatcher> {
   });
   if (config.dispatch.local) {
     const local = new LocalDispatch(dispatcher, messages, queue, config.dispatch.concurrency, rt.metrics, rt.log);
-    localDispatchOf.set(rt, local);
-    // Registered last, so closed first: fan-outs in progress finish while the courier,
-    // the gateways' pools and Redis are still there; what comes later goes to BullMQ.
+    rt.local.dispatch = local;
+    // Registered after the rest of the dispatcher, so closed before it: fan-outs in
+    // progress finish while the courier, the gateways' pools and Redis are still there;
+    // what the intakes flush later goes to BullMQ.
     rt.onClose(() => local.close());
   }
   rt.log.info({ id, rpcPort: rpc.port }, 'dispatcher running');

@@ -137,7 +137,10 @@ export const configSchema = z.object({
     host: z.string().default('127.0.0.1'),
     port: z.number().int().min(0).max(65535).default(0),
     ...advertised,
-    /** Send jobs one dispatcher process works on at once. */
+    /**
+     * Send jobs one dispatcher process works on at once; its local fan-outs (`local`)
+     * have a limit of their own of the same size.
+     */
     concurrency: z.number().int().min(1).max(256).default(16),
     /**
      * A process running both the API (or campaigns) and a dispatcher fans out immediate
@@ -149,7 +152,9 @@ export const configSchema = z.object({
     stalledIntervalMs: z.number().int().min(1000).default(30_000),
     /**
      * An accepted message still in the send outbox after this long lost its queue write
-     * (Redis failed, or the API died, right after storing it): a dispatcher queues it.
+     * (Redis failed, or the API died, right after storing it) or its local fan-out: a
+     * dispatcher queues it. Keep it well above how long a fan-out may take (a gateway
+     * that does not answer costs up to 5 s per deliver call), or a slow one runs twice.
      */
     outboxStaleMs: z.number().int().min(100).default(10_000),
     /** Unacknowledged unicast messages kept per device; older ones are dropped and the device gets RESYNC. */

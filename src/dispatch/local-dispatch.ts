@@ -18,22 +18,25 @@ export interface DispatchHandoff {
 /**
  * The short path from accept to PUSH in a process that runs a dispatcher beside the
  * intake (`petrel all`, a dispatcher's own sends): immediate unicast messages are fanned
- * out right after their transaction commits, without a BullMQ job in between. A send job
- * costs two more round trips before dispatch starts (adding it, and the worker taking
- * it) and about a third of the process's CPU per message at 1,000 messages/s
- * (docs/performance.md). The messages were stored with their send-outbox entry, which
- * is removed only once their fan-out is done, so nothing depends on this process
- * staying alive: when it dies mid-way, a dispatcher finds the entry stale and queues the
- * message (send-outbox.ts), and the fan-out, idempotent, runs again.
+ * out right after the script call that stores them, without a BullMQ job in between. A
+ * send job costs two more round trips before dispatch starts (adding it, and the worker
+ * taking it) and about a quarter of the process's CPU at 1,000 messages/s
+ * (docs/performance.md). The messages were stored with their send-outbox entry, which is
+ * removed only once their fan-out is done, so nothing depends on this process staying
+ * alive: when it dies mid-way, a dispatcher finds the entry stale and queues the message
+ * (send-outbox.ts), and the fan-out, idempotent, runs again.
  *
  * BullMQ keeps what needs it: scheduled messages, broadcasts, retries (a fan-out that
  * fails here becomes a send job), and bursts — beyond `maxInFlight` fan-outs at once,
- * messages are queued as before, and any dispatcher of the deployment takes them.
+ * messages are queued as before, and any dispatcher of the deployment takes them. A
+ * batch queued that way may reach a device after a later one fanned out here; the
+ * device's inbox, and so a replay, stays in accept order.
  */
 export class LocalDispatch implements DispatchHandoff {
   private inFlight = 0;
   private closed = false;
-  private idle: (() => void) | null = null;
+  private idle: Promise<void> | null = null;
+  private becameIdle: () => void = () => {};
 
   constructor(
     private readonly dispatcher: MessageDispatcher,
@@ -57,7 +60,7 @@ export class LocalDispatch implements DispatchHandoff {
     this.inFlight++;
     void this.run(mine).finally(() => {
       this.inFlight--;
-      if (this.inFlight === 0) this.idle?.();
+      if (this.inFlight === 0) this.becameIdle();
     });
     return rest;
   }
@@ -78,14 +81,16 @@ export class LocalDispatch implements DispatchHandoff {
         return;
       }
     }
-    // Out of the outbox. Should this fail, the outbox queues them again later: one more
-    // fan-out, which changes nothing already done (the device drops a second PUSH by id).
-    await this.messages.queued(ids).catch(() => undefined);
+    // Out of the outbox. Should this fail, the entries stay and the outbox poll only
+    // removes them: the fan-out marked its messages `pushed` (message-dispatcher.ts).
+    await this.messages.queued(ids).catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'removing outbox entries failed; the outbox poll does'));
   }
 
   /** Takes nothing more; waits for the fan-outs in progress. */
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.closed = true;
-    if (this.inFlight > 0) await new Promise<void>((resolve) => (this.idle = resolve));
+    if (this.inFlight === 0) return Promise.resolve();
+    this.idle ??= new Promise<void>((resolve) => (this.becameIdle = resolve));
+    return this.idle;
   }
 }

@@ -62,9 +62,9 @@ export class MessageDispatcher {
   /**
    * The fan-out of unicast messages already loaded: a send job's after loadForDispatch, or
    * messages the intake has just stored (local-dispatch.ts), which are neither scheduled
-   * nor cancellable and so need no claim. On the way to the first PUSH there are two
-   * round trips to Redis: the device lookup, then the inbox writes (which read the routes
-   * too) beside the trace.
+   * nor cancellable and so need no claim. For device targets with a TTL there are two
+   * round trips to Redis on the way to the first PUSH: the device lookup, then the inbox
+   * writes (which read the routes too) beside the trace.
    */
   async dispatchUnicast(loaded: readonly UnicastMessage[]): Promise<void> {
     const { inbox, routes, messages } = this.deps;
@@ -98,32 +98,42 @@ export class MessageDispatcher {
       }
       fanOuts.push({ message: m, counts: { targeted: active.length + unknown.length, failed: unknown.length, dropped: active.length - stored.length }, initial: trace });
     }
-    // The inbox writes and the fan-out record (counters and trace) go out together; both
-    // are in Redis before any PUSH, so an ACK always finds its inbox entry and trace.
+    // The inbox writes, the fan-out record (counters and trace) and the expiry schedule
+    // of traced messages with devices still to reach (expiry-sweep.ts) go out together,
+    // before any PUSH: an ACK always finds its inbox entry and trace.
     // Even a TTL 0 message sits in the inbox until ACKed (that is how the ACK is counted);
     // the inbox key itself must not expire in the past, or its other entries would go too.
-    // Settled, not all: when the inbox writes fail, the events of the fan-out record, which
-    // did commit, are still emitted (a retried job finds it recorded and emits none).
-    const [addedOutcome, fanOut] = await Promise.allSettled([
+    const [addedOutcome, fanOut, scheduled] = await Promise.allSettled([
       Promise.all(adds.map((a) => inbox.add(a.deviceId, a.message.id, Math.max(a.message.exp, now + 60_000), a.message.collapseId))),
       messages.dispatched(fanOuts),
+      this.deps.expiries.schedule(fanOuts
+        .filter((f) => f.initial && [...f.initial.values()].includes(DeliveryState.PENDING))
+        .map((f) => ({ messageId: f.message.id, dueAt: f.message.exp + this.deps.expiryGraceMs }))),
     ]);
-    if (fanOut.status === 'rejected') throw fanOut.reason;
-    const first = fanOut.value;
-    // A re-run job (its dispatcher died) fans out again but emits its events only once.
-    for (const m of loaded) if (first.has(m.id)) this.deps.events.emit((fanOutEvents.get(m.id) ?? []).map((e) => emitted(e, m.callbackUrl)));
-    if (addedOutcome.status === 'rejected') throw addedOutcome.reason;
-    const added = addedOutcome.value;
     // Evicted by the cap, replaced by a newer message with the same collapse id, or
-    // superseded by one: dropped for that device.
+    // superseded by one: dropped for that device. Recorded whenever the inbox writes
+    // committed, even if the rest failed: a retried fan-out does not evict or replace again.
     const drops: StateChange[] = [];
     const superseded: StateChange[] = [];
+    const added = addedOutcome.status === 'fulfilled' ? addedOutcome.value : [];
     added.forEach((r, i) => {
       const { deviceId, message } = adds[i]!;
       for (const old of r.evicted) drops.push({ messageId: old, deviceId, state: DeliveryState.DROPPED });
       if (r.replaced) drops.push({ messageId: r.replaced, deviceId, state: DeliveryState.DROPPED, reason: 'replaced' });
       if (r.superseded) superseded.push({ messageId: message.id, deviceId, state: DeliveryState.DROPPED, reason: 'replaced' });
     });
+    // Settled, not all: when one part fails, the events of what did commit are still
+    // emitted (a retried job finds the fan-out recorded and emits none).
+    const [dropped] = await Promise.allSettled([messages.record(drops)]);
+    if (dropped.status === 'fulfilled') this.deps.events.counted(dropped.value);
+    if (fanOut.status === 'rejected') throw fanOut.reason;
+    const first = fanOut.value;
+    // A re-run job (its dispatcher died) fans out again but emits its events only once.
+    for (const m of loaded) if (first.has(m.id)) this.deps.events.emit((fanOutEvents.get(m.id) ?? []).map((e) => emitted(e, m.callbackUrl)));
+    for (const outcome of [addedOutcome, scheduled, dropped]) if (outcome.status === 'rejected') throw outcome.reason;
+    // After the fan-out record, whose counters it adds to: messages of this very job.
+    // Nothing to write in the usual case (no collapse id): no round trip then.
+    this.deps.events.counted(await messages.record(superseded.filter((c) => first.has(c.messageId))));
 
     // Each inbox write read the device's route after writing (inbox-store.ts): a device
     // that comes online later is replayed from its inbox by its ONLINE report, so none is
@@ -135,18 +145,11 @@ export class MessageDispatcher {
       if (route && !late && !replacedHere.has(`${deviceId} ${m.id}`)) plan.put(route.gatewayId, { deviceId, sessionId: route.sessionId, frame: m.frame, messageId: m.id, expiresAt: m.exp });
     });
     this.deps.metrics.messagesDispatched.inc(loaded.length);
-    // What the PUSHes do not wait for: the drops (of other messages, or of this one where
-    // it was superseded, after the fan-out record whose counters they add to) and the
-    // expiry sweep of traced messages with devices still to reach (expiry-sweep.ts).
-    const [sent, ...after] = await Promise.allSettled([
-      this.deps.courier.send(plan),
-      messages.record(drops).then((counted) => this.deps.events.counted(counted)),
-      messages.record(superseded.filter((c) => first.has(c.messageId))).then((counted) => this.deps.events.counted(counted)),
-      this.deps.expiries.schedule(fanOuts
-        .filter((f) => f.initial && [...f.initial.values()].includes(DeliveryState.PENDING))
-        .map((f) => ({ messageId: f.message.id, dueAt: f.message.exp + this.deps.expiryGraceMs }))),
-    ]);
-    for (const outcome of [sent, ...after]) if (outcome.status === 'rejected') throw outcome.reason;
+    await this.deps.courier.send(plan);
+    // The fan-out is complete: a send-outbox entry left behind (its removal failed) is
+    // then only removed, not sent again (send-outbox.ts). Best effort: without the mark
+    // the worst is one more fan-out, which the SDK absorbs.
+    await messages.pushed(loaded.map((m) => m.id)).catch((err: unknown) => this.deps.log.warn({ err: (err as Error).message }, 'marking messages pushed failed'));
   }
 
   /** Devices of each message, split into active ones of its app and the rest; one device lookup for the job. */

@@ -44,7 +44,7 @@ export interface Accepted {
 export interface IntakeLimits {
   defaultTtlSec: number;
   maxDataBytes: number;
-  /** Accepted messages within this window share one MULTI and one send job. */
+  /** Accepted messages within this window share one write (messages_create_n) and one send job. */
   batchMs: number;
   /** How far ahead `sendAt` may be. */
   maxScheduleSec: number;
@@ -65,7 +65,7 @@ interface Waiting {
  * dispatch. The promise resolves once the message and its send-outbox entry are in
  * Redis (the API's 202 means durable); its send job is added right after, or a
  * dispatcher in this process takes it at once (local-dispatch.ts). Messages accepted
- * within a few milliseconds are written in one transaction with one job: under load that
+ * within a few milliseconds are written in one script call with one job: under load that
  * is what lets one API process accept thousands of requests per second with a handful
  * of Redis round trips.
  */

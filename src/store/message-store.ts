@@ -121,6 +121,16 @@ return first
 `);
 
 /**
+ * pushed_1 — KEYS[1] message hash. Its fan-out handed every PUSH to the gateways: `pushed`
+ * set (nothing done for a message gone meanwhile). The send outbox re-queues a
+ * `dispatched` message only without it (dispatch/send-outbox.ts).
+ */
+const PUSHED_1 = new RedisScript('pushed_1', 1, `
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'pushed', '1') end
+return 0
+`);
+
+/**
  * messages_create_n — stores the messages of one intake batch, atomically with what must
  * commit with them. KEYS[1] the send outbox, KEYS[2..n+1] the message hashes, then the
  * keys of the extra writes.
@@ -182,6 +192,8 @@ export interface TransactionWrite {
 export interface OutboxEntry {
   id: string;
   state: MessageState;
+  /** A fan-out of the message handed its PUSHes to the gateways (pushed_1). */
+  pushed: boolean;
   sendAt?: number;
   priority?: MessagePriority;
 }
@@ -283,21 +295,29 @@ export class MessageStore {
     await this.scripts.run(MESSAGES_CREATE_N, keys, args);
   }
 
-  /** Their send jobs are queued: out of the outbox. */
+  /** Their send jobs are queued (or their fan-out is done): out of the outbox. */
   async queued(ids: readonly string[]): Promise<void> {
     if (ids.length > 0) await this.redis.zrem(this.keys.sendOutbox(), ...ids);
+  }
+
+  /** Their fan-out handed every PUSH to the gateways (pushed_1); one round trip per turn. */
+  async pushed(ids: readonly string[]): Promise<void> {
+    await Promise.all(ids.map((id) => this.scripts.run(PUSHED_1, [this.keys.message(id)], [])));
   }
 
   /** Outbox entries accepted before `before` (their job should long exist), oldest first. */
   async unqueued(before: number, limit: number): Promise<Array<OutboxEntry | { id: string; state: null }>> {
     const ids = await this.redis.zrangebyscore(this.keys.sendOutbox(), '-inf', before, 'LIMIT', 0, limit);
     const pipeline = this.redis.pipeline();
-    for (const id of ids) pipeline.hmget(this.keys.message(id), 'state', 'sendAt', 'priority');
+    for (const id of ids) pipeline.hmget(this.keys.message(id), 'state', 'sendAt', 'priority', 'pushed');
     const rows = await pipelineReplies(pipeline, ids.length);
     return ids.map((id, i) => {
-      const [state, sendAt, priority] = rows[i] as Array<string | null>;
+      const [state, sendAt, priority, pushed] = rows[i] as Array<string | null>;
       if (state === null) return { id, state: null };
-      return { id, state: state as MessageState, ...(sendAt ? { sendAt: Number(sendAt) } : {}), ...(priority ? { priority: priority as MessagePriority } : {}) };
+      return {
+        id, state: state as MessageState, pushed: pushed !== null,
+        ...(sendAt ? { sendAt: Number(sendAt) } : {}), ...(priority ? { priority: priority as MessagePriority } : {}),
+      };
     });
   }
 
@@ -352,7 +372,7 @@ export class MessageStore {
   }
 
   /**
-   * Records the fan-out of messages (one transaction for a whole send job): how many
+   * Records the fan-out of messages (a fanout_2 call each, one pipeline per turn): how many
    * devices each targets, and for small sends each device's first state. Idempotent (a
    * re-run job writes the same values). Returns the ids fanned out for the first time:
    * only those emit the events of the fan-out, so a re-run job does not count them twice.

@@ -57,11 +57,14 @@ describe('local dispatch: a process with a dispatcher fans out what its API acce
         const dev = await RawDevice.connect(stack.gateways[0]!.port);
         const creds = await dev.register(stack.app.appId, stack.app.clientKey);
         await dev.hello(creds);
+        const localBefore = await counterValue(stack, 'petrel_dispatch_local_messages_total', { outcome: 'dispatched' });
+        const jobsBefore = await jobsRun(stack);
         const res = await stack.api('/v1/messages', { body: { to: { devices: [creds.deviceId] }, data: 'later', sendAt: Date.now() + 300 } });
         assert.equal(res.status, 202);
         const push = (await dev.nextOf(FrameType.PUSH, 5000)) as PushFrame;
         assert.equal(push.id, res.body.id);
-        assert.equal(await counterValue(stack, 'petrel_dispatch_local_messages_total', { outcome: 'dispatched' }), local ? 1 : 0);
+        assert.equal(await counterValue(stack, 'petrel_dispatch_local_messages_total', { outcome: 'dispatched' }), localBefore);
+        await waitFor(async () => (await jobsRun(stack)) === jobsBefore + 1, 'its send job counted');
         dev.destroy();
       });
     });

@@ -51,6 +51,25 @@ describe('send outbox: a stored message whose job was never queued is sent anywa
     await orphanReachesDevice('half-done', (id) => stack.rt.redis.hset(stack.rt.keys.message(id), 'state', 'dispatched'));
   });
 
+  it('only removes the entry of a message whose fan-out was complete (marked pushed): no second PUSH', async () => {
+    const dev = await RawDevice.connect(stack.gateways[0]!.port);
+    const creds = await dev.register(stack.app.appId, stack.app.clientKey);
+    await dev.hello(creds);
+    const messages = new MessageStore(stack.rt.redis, stack.rt.keys, new TurnPipeline(stack.rt.redis), 60_000);
+    const now = Date.now();
+    const id = newMessageId(now);
+    const exp = expiryOf(now, 60);
+    const frame = new WireCodec(stack.rt.config.codec).encode({ t: FrameType.PUSH, id, ts: now, exp, data: 'done' });
+    await messages.create([{ id, appId: stack.app.appId, target: { kind: 'devices', ids: [creds.deviceId] }, ts: now, exp, frame, accepted: 1 }]);
+    // Fanned out, PUSHed and ACKed; only the outbox removal failed.
+    await stack.rt.redis.hset(stack.rt.keys.message(id), 'state', 'dispatched');
+    await messages.pushed([id]);
+
+    await waitFor(async () => (await stack.rt.redis.zcard(stack.rt.keys.sendOutbox())) === 0, 'outbox emptied');
+    await assert.rejects(dev.nextOf(FrameType.PUSH, 500), 'no PUSH of a message whose fan-out was done');
+    dev.destroy();
+  });
+
   it('a normal send leaves the outbox at once, long before the outbox poll would', async () => {
     const res = await stack.api('/v1/messages', { body: { to: { aliases: ['nobody'] } } });
     assert.equal(res.status, 202);

@@ -81,9 +81,13 @@ export class LocalDispatch implements DispatchHandoff {
         return;
       }
     }
-    // Out of the outbox. Should this fail, the entries stay and the outbox poll only
-    // removes them: the fan-out marked its messages `pushed` (message-dispatcher.ts).
-    await this.messages.queued(ids).catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'removing outbox entries failed; the outbox poll does'));
+    // Out of the outbox. Should that fail, the messages are marked `pushed`, so that the
+    // outbox poll only removes their entries rather than fanning them out again (a write
+    // spared in the usual case: the entry gone, the mark is not needed).
+    await this.messages.queued(ids).catch(async (err: unknown) => {
+      this.log.warn({ err: (err as Error).message }, 'removing outbox entries failed; the outbox poll does');
+      await this.dispatcher.markPushed(ids);
+    });
   }
 
   /** Takes nothing more; waits for the fan-outs in progress. */

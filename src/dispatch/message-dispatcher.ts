@@ -56,7 +56,18 @@ export class MessageDispatcher {
     // Topic, condition and whole-app sends go through the app's log (read diffusion).
     const broadcasts = all.filter((m): m is Broadcast => isBroadcast(m.target));
     if (broadcasts.length > 0) await this.deps.broadcaster.dispatch(broadcasts);
-    await this.dispatchUnicast(all.filter((m): m is UnicastMessage => !isBroadcast(m.target)));
+    const unicast = all.filter((m): m is UnicastMessage => !isBroadcast(m.target));
+    await this.dispatchUnicast(unicast);
+    // The fan-out is complete. Should the API have died between queueing this job and
+    // removing the messages' outbox entries, the outbox poll now only removes them
+    // instead of fanning out again (send-outbox.ts). Best effort: without the mark the
+    // worst is one more fan-out, which the SDK absorbs.
+    await this.markPushed(unicast.map((m) => m.id));
+  }
+
+  /** Marks messages whose fan-out is complete (pushed_1); failures are logged, not thrown. */
+  async markPushed(ids: readonly string[]): Promise<void> {
+    await this.deps.messages.pushed(ids).catch((err: unknown) => this.deps.log.warn({ err: (err as Error).message }, 'marking messages pushed failed'));
   }
 
   /**
@@ -146,10 +157,6 @@ export class MessageDispatcher {
     });
     this.deps.metrics.messagesDispatched.inc(loaded.length);
     await this.deps.courier.send(plan);
-    // The fan-out is complete: a send-outbox entry left behind (its removal failed) is
-    // then only removed, not sent again (send-outbox.ts). Best effort: without the mark
-    // the worst is one more fan-out, which the SDK absorbs.
-    await messages.pushed(loaded.map((m) => m.id)).catch((err: unknown) => this.deps.log.warn({ err: (err as Error).message }, 'marking messages pushed failed'));
   }
 
   /** Devices of each message, split into active ones of its app and the rest; one device lookup for the job. */

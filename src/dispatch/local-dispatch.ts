@@ -67,8 +67,10 @@ export class LocalDispatch implements DispatchHandoff {
 
   private async run(messages: UnicastMessage[]): Promise<void> {
     const ids = messages.map((m) => m.id);
+    let fannedOut = false;
     try {
       await this.dispatcher.dispatchUnicast(messages);
+      fannedOut = true;
       this.metrics.localDispatches.inc({ outcome: 'dispatched' }, messages.length);
     } catch (err) {
       // A send job runs the fan-out again, with BullMQ's retries and backoff.
@@ -81,12 +83,13 @@ export class LocalDispatch implements DispatchHandoff {
         return;
       }
     }
-    // Out of the outbox. Should that fail, the messages are marked `pushed`, so that the
-    // outbox poll only removes their entries rather than fanning them out again (a write
-    // spared in the usual case: the entry gone, the mark is not needed).
+    // Out of the outbox. Should that fail after a complete fan-out, the messages are
+    // marked `pushed`, so that the outbox poll only removes their entries rather than
+    // fanning them out again (a write spared in the usual case: the entry gone, the mark
+    // is not needed). After a fallback the send job marks them when it has run.
     await this.messages.queued(ids).catch(async (err: unknown) => {
       this.log.warn({ err: (err as Error).message }, 'removing outbox entries failed; the outbox poll does');
-      await this.dispatcher.markPushed(ids);
+      if (fannedOut) await this.dispatcher.markPushed(ids);
     });
   }
 

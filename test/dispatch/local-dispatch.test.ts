@@ -76,14 +76,23 @@ describe('local dispatch: what it takes, and what becomes a send job', () => {
   const message = (id: string, extra: Partial<NewMessage> = {}): NewMessage => ({
     id, appId: 'a', target: { kind: 'devices', ids: ['d'] }, ts: 0, exp: 1, frame: Buffer.alloc(0), accepted: 1, ...extra,
   });
-  function harness(fanOut: (ids: string[]) => Promise<void>, maxInFlight = 2) {
+  function harness(fanOut: (ids: string[]) => Promise<void>, maxInFlight = 2, outboxFails = false) {
     const jobs: string[][] = [];
     const outOfOutbox: string[] = [];
-    const dispatcher = { dispatchUnicast: (ms: NewMessage[]) => fanOut(ms.map((m) => m.id)) } as unknown as MessageDispatcher;
-    const store = { queued: async (ids: string[]) => { outOfOutbox.push(...ids); } } as unknown as MessageStore;
+    const marked: string[] = [];
+    const dispatcher = {
+      dispatchUnicast: (ms: NewMessage[]) => fanOut(ms.map((m) => m.id)),
+      markPushed: async (ids: string[]) => { marked.push(...ids); },
+    } as unknown as MessageDispatcher;
+    const store = {
+      queued: async (ids: string[]) => {
+        if (outboxFails) throw new Error('redis gone');
+        outOfOutbox.push(...ids);
+      },
+    } as unknown as MessageStore;
     const queue = { addBulk: async (js: Array<{ data: SendJob }>) => { jobs.push(...js.map((j) => j.data.ids)); return []; } } as unknown as Queue<SendJob>;
     const local = new LocalDispatch(dispatcher, store, queue, maxInFlight, createMetrics(undefined, { defaults: false }), createLogger({ level: 'silent' }));
-    return { local, jobs, outOfOutbox };
+    return { local, jobs, outOfOutbox, marked };
   }
 
   it('leaves scheduled messages and broadcasts to send jobs', () => {
@@ -104,6 +113,24 @@ describe('local dispatch: what it takes, and what becomes a send job', () => {
     await failing.local.close();
     assert.deepEqual(failing.jobs, [['m2', 'm3']]);
     assert.deepEqual(failing.outOfOutbox, ['m2', 'm3']);
+  });
+
+  it('marks a complete fan-out pushed only when its outbox entries could not be removed', async () => {
+    const removed = harness(async () => undefined);
+    removed.local.take([message('m1')]);
+    await removed.local.close();
+    assert.deepEqual(removed.marked, [], 'entries gone: no mark needed');
+
+    const stuck = harness(async () => undefined, 2, true);
+    stuck.local.take([message('m2')]);
+    await stuck.local.close();
+    assert.deepEqual(stuck.marked, ['m2'], 'entries left: the outbox poll must only remove them');
+
+    const failed = harness(async () => { throw new Error('gateway gone'); }, 2, true);
+    failed.local.take([message('m3')]);
+    await failed.local.close();
+    assert.deepEqual(failed.jobs, [['m3']]);
+    assert.deepEqual(failed.marked, [], 'not fanned out: its send job marks it once it has run');
   });
 
   it('beyond maxInFlight fan-outs, or once closed, hands everything back', async () => {

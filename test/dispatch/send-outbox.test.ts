@@ -19,10 +19,9 @@ describe('send outbox: a stored message whose job was never queued is sent anywa
 
   /**
    * A connected device and a message to it stored as the intake stores it, without the
-   * queue write (or local fan-out) that would follow; `afterStore` then plays what else
-   * happened before the process died. The outbox poll must bring it to the device.
+   * queue write (or local fan-out) that would follow.
    */
-  async function orphanReachesDevice(data: string, afterStore: (id: string) => Promise<unknown> = async () => undefined): Promise<void> {
+  async function storeOrphan(data: string): Promise<{ dev: RawDevice; id: string; messages: MessageStore }> {
     const dev = await RawDevice.connect(stack.gateways[0]!.port);
     const creds = await dev.register(stack.app.appId, stack.app.clientKey);
     await dev.hello(creds);
@@ -32,8 +31,13 @@ describe('send outbox: a stored message whose job was never queued is sent anywa
     const exp = expiryOf(now, 60);
     const frame = new WireCodec(stack.rt.config.codec).encode({ t: FrameType.PUSH, id, ts: now, exp, data });
     await messages.create([{ id, appId: stack.app.appId, target: { kind: 'devices', ids: [creds.deviceId] }, ts: now, exp, frame, accepted: 1 }]);
-    await afterStore(id);
+    return { dev, id, messages };
+  }
 
+  /** `afterStore` plays what else happened before the process died; the outbox poll must bring the message to the device. */
+  async function orphanReachesDevice(data: string, afterStore: (id: string) => Promise<unknown> = async () => undefined): Promise<void> {
+    const { dev, id } = await storeOrphan(data);
+    await afterStore(id);
     const push = (await dev.nextOf(FrameType.PUSH, 5000)) as PushFrame;
     assert.equal(push.id, id);
     assert.equal(push.data, data);
@@ -52,15 +56,7 @@ describe('send outbox: a stored message whose job was never queued is sent anywa
   });
 
   it('only removes the entry of a message whose fan-out was complete (marked pushed): no second PUSH', async () => {
-    const dev = await RawDevice.connect(stack.gateways[0]!.port);
-    const creds = await dev.register(stack.app.appId, stack.app.clientKey);
-    await dev.hello(creds);
-    const messages = new MessageStore(stack.rt.redis, stack.rt.keys, new TurnPipeline(stack.rt.redis), 60_000);
-    const now = Date.now();
-    const id = newMessageId(now);
-    const exp = expiryOf(now, 60);
-    const frame = new WireCodec(stack.rt.config.codec).encode({ t: FrameType.PUSH, id, ts: now, exp, data: 'done' });
-    await messages.create([{ id, appId: stack.app.appId, target: { kind: 'devices', ids: [creds.deviceId] }, ts: now, exp, frame, accepted: 1 }]);
+    const { dev, id, messages } = await storeOrphan('done');
     // Fanned out, PUSHed and ACKed; only the outbox removal failed.
     await stack.rt.redis.hset(stack.rt.keys.message(id), 'state', 'dispatched');
     await messages.pushed([id]);

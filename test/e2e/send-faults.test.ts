@@ -71,6 +71,26 @@ function diagnostics(t: TestContext, lines: Record<string, string | number>): vo
   for (const [k, v] of Object.entries(lines)) t.diagnostic(`${k}: ${v}`);
 }
 
+/**
+ * A deployment of real processes on the test Redis, under a key prefix of its own.
+ * `close` closes the given devices, kills every process and removes the prefix's keys.
+ */
+function faultDeployment(name: string) {
+  const prefix = uniquePrefix(name);
+  const redis = createTestRedis();
+  const keys = new RedisKeys(prefix);
+  const group = new ProcessGroup(tierEnv({ redisUrl: testRedisUrl(), prefix, deviceKey: randomBytes(32).toString('base64') }));
+  return {
+    redis, keys, group,
+    async close(devices: readonly TestDevice[]): Promise<void> {
+      await Promise.all(devices.map((dev) => dev.close()));
+      await group.killAll();
+      await cleanupPrefix(redis, prefix);
+      redis.disconnect();
+    },
+  };
+}
+
 describe('send path under faults (real processes)', () => {
   it('kill -9 of the dispatcher during 10,000 messages to 100 devices: every accepted message reaches its app exactly once', { timeout: 150_000 }, async (t) => {
     const DEVICES = 100;
@@ -78,11 +98,7 @@ describe('send path under faults (real processes)', () => {
     const IN_FLIGHT = 50;
     const KILL_AFTER = 3000;
 
-    const prefix = uniquePrefix('faults-dispatcher');
-    const redis = createTestRedis();
-    const keys = new RedisKeys(prefix);
-    const d: Deployment = { redisUrl: testRedisUrl(), prefix, deviceKey: randomBytes(32).toString('base64') };
-    const group = new ProcessGroup(tierEnv(d));
+    const { redis, keys, group, close } = faultDeployment('faults-dispatcher');
     let devices: TestDevice[] = [];
     try {
       const created = await new AppStore(redis, keys).create('dispatcher fault test');
@@ -166,10 +182,7 @@ describe('send path under faults (real processes)', () => {
         assert.equal(body.counts?.['delivered'], 1, `trace of ${id}: ${JSON.stringify(body)}`);
       }
     } finally {
-      await Promise.all(devices.map((dev) => dev.close()));
-      await group.killAll();
-      await cleanupPrefix(redis, prefix);
-      redis.disconnect();
+      await close(devices);
     }
   });
 
@@ -179,10 +192,7 @@ describe('send path under faults (real processes)', () => {
     const IN_FLIGHT = 50;
     const FREEZE_AFTER = 1000;
     const KILL_AFTER = 1200;
-    const prefix = uniquePrefix('faults-local');
-    const redis = createTestRedis();
-    const keys = new RedisKeys(prefix);
-    const group = new ProcessGroup(tierEnv({ redisUrl: testRedisUrl(), prefix, deviceKey: randomBytes(32).toString('base64') }));
+    const { redis, keys, group, close } = faultDeployment('faults-local');
     const dataDir = mkdtempSync(join(tmpdir(), 'petrel-faults-local-'));
     let devices: TestDevice[] = [];
     let gateway: PetrelProcess | undefined;
@@ -261,10 +271,7 @@ describe('send path under faults (real processes)', () => {
       for (const device of devices) assert.deepEqual(device.errors, [], `SDK errors on ${device.deviceId}`);
     } finally {
       gateway?.child.kill('SIGCONT');
-      await Promise.all(devices.map((dev) => dev.close()));
-      await group.killAll();
-      await cleanupPrefix(redis, prefix);
-      redis.disconnect();
+      await close(devices);
       rmSync(dataDir, { recursive: true, force: true });
     }
   });
@@ -274,10 +281,7 @@ describe('send path under faults (real processes)', () => {
     const MESSAGES = 2000;
     const IN_FLIGHT = 20;
     const KILL_AFTER = 600;
-    const prefix = uniquePrefix('faults-api');
-    const redis = createTestRedis();
-    const keys = new RedisKeys(prefix);
-    const group = new ProcessGroup(tierEnv({ redisUrl: testRedisUrl(), prefix, deviceKey: randomBytes(32).toString('base64') }));
+    const { redis, keys, group, close } = faultDeployment('faults-api');
     let devices: TestDevice[] = [];
     try {
       const created = await new AppStore(redis, keys).create('api fault test');
@@ -354,20 +358,13 @@ describe('send path under faults (real processes)', () => {
       assert.equal(result.duplicates, 0, 'a retried send is stored once: the app sees it once');
       for (const device of devices) assert.deepEqual(device.errors, [], `SDK errors on ${device.deviceId}`);
     } finally {
-      await Promise.all(devices.map((dev) => dev.close()));
-      await group.killAll();
-      await cleanupPrefix(redis, prefix);
-      redis.disconnect();
+      await close(devices);
     }
   });
 
   it('kill -9 of the gateway holding devices: they reconnect to another gateway and get every message they had not ACKed, once', { timeout: 90_000 }, async (t) => {
     const DEVICES = 10;
-    const prefix = uniquePrefix('faults-gateway');
-    const redis = createTestRedis();
-    const keys = new RedisKeys(prefix);
-    const d: Deployment = { redisUrl: testRedisUrl(), prefix, deviceKey: randomBytes(32).toString('base64') };
-    const group = new ProcessGroup(tierEnv(d));
+    const { redis, keys, group, close } = faultDeployment('faults-gateway');
     const devices: TestDevice[] = [];
     try {
       const created = await new AppStore(redis, keys).create('gateway fault test');
@@ -457,10 +454,7 @@ describe('send path under faults (real processes)', () => {
       await Promise.all(devices.map((dev) => dev.close()));
       await waitFor(async () => (await pendingInboxes(redis, keys, devices)).every((n) => n === 0), 'every inbox to be emptied by ACKs through B', 20_000, 50);
     } finally {
-      await Promise.all(devices.map((dev) => dev.close()));
-      await group.killAll();
-      await cleanupPrefix(redis, prefix);
-      redis.disconnect();
+      await close(devices);
     }
   });
 

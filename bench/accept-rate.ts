@@ -1,10 +1,11 @@
 /**
- * HTTP accept rate (issue #4 item 10): how many sends per second one API process accepts
+ * HTTP accept rate (issue #4 item 10): how many sends per second the API tier accepts
  * durably (202 = the message and its send job are in Redis), single-message requests and
  * batch requests, with the service, Redis and the load generator on the same two cores.
  *
- * Processes: `petrel api` alone (accepting needs no dispatcher or gateway: the send jobs
- * simply wait in BullMQ's queue), an app server posting over keep-alive connections from
+ * Processes: `petrel api` alone, as two worker processes on one port by default
+ * (accepting needs no dispatcher or gateway: the send jobs simply wait in BullMQ's
+ * queue), an app server posting over keep-alive connections from
  * its own process (bench/peers/http-sender.ts), Redis, and this orchestrator.
  * The service runs with PETREL_APP_RATE_LIMIT=0: the per-app limit (60,000 points/s by
  * default) is off, since it would cap the batch phases by design; its cost per request
@@ -31,11 +32,13 @@
  * then they are deleted so each step starts from the same Redis.
  *
  * Env: BENCH_RUNS (3: figures are medians), BENCH_QUICK=1 (1 run, 2 s steps),
- *      BENCH_STEP_S (5), BENCH_WARMUP_S (3), BENCH_HTTP_CONNECTIONS (64), BENCH_DEVICES (8),
+ *      BENCH_STEP_S (5), BENCH_WARMUP_S (10), BENCH_HTTP_CONNECTIONS (64), BENCH_DEVICES (8),
  *      BENCH_SINGLE_STEPS, BENCH_BATCH_STEPS (comma-separated messages/s),
  *      BENCH_BATCH_SIZES (100,500), BENCH_PHASES (all four, comma-separated),
  *      BENCH_QUIET_WAIT_S (60: before each ramp, wait for other processes to go quiet),
- *      BENCH_CPU_PROF=1 (profile the service; top self time per phase in the results).
+ *      BENCH_CPU_PROF=1 (profile the service; top self time per phase in the results),
+ *      BENCH_API_WORKERS (2, one per core; 1 with BENCH_CPU_PROF: `petrel api` with
+ *      PETREL_HTTP_WORKERS; its CPU is that of the primary and all workers).
  */
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -44,7 +47,7 @@ import type { RedisKeys } from '../src/store/keys.js';
 import { monotonicMicros, topSelfTime, type ProfileSummary } from './lib/cpu-profile.js';
 import { CpuMeter, type CpuFigures, waitForQuiet } from './lib/cpu-meter.js';
 import { addEncoded, latencyHistogram, summarize, type LatencySummary } from './lib/latency.js';
-import { median, sleep } from './lib/proc.js';
+import { median, processTree, sleep } from './lib/proc.js';
 import { provisionTenant, type BenchTenant } from './lib/provision.js';
 import { redisFigures, redisPid, redisSnapshot, type RedisFigures } from './lib/redis-stats.js';
 import { knob, quick } from './lib/knobs.js';
@@ -60,7 +63,9 @@ function rates(name: string, fallback: string): number[] {
 
 const runs = knob('BENCH_RUNS', 3, 1);
 const stepSec = knob('BENCH_STEP_S', 5, 2);
-const warmupSec = knob('BENCH_WARMUP_S', 3, 2);
+// Long enough for every worker's JIT: with two workers and 3 s, each saw half the warm-up
+// and the first phase ran ~45 % dearer per request (measured 2026-12-03).
+const warmupSec = knob('BENCH_WARMUP_S', 10, 2);
 const connections = knob('BENCH_HTTP_CONNECTIONS', 64);
 const deviceCount = Math.max(1, knob('BENCH_DEVICES', 8));
 const p99LimitMs = knob('BENCH_P99_LIMIT_MS', 100);
@@ -71,6 +76,10 @@ const batchSteps = rates('BENCH_BATCH_STEPS', '5000,10000,15000,20000,25000,3000
 const batchSizes = rates('BENCH_BATCH_SIZES', '100,500');
 const rateLimitOn = process.env['BENCH_RATE_LIMIT'] === '1';
 const cpuProf = process.env['BENCH_CPU_PROF'] === '1';
+// One API process per core, as this 2-core machine would be deployed (1 while profiling).
+const apiWorkers = knob('BENCH_API_WORKERS', cpuProf ? 1 : 2);
+// Every worker would write the same profile file.
+if (cpuProf && apiWorkers > 1) throw new Error('BENCH_CPU_PROF=1 profiles one API process: use it with BENCH_API_WORKERS=1');
 
 /** One ramp: what it sends and how a step is judged. */
 interface PhaseSpec {
@@ -96,7 +105,7 @@ const ALIASES = Array.from({ length: 1000 }, (_, i) => `user-${i}`);
 /** Another process using more than this share of a core during a step makes it noisy. */
 const NOISE_CORE_SHARE = 0.1;
 
-const NAME = `accept-rate${quick ? '-quick' : ''}${cpuProf ? '-profiled' : ''}${rateLimitOn ? '-rate-limited' : ''}`;
+const NAME = `accept-rate${apiWorkers !== 2 && !cpuProf ? `-${apiWorkers}-worker${apiWorkers > 1 ? 's' : ''}` : ''}${quick ? '-quick' : ''}${cpuProf ? '-profiled' : ''}${rateLimitOn ? '-rate-limited' : ''}`;
 const repoRoot = join(resultsDir(), '..', '..');
 const stateDir = join(repoRoot, '.petrel', 'bench-accept-rate');
 const log = (text: string): void => void process.stdout.write(`accept-rate: ${text}\n`);
@@ -116,6 +125,7 @@ function startService(tenant: BenchTenant, profileDir: string): Promise<ServiceP
     PETREL_HTTP_HOST: '127.0.0.1',
     PETREL_HTTP_PORT: String(HTTP_PORT),
     PETREL_APP_RATE_LIMIT: rateLimitOn ? '10000000' : '0',
+    PETREL_HTTP_WORKERS: String(apiWorkers),
   }, HTTP_PORT, cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, '--cpu-prof-name=api.cpuprofile'] : []);
 }
 
@@ -282,7 +292,7 @@ async function runOnce(run: number) {
   const sender = await Sender.start({ host: '127.0.0.1', port: HTTP_PORT, connections, serverSecret: tenant.serverSecret, devices });
   const stopSender = () => sender.stop();
   running.add(stopSender);
-  const cpu = new CpuMeter({ service: [service.pid], redis: [await redisPid(redis)], sender: [sender.pid] });
+  const cpu = new CpuMeter({ service: processTree(service.pid), redis: [await redisPid(redis)], sender: [sender.pid] });
   const h: Harness = { sender, redis, keys, cpu, devices };
 
   log(`warm-up: ${warmupSec} s of single sends and batches, not reported`);
@@ -350,7 +360,8 @@ async function main(): Promise<void> {
     quick, runs, stepSec, warmupSec, connections, devices: deviceCount, singleSteps, batchSteps, batchSizes,
     p99LimitMs, batchP99LimitMs, phases: phases.map((p) => p.name), cpuProfile: cpuProf,
     rateLimit: rateLimitOn ? 'on, 10,000,000 points/s' : 'off (PETREL_APP_RATE_LIMIT=0)',
-    service: 'petrel api alone (no dispatcher: send jobs wait in the queue)',
+    service: `petrel api alone (no dispatcher: send jobs wait in the queue), ${apiWorkers} process${apiWorkers > 1 ? 'es (PETREL_HTTP_WORKERS)' : ''}`,
+    apiWorkers,
     keptUp: 'every request 202, sender ≥ 95 % of its schedule, p99 (due → 202) within the bound',
   };
   const rows: Array<[string, string, string?]> = [];

@@ -13,7 +13,8 @@ const routeNotFound: RequestHandler = (req) => {
 };
 
 export interface HttpAppDeps {
-  registry: Registry;
+  /** What `/metrics` serves. */
+  registry: Pick<Registry, 'contentType' | 'metrics'>;
   log: Logger;
   /** Resolves when the tiers behind the API can take work (Redis reachable). */
   ready(): Promise<boolean>;

@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.js';
 import { createLogger } from '../observability/logger.js';
 import { createRedis } from '../store/redis.js';
+import { apiWorker, isApiWorker, runApiPrimary } from './api-cluster.js';
 import { appsCommand, appsUsage, UsageError } from './apps-cli.js';
 import { ensureDemoApp, resolveAdminToken, resolveDeviceKey } from './local-state.js';
 import { createRuntime, type Runtime } from './runtime.js';
@@ -33,8 +34,19 @@ async function main(): Promise<void> {
     return;
   }
   const config = loadConfig({ file: values.config });
+  const workers = config.http.workers;
+  // `petrel all` keeps its tiers in one process (its API hands messages to the dispatcher
+  // beside it); gateways and dispatchers have no API to spread.
+  if (workers > 1 && mode === 'all') throw new Error(`http.workers (PETREL_HTTP_WORKERS) is ${workers}: only \`petrel api\` runs several processes; \`petrel all\` serves from one`);
+  if (workers > 1 && mode === 'api' && !isApiWorker()) {
+    const lines = await runApiPrimary(workers, config.http, createLogger({ level: config.log.level, name: 'petrel-api-primary' }));
+    lines.splice(-1, 0, `  workers     ${workers} API processes share the port (http.workers)`);
+    process.stdout.write(`\nPetrel (${mode}) is running\n${lines.join('\n')}\n\nCtrl-C stops.\n\n`);
+    return;
+  }
   const rt = createRuntime(config, `petrel-${mode}`);
-  installShutdown(rt);
+  const stop = installShutdown(rt);
+  const worker = isApiWorker() ? apiWorker(rt.metrics.registry, () => stop('primary')) : null;
 
   const show = (host: string) => (host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host);
   const lines: string[] = [];
@@ -43,7 +55,7 @@ async function main(): Promise<void> {
   let httpPort = 0;
   if (mode === 'all' || mode === 'api') {
     const adminToken = resolveAdminToken(config, mode === 'all');
-    const port = (httpPort = await startHttp(rt, 'http', { adminToken }));
+    const port = (httpPort = await startHttp(rt, 'http', { adminToken, ...(worker ? { metrics: worker.metrics } : {}) }));
     const scheme = config.http.tls ? 'https' : 'http';
     lines.push(`  http        ${scheme}://${show(config.http.host)}:${port}   API (POST /v1/messages), /console (campaigns), /docs, /openapi.json, /healthz, /readyz, /metrics`);
     if (adminToken) lines.push(`  admin       ${scheme}://${show(config.http.host)}:${port}/v1/admin   apps and credentials (Bearer admin token)`);
@@ -77,6 +89,7 @@ async function main(): Promise<void> {
       `                   -H 'content-type: application/json' -d '{"to":{"devices":["<device id>"]},"notification":{"title":"Hi","body":"there"}}'`,
     );
   }
+  if (worker) return worker.announce(lines);
   process.stdout.write(`\nPetrel (${mode}) is running\n${lines.join('\n')}\n\nCtrl-C stops.\n\n`);
 }
 
@@ -103,9 +116,15 @@ async function apps(argv: string[]): Promise<void> {
   }
 }
 
-function installShutdown(rt: Runtime): void {
+/**
+ * Stops the runtime on SIGINT/SIGTERM (a second signal exits at once). Returns the stop
+ * for an API worker's primary to call: that one is idempotent, since Ctrl-C in a terminal
+ * signals the workers as well as the primary that then asks them to stop.
+ */
+function installShutdown(rt: Runtime): (signal: string) => void {
   let stopping = false;
   const stop = (signal: string) => {
+    if (stopping && signal === 'primary') return;
     if (stopping) {
       rt.log.warn({ signal }, 'second signal: exiting now');
       process.exit(1);
@@ -122,6 +141,7 @@ function installShutdown(rt: Runtime): void {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  return stop;
 }
 
 main().catch((err: unknown) => {

@@ -6,6 +6,7 @@ import type { RequestHandler, Router } from 'express';
 import type { Redis, RedisOptions } from 'ioredis';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
 import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
 import { createHttpApp } from '../api/http-app.js';
 import { adminAuth } from '../api/admin-auth.js';
 import { errorAnswer } from '../api/answers.js';
@@ -366,9 +367,14 @@ function managementRouters(rt: Runtime, redis: Redis, messages: MessageStore, ev
 
 /**
  * Starts an HTTP server: the app-server API on `config.http`, or only the ops endpoints on
- * `config.ops` for tiers without the API (a gateway's /metrics).
+ * `config.ops` for tiers without the API (a gateway's /metrics). `options.metrics`
+ * replaces the process's registry on `/metrics` (an API worker answers for all workers).
  */
-export async function startHttp(rt: Runtime, which: 'http' | 'ops' = 'http', options: { adminToken?: string | null } = {}): Promise<number> {
+export async function startHttp(
+  rt: Runtime,
+  which: 'http' | 'ops' = 'http',
+  options: { adminToken?: string | null; metrics?: Pick<Registry, 'contentType' | 'metrics'> } = {},
+): Promise<number> {
   const { config } = rt;
   let api;
   let admin;
@@ -420,7 +426,7 @@ export async function startHttp(rt: Runtime, which: 'http' | 'ops' = 'http', opt
     if (options.adminToken) admin = { auth: adminAuth(options.adminToken), router: appsRouter(apps) };
   }
   const app = createHttpApp({
-    registry: rt.metrics.registry,
+    registry: options.metrics ?? rt.metrics.registry,
     log: rt.log,
     ready: async () => (await rt.redis.ping()) === 'PONG',
     ...(api ? { api } : {}),

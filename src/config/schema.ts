@@ -252,6 +252,12 @@ export const configSchema = z.object({
     maxBodyBytes: z.number().int().min(1024).default(64 * 1024),
     /** JSON body of a batch send (many messages of up to 4 KiB each). */
     maxBatchBodyBytes: z.number().int().min(1024).default(2 * 1024 * 1024),
+    /**
+     * Processes `petrel api` runs, sharing its port (node:cluster): one event loop serves
+     * one core, so a machine with cores to spare accepts more with more. 1: the process
+     * itself serves. Only for `petrel api`; the other modes serve from their one process.
+     */
+    workers: z.number().int().min(1).max(64).default(1),
   }).prefault({}),
 });
 

@@ -1,12 +1,17 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { CloseCode, FrameType } from '../../src/protocol/index.js';
 import { AppStore } from '../../src/store/app-store.js';
 import { RedisKeys } from '../../src/store/keys.js';
+import { commandLine, processTree } from '../../bench/lib/proc.js';
+import { scrape } from '../../bench/lib/service-process.js';
 import { startPetrelProcess } from '../support/petrel-process.js';
 import { ProcessGroup } from '../support/send-load.js';
 import { RawDevice } from '../support/raw-device.js';
@@ -135,4 +140,80 @@ describe('petrel processes', () => {
       await redis.quit();
     }
   });
+
+  it('petrel api with http.workers 2: both workers serve one port, /metrics sums them, a dead worker is replaced, SIGTERM stops all', async () => {
+    const prefix = uniquePrefix('workers');
+    const redis = createTestRedis();
+    const created = await new AppStore(redis, new RedisKeys(prefix)).create('workers test');
+    const api = await startPetrelProcess('api', {
+      PETREL_REDIS_URL: testRedisUrl(),
+      PETREL_REDIS_KEY_PREFIX: prefix,
+      PETREL_DEVICE_KEY: randomBytes(32).toString('base64'),
+      PETREL_HTTP_HOST: '127.0.0.1',
+      PETREL_HTTP_PORT: '0',
+      PETREL_HTTP_WORKERS: '2',
+    });
+    const workers = () => processTree(api.child.pid!).filter((pid) => pid !== api.child.pid && commandLine(pid).includes('petrel.ts'));
+    try {
+      assert.match(api.output(), /workers\s+2 API processes/);
+      assert.equal(workers().length, 2);
+      const port = api.port('http');
+      const headers = { authorization: `Bearer ${created.serverSecret}`, 'content-type': 'application/json' };
+      // A connection per request: the primary hands new connections to the workers in turn.
+      const send = (i: number) => post(port, '/v1/messages', headers, { to: { aliases: [`user-${i}`] }, data: { i } });
+      const statuses = await Promise.all(Array.from({ length: 20 }, (_, i) => send(i)));
+      assert.deepEqual(statuses, Array(20).fill(202));
+      // Each worker counted its own share; the answer is the sum whichever worker serves it.
+      assert.equal(await scrape(`http://127.0.0.1:${port}/metrics`, 'petrel_messages_accepted_total'), 20);
+
+      const [victim] = workers();
+      process.kill(victim!, 'SIGKILL');
+      const deadline = Date.now() + 15_000;
+      while (!(workers().length === 2 && !workers().includes(victim!))) {
+        assert.ok(Date.now() < deadline, 'a new worker replaced the killed one');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const after = await Promise.all(Array.from({ length: 4 }, (_, i) => send(100 + i)));
+      assert.deepEqual(after, Array(4).fill(202));
+
+      const left = workers();
+      api.child.kill('SIGTERM');
+      assert.equal(await api.exited, 0);
+      assert.deepEqual(left.filter((pid) => existsSync(`/proc/${pid}`)), [], 'no worker outlives the primary');
+    } finally {
+      api.child.kill('SIGKILL');
+      await cleanupPrefix(redis, prefix);
+      await redis.quit();
+    }
+  });
+
+  it('petrel api with http.workers 2 on a taken port: exits 1 with the bind error; petrel all refuses workers', async () => {
+    const taken = net.createServer().listen(0, '127.0.0.1');
+    await once(taken, 'listening');
+    const env = { PETREL_REDIS_URL: testRedisUrl(), PETREL_DEVICE_KEY: randomBytes(32).toString('base64'), PETREL_HTTP_HOST: '127.0.0.1', PETREL_HTTP_WORKERS: '2' };
+    try {
+      const api = await startPetrelProcess('api', { ...env, PETREL_HTTP_PORT: String((taken.address() as net.AddressInfo).port) }).then(
+        () => assert.fail('started on a taken port'),
+        (err: Error) => err,
+      );
+      assert.match(api.message, /exited with 1: petrel: \[EADDRINUSE\]/);
+      assert.doesNotMatch(api.message, /Unhandled 'error' event/);
+      const all = await startPetrelProcess('all', { ...env, PETREL_HTTP_PORT: '0' }).then(() => assert.fail('petrel all started with workers'), (err: Error) => err);
+      assert.match(all.message, /only `petrel api` runs several processes/);
+    } finally {
+      taken.close();
+    }
+  });
 });
+
+/** POST over a connection of its own (no keep-alive agent); resolves with the status. */
+function post(port: number, path: string, headers: Record<string, string>, body: unknown): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path, method: 'POST', headers, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
+}

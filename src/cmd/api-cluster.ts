@@ -1,0 +1,193 @@
+import cluster, { type Worker } from 'node:cluster';
+import { once } from 'node:events';
+import net from 'node:net';
+import { AggregatorRegistry, type Registry } from 'prom-client';
+import type { Logger } from '../observability/logger.js';
+
+/**
+ * `petrel api` over several processes (`http.workers`): the API is stateless between
+ * requests (everything lives in Redis), so N processes on one port accept about N times
+ * what one event loop can, on a machine with the cores. node:cluster's primary owns the
+ * listening socket and hands connections to the workers in turn; it serves nothing itself.
+ *
+ * The primary: forks the workers, prints the banner once all listen, re-forks one that
+ * dies, stops them all on SIGINT/SIGTERM, and answers `/metrics` for all of them (a
+ * scrape lands on one worker, which asks the primary to aggregate every worker's registry
+ * through prom-client's AggregatorRegistry). Counters are summed; gauges say in their
+ * definition how they combine (event-loop lag: worst of the workers).
+ */
+
+/** What a worker tells the primary. */
+type WorkerMessage = { petrel: 'ready'; lines: string[] } | { petrel: 'metrics'; id: number };
+/** What the primary tells a worker. */
+type PrimaryMessage = { petrel: 'stop' } | { petrel: 'metrics'; id: number; text?: string; error?: string };
+
+/** A worker that dies this many times within RESTART_WINDOW_MS makes the primary give up (a crash loop, not a bad request). */
+const MAX_RESTARTS = 5;
+const RESTART_WINDOW_MS = 60_000;
+const RESTART_DELAY_MS = 1000;
+/** Workers still running this long after a stop are killed. */
+const STOP_TIMEOUT_MS = 30_000;
+const METRICS_TIMEOUT_MS = 5000;
+
+export const isApiWorker = (): boolean => cluster.isWorker;
+
+/**
+ * Runs the primary until it stops: resolves with the first worker's banner lines once
+ * every worker listens; rejects (once the others are killed) if one exits before that,
+ * e.g. the port is taken. Exits the process itself when a stop completes.
+ */
+export async function runApiPrimary(workers: number, listen: { host: string; port: number }, log: Logger): Promise<string[]> {
+  await canListen(listen);
+  const aggregator = new AggregatorRegistry();
+  const ready = new Set<Worker>();
+  const restarts: number[] = [];
+  let stopping = false;
+  let started = false;
+
+  return new Promise<string[]>((resolve, reject) => {
+    const stopAll = (exitCode: number) => {
+      if (stopping) return;
+      stopping = true;
+      process.exitCode = exitCode;
+      for (const w of Object.values(cluster.workers ?? {})) if (w?.isConnected()) send(w, { petrel: 'stop' });
+      setTimeout(() => {
+        log.warn('API workers still running after the stop timeout: killed');
+        for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL');
+        process.exit(1);
+      }, STOP_TIMEOUT_MS).unref();
+      exitWhenAllGone();
+    };
+    let failure: Error | null = null;
+    const exitWhenAllGone = () => {
+      if (!stopping || Object.keys(cluster.workers ?? {}).length > 0) return;
+      if (failure) reject(failure);
+      else process.exit();
+    };
+    /** A worker failed to start: the others are stopped as they come up, and the promise rejects once all are gone. */
+    const failStart = (err: Error) => {
+      failure = err;
+      stopping = true;
+      for (const w of ready) send(w, { petrel: 'stop' });
+      setTimeout(() => {
+        for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL');
+      }, STOP_TIMEOUT_MS).unref();
+      exitWhenAllGone();
+    };
+
+    const fork = () => {
+      const worker = cluster.fork();
+      worker.on('message', (message: WorkerMessage) => {
+        if (message?.petrel === 'ready') {
+          ready.add(worker);
+          if (stopping) return send(worker, { petrel: 'stop' });
+          // The first worker to listen has made the primary bind the port; the others
+          // are forked only now, so that they find the handle bound (node's cluster
+          // primary mishandles a bind error that reaches several waiting workers).
+          if (ready.size === 1 && !started && Object.keys(cluster.workers ?? {}).length === 1) for (let i = 1; i < workers; i++) fork();
+          if (!started && ready.size === workers) {
+            started = true;
+            resolve(message.lines);
+          }
+        } else if (message?.petrel === 'metrics') {
+          aggregator.clusterMetrics().then(
+            (text) => send(worker, { petrel: 'metrics', id: message.id, text }),
+            (err: Error) => send(worker, { petrel: 'metrics', id: message.id, error: err.message }),
+          );
+        }
+      });
+      worker.on('exit', (code, signal) => {
+        ready.delete(worker);
+        if (stopping) return exitWhenAllGone();
+        if (!started) return failStart(new Error(`an API worker exited (${signal ?? `code ${code}`}) before listening; its log says why`));
+        const now = Date.now();
+        restarts.push(now);
+        while (restarts.length > 0 && restarts[0]! < now - RESTART_WINDOW_MS) restarts.shift();
+        if (restarts.length > MAX_RESTARTS) {
+          log.error({ restarts: restarts.length }, 'API workers keep dying: stopping');
+          return stopAll(1);
+        }
+        log.error({ worker: worker.process.pid, code, signal }, 'API worker died: starting another');
+        setTimeout(() => { if (!stopping) fork(); }, RESTART_DELAY_MS);
+      });
+    };
+
+    let signals = 0;
+    const onSignal = (signal: string) => {
+      if (++signals > 1) {
+        log.warn({ signal }, 'second signal: killing the API workers');
+        for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL');
+        process.exit(1);
+      }
+      log.info({ signal }, 'shutting down the API workers');
+      stopAll(0);
+    };
+    process.on('SIGINT', () => onSignal('SIGINT'));
+    process.on('SIGTERM', () => onSignal('SIGTERM'));
+    fork();
+  });
+}
+
+/**
+ * Fails with the bind's error (EADDRINUSE…) if the port cannot be listened on. In the
+ * workers that error would crash node 20's cluster primary from inside its round-robin
+ * handle (an 'error' event nobody listens to), with a stack trace instead of a message.
+ */
+async function canListen({ host, port }: { host: string; port: number }): Promise<void> {
+  const probe = net.createServer();
+  probe.listen({ host, port, exclusive: true });
+  await once(probe, 'listening');
+  await new Promise((resolve) => probe.close(resolve));
+}
+
+function send(worker: Worker, message: PrimaryMessage): void {
+  // A worker that just died may still be listed: its channel is closed, nothing to tell it.
+  if (worker.isConnected()) worker.send(message);
+}
+
+/**
+ * The worker's side: its registry is offered to the primary's aggregation, `/metrics`
+ * asks the primary for the aggregate, and the primary's stop runs `stop`.
+ * (A worker whose primary died exits by itself: node:cluster ends a worker whose IPC
+ * channel closes unexpectedly.)
+ */
+export function apiWorker(registry: Registry, stop: () => void): {
+  metrics: Pick<Registry, 'contentType' | 'metrics'>;
+  announce(lines: string[]): void;
+} {
+  // Constructing one installs prom-client's listener that answers the primary's requests.
+  new AggregatorRegistry();
+  AggregatorRegistry.setRegistries([registry]);
+  const pending = new Map<number, { resolve(text: string): void; reject(err: Error): void }>();
+  let nextId = 0;
+  process.on('message', (message: PrimaryMessage) => {
+    if (message?.petrel === 'stop') stop();
+    else if (message?.petrel === 'metrics') {
+      const waiter = pending.get(message.id);
+      pending.delete(message.id);
+      if (message.error !== undefined) waiter?.reject(new Error(`metrics of the API workers: ${message.error}`));
+      else waiter?.resolve(message.text ?? '');
+    }
+  });
+  return {
+    metrics: {
+      contentType: registry.contentType,
+      metrics: () =>
+        new Promise<string>((resolve, reject) => {
+          const id = nextId++;
+          const timer = setTimeout(() => {
+            pending.delete(id);
+            reject(new Error('metrics of the API workers: the primary did not answer'));
+          }, METRICS_TIMEOUT_MS);
+          pending.set(id, {
+            resolve: (text) => { clearTimeout(timer); resolve(text); },
+            reject: (err) => { clearTimeout(timer); reject(err); },
+          });
+          process.send!({ petrel: 'metrics', id } satisfies WorkerMessage);
+        }),
+    },
+    announce(lines) {
+      process.send!({ petrel: 'ready', lines } satisfies WorkerMessage);
+    },
+  };
+}

@@ -101,6 +101,12 @@ function bestBatch(data: unknown): { size: number; messagesPerSec: number } | un
   return best;
 }
 
+/** How many `petrel api` processes served the run (results before 2026-12-03: one). */
+function apiProcesses(data: unknown): string {
+  const workers = numberAt(data, 'config', 'apiWorkers') ?? 1;
+  return workers === 1 ? 'one API process' : `${count(workers)} API processes`;
+}
+
 export function acceptRateRows(results: ResultSet): TargetRow[] {
   const name = 'accept-rate';
   const file = results.get(name);
@@ -108,13 +114,13 @@ export function acceptRateRows(results: ResultSet): TargetRow[] {
     targetRow({ issue: 4, measure: 'HTTP accept, single-message `POST /v1/messages` (to an alias), highest rate kept up', target: '≥ 4,000 requests/s' }, name, file, ({ data }) => {
       const rate = numberAt(data, 'single-aliases.keptUpRequestsPerSec');
       if (rate === undefined) return undefined;
-      return { petrel: `${count(rate)} requests/s`, ratio: ratio(rate, SINGLE_REQUESTS_TARGET, 'target'), met: rate >= SINGLE_REQUESTS_TARGET };
+      return { petrel: `${count(rate)} requests/s (${apiProcesses(data)})`, ratio: ratio(rate, SINGLE_REQUESTS_TARGET, 'target'), met: rate >= SINGLE_REQUESTS_TARGET };
     }),
     targetRow({ issue: 4, measure: 'HTTP accept through `POST /v1/messages/batch`, highest rate kept up', target: '≥ 50,000 messages/s' }, name, file, ({ data }) => {
       const best = bestBatch(data);
       if (best === undefined) return undefined;
       return {
-        petrel: `${count(best.messagesPerSec)} messages/s (${count(best.size)} per request)`,
+        petrel: `${count(best.messagesPerSec)} messages/s (${count(best.size)} per request, ${apiProcesses(data)})`,
         ratio: ratio(best.messagesPerSec, BATCH_MESSAGES_TARGET, 'target'),
         met: best.messagesPerSec >= BATCH_MESSAGES_TARGET,
       };

@@ -3,6 +3,8 @@ import type { PetrelConfig } from '../config/schema.js';
 import type { DispatchHandoff } from '../dispatch/local-dispatch.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { createMetrics, type Metrics } from '../observability/metrics.js';
+import type { RpcCaller } from '../rpc/local-rpc.js';
+import type { DispatchService, GatewayService } from '../rpc/gen/index.js';
 import { RedisKeys } from '../store/keys.js';
 import { createRedis } from '../store/redis.js';
 
@@ -22,7 +24,16 @@ export interface Runtime {
    * tier that provides it; `petrel all` starts the API before its dispatcher, so the
    * intakes look it up per batch.
    */
-  readonly local: { dispatch?: DispatchHandoff };
+  readonly local: {
+    dispatch?: DispatchHandoff;
+    /**
+     * The gateways and dispatchers of this process by registry id, for callers in the
+     * same process to skip Thrift's socket (`rpc.inProcess`); an entry leaves when its
+     * RPC server closes.
+     */
+    gateways: Map<string, RpcCaller<GatewayService.Client>>;
+    dispatchers: Map<string, RpcCaller<DispatchService.Client>>;
+  };
   onClose(fn: () => Promise<void> | void): void;
   close(): Promise<void>;
 }
@@ -38,7 +49,7 @@ export function createRuntime(config: PetrelConfig, name: string, options: { def
     metrics,
     redis,
     keys: new RedisKeys(config.redis.keyPrefix),
-    local: {},
+    local: { gateways: new Map(), dispatchers: new Map() },
     onClose(fn) {
       closers.push(fn);
     },

@@ -63,7 +63,9 @@ import { WireCodec } from '../protocol/index.js';
 import { Announcer, advertisedAddress } from '../rpc/announcer.js';
 import { DispatchService, GatewayService } from '../rpc/gen/index.js';
 import { NodePools } from '../rpc/node-pools.js';
-import { startThriftServer } from '../rpc/thrift-server.js';
+import { startThriftServer, type ThriftServer } from '../rpc/thrift-server.js';
+import { LocalRpc, type RpcCaller } from '../rpc/local-rpc.js';
+import type { GeneratedClient } from '../rpc/rpc-pool.js';
 import { AppStore } from '../store/app-store.js';
 import { BindingStore } from '../store/binding-store.js';
 import { DeviceStore } from '../store/device-store.js';
@@ -85,6 +87,30 @@ import type { Runtime } from './runtime.js';
 /** Registry lookups are cached this long by callers (a dead peer is noticed on the next failed call anyway). */
 const REGISTRY_REFRESH_MS = 1000;
 const RPC_TIMEOUT_MS = 5000;
+
+/** Options of a tier's client pools; with `rpc.inProcess`, nodes of this process are called directly. */
+function poolOptions<C extends GeneratedClient>(rt: Runtime, local: ReadonlyMap<string, RpcCaller<C>>) {
+  return { refreshMs: REGISTRY_REFRESH_MS, callTimeoutMs: RPC_TIMEOUT_MS, ...(rt.config.rpc.inProcess ? { local } : {}) };
+}
+
+/**
+ * A tier's Thrift server, also offered to callers in this process (`rpc.inProcess`)
+ * until it closes: then they go through the registry like everyone else.
+ */
+function servedInProcess<C>(
+  rt: Runtime, local: Map<string, RpcCaller<C>>, id: string, handler: object, onError: (err: unknown, context: string) => void, server: ThriftServer,
+): ThriftServer {
+  if (!rt.config.rpc.inProcess) return server;
+  local.set(id, new LocalRpc<C>(handler, `${id} (in process)`, (method, err) => onError(err, `handler ${method}`)));
+  return {
+    host: server.host,
+    port: server.port,
+    close: async () => {
+      local.delete(id);
+      await server.close();
+    },
+  };
+}
 
 function messageStore(rt: Runtime, redis: Redis, scripts = new TurnPipeline(redis)): MessageStore {
   return new MessageStore(redis, rt.keys, scripts, rt.config.dispatch.traceRetentionSec * 1000);
@@ -179,7 +205,7 @@ export async function startGateway(rt: Runtime, deviceKey: Buffer, hooks?: Sessi
   let reporter: DispatchReporter | null = null;
   const gatewayId = config.gateway.id || `gw-${newSessionId()}`;
   if (!hooks) {
-    const dispatchers = new NodePools(registry, 'dispatcher', DispatchService.Client, { refreshMs: REGISTRY_REFRESH_MS, callTimeoutMs: RPC_TIMEOUT_MS });
+    const dispatchers = new NodePools(registry, 'dispatcher', DispatchService.Client, poolOptions(rt, rt.local.dispatchers));
     rt.onClose(() => dispatchers.close());
     reporter = new DispatchReporter(
       new DispatchClient(dispatchers),
@@ -204,10 +230,11 @@ export async function startGateway(rt: Runtime, deviceKey: Buffer, hooks?: Sessi
   });
   await gateway.listen();
   if (reporter) {
-    const rpc = await startThriftServer({
-      service: GatewayService, handler: gatewayRpcHandler(gateway), host: config.gateway.rpc.host, port: config.gateway.rpc.port,
-      onError: (err, context) => rt.log.warn({ err, context }, 'gateway rpc error'),
-    });
+    const handler = gatewayRpcHandler(gateway);
+    const onError = (err: unknown, context: string) => rt.log.warn({ err, context }, 'gateway rpc error');
+    const rpc = servedInProcess(rt, rt.local.gateways, gateway.id, handler, onError, await startThriftServer({
+      service: GatewayService, handler, host: config.gateway.rpc.host, port: config.gateway.rpc.port, onError,
+    }));
     const { host, port } = advertisedAddress(config.gateway.rpc, rpc);
     const announcer = new Announcer(registry, 'gateway', () => ({ id: gateway.id, host, port, load: gateway.sessionCount }), config.registry.ttlMs, rt.log);
     await announcer.start();
@@ -240,7 +267,7 @@ export async function startDispatcher(rt: Runtime): Promise<Dispatcher> {
   const inbox = new InboxStore(rt.redis, rt.keys, scripts, config.dispatch.inboxCap);
   const routes = new RouteStore(rt.redis, rt.keys);
   const registry = new NodeRegistry(rt.redis, rt.keys);
-  const gatewayPools = new NodePools(registry, 'gateway', GatewayService.Client, { refreshMs: REGISTRY_REFRESH_MS, callTimeoutMs: RPC_TIMEOUT_MS });
+  const gatewayPools = new NodePools(registry, 'gateway', GatewayService.Client, poolOptions(rt, rt.local.gateways));
   const gateways = new GatewayDirectory(gatewayPools, rt.metrics, rt.log);
   const schedule = new RedeliverySchedule(rt.redis, rt.keys, config.dispatch.redeliveryDelayMs);
   const courier = new Courier(gateways, messages, schedule, rt.metrics, config.dispatch.deliverBatch);
@@ -306,12 +333,11 @@ export async function startDispatcher(rt: Runtime): Promise<Dispatcher> {
   receiptWorker.on('error', (err) => rt.log.warn({ err: err.message }, 'receipt worker error'));
 
   const id = `dp-${newSessionId()}`;
-  const rpc = await startThriftServer({
-    service: DispatchService,
-    handler: dispatchRpcHandler(reports, intake, apps, config.messages.maxTtlSec),
-    host: config.dispatch.host, port: config.dispatch.port,
-    onError: (err, context) => rt.log.warn({ err, context }, 'dispatch rpc error'),
-  });
+  const handler = dispatchRpcHandler(reports, intake, apps, config.messages.maxTtlSec);
+  const onError = (err: unknown, context: string) => rt.log.warn({ err, context }, 'dispatch rpc error');
+  const rpc = servedInProcess(rt, rt.local.dispatchers, id, handler, onError, await startThriftServer({
+    service: DispatchService, handler, host: config.dispatch.host, port: config.dispatch.port, onError,
+  }));
   const { host, port } = advertisedAddress(config.dispatch, rpc);
   const announcer = new Announcer(registry, 'dispatcher', () => ({ id, host, port, load: 0 }), config.registry.ttlMs, rt.log);
   await announcer.start();
@@ -392,7 +418,7 @@ export async function startHttp(
     const { intake, queue } = intakeOf(rt, redis, messages, queueRedis, stats);
     // The API reaches gateways itself: closing an invalidated device's session, topic
     // changes made by the app server, revoked broadcasts.
-    const gatewayPools = new NodePools(new NodeRegistry(redis, rt.keys), 'gateway', GatewayService.Client, { refreshMs: REGISTRY_REFRESH_MS, callTimeoutMs: RPC_TIMEOUT_MS });
+    const gatewayPools = new NodePools(new NodeRegistry(redis, rt.keys), 'gateway', GatewayService.Client, poolOptions(rt, rt.local.gateways));
     rt.onClose(() => gatewayPools.close());
     const gateways = new GatewayDirectory(gatewayPools, rt.metrics, rt.log);
     const broadcasts = new BroadcastLog(redis, rt.keys, new TurnPipeline(redis), config.dispatch.logMaxEntries);

@@ -21,6 +21,7 @@ const envMap: ReadonlyArray<readonly [string, string, 'string' | 'int' | 'bool']
   ['PETREL_OPS_PORT', 'ops.port', 'int'],
   ['PETREL_HTTP_PORT', 'http.port', 'int'],
   ['PETREL_HTTP_WORKERS', 'http.workers', 'int'],
+  ['PETREL_RPC_IN_PROCESS', 'rpc.inProcess', 'bool'],
   ['PETREL_GATEWAY_RPC_HOST', 'gateway.rpc.host', 'string'],
   ['PETREL_GATEWAY_RPC_PORT', 'gateway.rpc.port', 'int'],
   ['PETREL_GATEWAY_RPC_ADVERTISE_HOST', 'gateway.rpc.advertiseHost', 'string'],

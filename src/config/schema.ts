@@ -124,6 +124,13 @@ export const configSchema = z.object({
       retrySpreadMs: z.number().int().min(0).default(10_000),
     }).prefault({}),
   }).prefault({}),
+  rpc: z.object({
+    /**
+     * A gateway and a dispatcher in one process (`petrel all`) call each other's Thrift
+     * handlers directly instead of through a loopback socket (rpc/local-rpc.ts).
+     */
+    inProcess: z.boolean().default(true),
+  }).prefault({}),
   /** Gateways and dispatchers announce themselves in Redis with this TTL, refreshed at a third of it. */
   registry: z.object({
     ttlMs: z.number().int().min(1000).default(15_000),

@@ -1,4 +1,5 @@
 import type { NodeInfo, NodeKind, NodeRegistry } from '../store/node-registry.js';
+import type { RpcCaller } from './local-rpc.js';
 import { RpcPool, type ClientClass, type GeneratedClient } from './rpc-pool.js';
 
 /**
@@ -16,7 +17,13 @@ export class NodePools<C extends GeneratedClient> {
     private readonly registry: NodeRegistry,
     private readonly kind: NodeKind,
     private readonly client: ClientClass<C>,
-    private readonly options: { refreshMs: number; callTimeoutMs: number; size?: number },
+    private readonly options: {
+      refreshMs: number;
+      callTimeoutMs: number;
+      size?: number;
+      /** Nodes of this process (Runtime.local): called directly, not through the registry and a socket. */
+      local?: ReadonlyMap<string, RpcCaller<C>>;
+    },
   ) {}
 
   /** Live nodes of the tier (cached for refreshMs). */
@@ -38,7 +45,9 @@ export class NodePools<C extends GeneratedClient> {
   }
 
   /** The pool of a live node, or null when the registry does not list it (dead or gone). */
-  async pool(id: string): Promise<RpcPool<C> | null> {
+  async pool(id: string): Promise<RpcCaller<C> | null> {
+    const local = this.options.local?.get(id);
+    if (local) return local;
     let node = (await this.live()).find((n) => n.id === id);
     if (!node && Date.now() - this.readAt > 100) {
       // Not in a cached list: it may have (re-)announced since; read once more before giving up.

@@ -40,7 +40,8 @@ export interface TestStack {
 
 /**
  * Every tier in this process (API, dispatcher, `gateways` gateways), talking Thrift to
- * each other over loopback exactly as separate processes do, on the test Redis under a
+ * each other over loopback exactly as separate processes do (unless overrides say
+ * `rpc: { inProcess: true }`), on the test Redis under a
  * key prefix of its own.
  */
 export async function startTestStack(options: { gateways?: number; overrides?: Record<string, unknown> } = {}): Promise<TestStack> {
@@ -57,6 +58,9 @@ export async function startTestStack(options: { gateways?: number; overrides?: R
       // (test/gateway/abuse-limits.test.ts tests the limits).
       gateway: { host: '127.0.0.1', port: 0, appCacheMs: 200, sweepIntervalMs: 50, drainSpreadMs: 100, drainTimeoutMs: 500, reportIntervalMs: 2, limits: { registrationsPerMinute: 0 }, ...(overrides['gateway'] as object | undefined) },
       registry: { ttlMs: 3000 },
+      // On the wire between tiers, as separate processes talk (the in-process calls of
+      // `petrel all` are tested on their own: test/rpc/local-rpc.test.ts).
+      rpc: { inProcess: false, ...(overrides['rpc'] as object | undefined) },
       dispatch: { stalledIntervalMs: 2000, ...(overrides['dispatch'] as object | undefined) },
     },
   });

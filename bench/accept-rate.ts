@@ -38,7 +38,9 @@
  *      BENCH_QUIET_WAIT_S (60: before each ramp, wait for other processes to go quiet),
  *      BENCH_CPU_PROF=1 (profile the service; top self time per phase in the results),
  *      BENCH_API_WORKERS (2, one per core; 1 with BENCH_CPU_PROF: `petrel api` with
- *      PETREL_HTTP_WORKERS; its CPU is that of the primary and all workers).
+ *      PETREL_HTTP_WORKERS; its CPU is that of the primary and the workers it had when
+ *      the run started: a worker re-forked mid-run is not counted, and the primary logs
+ *      any such death).
  */
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';

@@ -11,16 +11,28 @@ import type { Logger } from '../observability/logger.js';
  * listening socket and hands connections to the workers in turn; it serves nothing itself.
  *
  * The primary: forks the workers, prints the banner once all listen, re-forks one that
- * dies, stops them all on SIGINT/SIGTERM, and answers `/metrics` for all of them (a
- * scrape lands on one worker, which asks the primary to aggregate every worker's registry
- * through prom-client's AggregatorRegistry). Counters are summed; gauges say in their
- * definition how they combine (event-loop lag: worst of the workers).
+ * dies, stops them all on SIGINT/SIGTERM, and answers `/metrics` for all of them: a
+ * scrape lands on one worker, which asks the primary, which asks every listening worker
+ * for its registry and merges the answers. Each worker's series carry a `worker` label
+ * (its cluster id, new for a re-forked worker): summed into one, a dead worker's share
+ * would vanish and Prometheus would read the drop as a counter reset; sum by the other
+ * labels for the whole API. A worker that does not answer in time is left out of that
+ * scrape rather than failing it.
  */
 
+/** One worker's registry as getMetricsAsJSON gives it (what AggregatorRegistry.aggregate merges). */
+type RegistryJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
+
 /** What a worker tells the primary. */
-type WorkerMessage = { petrel: 'ready'; lines: string[] } | { petrel: 'metrics'; id: number };
+type WorkerMessage =
+  | { petrel: 'ready'; lines: string[] }
+  | { petrel: 'metrics'; id: number }
+  | { petrel: 'registry'; id: number; metrics: RegistryJson };
 /** What the primary tells a worker. */
-type PrimaryMessage = { petrel: 'stop' } | { petrel: 'metrics'; id: number; text?: string; error?: string };
+type PrimaryMessage =
+  | { petrel: 'stop' }
+  | { petrel: 'metrics'; id: number; text?: string; error?: string }
+  | { petrel: 'registry'; id: number };
 
 /** A worker that dies this many times within RESTART_WINDOW_MS makes the primary give up (a crash loop, not a bad request). */
 const MAX_RESTARTS = 5;
@@ -28,20 +40,25 @@ const RESTART_WINDOW_MS = 60_000;
 const RESTART_DELAY_MS = 1000;
 /** Workers still running this long after a stop are killed. */
 const STOP_TIMEOUT_MS = 30_000;
+/** How long the primary waits for each worker's registry; the scraped worker waits longer for the merge. */
+const REGISTRY_TIMEOUT_MS = 2000;
 const METRICS_TIMEOUT_MS = 5000;
+/** Set by the primary in its workers' environment: a cluster worker of someone else (pm2…) is not one of ours. */
+const WORKER_ENV = 'PETREL_API_WORKER';
 
-export const isApiWorker = (): boolean => cluster.isWorker;
+export const isApiWorker = (): boolean => cluster.isWorker && process.env[WORKER_ENV] === '1';
 
 /**
  * Runs the primary until it stops: resolves with the first worker's banner lines once
- * every worker listens; rejects (once the others are killed) if one exits before that,
- * e.g. the port is taken. Exits the process itself when a stop completes.
+ * every worker listens; rejects (once the others are gone) if one exits before that,
+ * e.g. the port is taken. Exits the process itself when a stop completes, with 1 if a
+ * worker did not stop cleanly.
  */
 export async function runApiPrimary(workers: number, listen: { host: string; port: number }, log: Logger): Promise<string[]> {
   await canListen(listen);
-  const aggregator = new AggregatorRegistry();
   const ready = new Set<Worker>();
   const restarts: number[] = [];
+  const registries = new RegistryRequests();
   let stopping = false;
   let started = false;
 
@@ -50,7 +67,7 @@ export async function runApiPrimary(workers: number, listen: { host: string; por
       if (stopping) return;
       stopping = true;
       process.exitCode = exitCode;
-      for (const w of Object.values(cluster.workers ?? {})) if (w?.isConnected()) send(w, { petrel: 'stop' });
+      for (const w of Object.values(cluster.workers ?? {})) if (w) send(w, { petrel: 'stop' });
       setTimeout(() => {
         log.warn('API workers still running after the stop timeout: killed');
         for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL');
@@ -76,7 +93,7 @@ export async function runApiPrimary(workers: number, listen: { host: string; por
     };
 
     const fork = () => {
-      const worker = cluster.fork();
+      const worker = cluster.fork({ [WORKER_ENV]: '1' });
       worker.on('message', (message: WorkerMessage) => {
         if (message?.petrel === 'ready') {
           ready.add(worker);
@@ -90,15 +107,23 @@ export async function runApiPrimary(workers: number, listen: { host: string; por
             resolve(message.lines);
           }
         } else if (message?.petrel === 'metrics') {
-          aggregator.clusterMetrics().then(
+          registries.merge([...ready]).then(
             (text) => send(worker, { petrel: 'metrics', id: message.id, text }),
             (err: Error) => send(worker, { petrel: 'metrics', id: message.id, error: err.message }),
           );
+        } else if (message?.petrel === 'registry') {
+          registries.answered(message.id, message.metrics);
         }
       });
       worker.on('exit', (code, signal) => {
         ready.delete(worker);
-        if (stopping) return exitWhenAllGone();
+        if (stopping) {
+          if (code !== 0 && !failure) {
+            log.warn({ worker: worker.process.pid, code, signal }, 'API worker did not stop cleanly');
+            process.exitCode = 1;
+          }
+          return exitWhenAllGone();
+        }
         if (!started) return failStart(new Error(`an API worker exited (${signal ?? `code ${code}`}) before listening; its log says why`));
         const now = Date.now();
         restarts.push(now);
@@ -128,6 +153,35 @@ export async function runApiPrimary(workers: number, listen: { host: string; por
   });
 }
 
+/** The primary's side of a scrape: every listening worker's registry, merged; whoever does not answer in time is left out. */
+class RegistryRequests {
+  private nextId = 0;
+  private readonly waiting = new Map<number, (metrics: RegistryJson) => void>();
+
+  async merge(workers: readonly Worker[]): Promise<string> {
+    const answers = await Promise.all(workers.map((w) => this.ask(w)));
+    return AggregatorRegistry.aggregate(answers.filter((a): a is RegistryJson => a !== null)).metrics();
+  }
+
+  answered(id: number, metrics: RegistryJson): void {
+    this.waiting.get(id)?.(metrics);
+  }
+
+  private ask(worker: Worker): Promise<RegistryJson | null> {
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => done(null), REGISTRY_TIMEOUT_MS);
+      const done = (metrics: RegistryJson | null) => {
+        clearTimeout(timer);
+        this.waiting.delete(id);
+        resolve(metrics);
+      };
+      this.waiting.set(id, done);
+      send(worker, { petrel: 'registry', id });
+    });
+  }
+}
+
 /**
  * Fails with the bind's error (EADDRINUSE…) if the port cannot be listened on. In the
  * workers that error would crash node 20's cluster primary from inside its round-robin
@@ -146,23 +200,22 @@ function send(worker: Worker, message: PrimaryMessage): void {
 }
 
 /**
- * The worker's side: its registry is offered to the primary's aggregation, `/metrics`
- * asks the primary for the aggregate, and the primary's stop runs `stop`.
- * (A worker whose primary died exits by itself: node:cluster ends a worker whose IPC
- * channel closes unexpectedly.)
+ * The worker's side: its series get a `worker` label, `/metrics` asks the primary for
+ * every worker's, and the primary's stop runs `stop`. (A worker whose primary died exits
+ * by itself: node:cluster ends a worker whose IPC channel closes unexpectedly.)
  */
 export function apiWorker(registry: Registry, stop: () => void): {
   metrics: Pick<Registry, 'contentType' | 'metrics'>;
   announce(lines: string[]): void;
 } {
-  // Constructing one installs prom-client's listener that answers the primary's requests.
-  new AggregatorRegistry();
-  AggregatorRegistry.setRegistries([registry]);
+  registry.setDefaultLabels({ worker: String(cluster.worker?.id ?? process.pid) });
   const pending = new Map<number, { resolve(text: string): void; reject(err: Error): void }>();
   let nextId = 0;
   process.on('message', (message: PrimaryMessage) => {
     if (message?.petrel === 'stop') stop();
-    else if (message?.petrel === 'metrics') {
+    else if (message?.petrel === 'registry') {
+      void registry.getMetricsAsJSON().then((metrics) => process.send!({ petrel: 'registry', id: message.id, metrics } satisfies WorkerMessage));
+    } else if (message?.petrel === 'metrics') {
       const waiter = pending.get(message.id);
       pending.delete(message.id);
       if (message.error !== undefined) waiter?.reject(new Error(`metrics of the API workers: ${message.error}`));

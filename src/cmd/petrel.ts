@@ -118,17 +118,20 @@ async function apps(argv: string[]): Promise<void> {
 
 /**
  * Stops the runtime on SIGINT/SIGTERM (a second signal exits at once). Returns the stop
- * for an API worker's primary to call: that one is idempotent, since Ctrl-C in a terminal
- * signals the workers as well as the primary that then asks them to stop.
+ * for an API worker's primary to call. Only the process's own signals count towards the
+ * second one: Ctrl-C in a terminal (or a service manager stopping the process group)
+ * signals the workers as well as the primary, whose stop may arrive before or after the
+ * worker's own signal.
  */
 function installShutdown(rt: Runtime): (signal: string) => void {
   let stopping = false;
+  let signals = 0;
   const stop = (signal: string) => {
-    if (stopping && signal === 'primary') return;
-    if (stopping) {
+    if (signal !== 'primary' && ++signals > 1) {
       rt.log.warn({ signal }, 'second signal: exiting now');
       process.exit(1);
     }
+    if (stopping) return;
     stopping = true;
     rt.log.info({ signal }, 'shutting down');
     rt.close().then(

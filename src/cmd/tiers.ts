@@ -64,7 +64,7 @@ import { Announcer, advertisedAddress } from '../rpc/announcer.js';
 import { DispatchService, GatewayService } from '../rpc/gen/index.js';
 import { NodePools } from '../rpc/node-pools.js';
 import { startThriftServer, type ThriftServer } from '../rpc/thrift-server.js';
-import { LocalRpc, type RpcCaller } from '../rpc/local-rpc.js';
+import { LocalRpc, type LocalHandler, type RpcCaller } from '../rpc/local-rpc.js';
 import type { GeneratedClient } from '../rpc/rpc-pool.js';
 import { AppStore } from '../store/app-store.js';
 import { BindingStore } from '../store/binding-store.js';
@@ -87,6 +87,8 @@ import type { Runtime } from './runtime.js';
 /** Registry lookups are cached this long by callers (a dead peer is noticed on the next failed call anyway). */
 const REGISTRY_REFRESH_MS = 1000;
 const RPC_TIMEOUT_MS = 5000;
+/** On shutdown, requests in flight get this long to be answered. */
+const HTTP_DRAIN_MS = 2000;
 
 /** Options of a tier's client pools; with `rpc.inProcess`, nodes of this process are called directly. */
 function poolOptions<C extends GeneratedClient>(rt: Runtime, local: ReadonlyMap<string, RpcCaller<C>>) {
@@ -98,10 +100,10 @@ function poolOptions<C extends GeneratedClient>(rt: Runtime, local: ReadonlyMap<
  * until it closes: then they go through the registry like everyone else.
  */
 function servedInProcess<C>(
-  rt: Runtime, local: Map<string, RpcCaller<C>>, id: string, handler: object, onError: (err: unknown, context: string) => void, server: ThriftServer,
+  rt: Runtime, local: Map<string, RpcCaller<C>>, id: string, handler: LocalHandler<C>, onError: (err: unknown, context: string) => void, server: ThriftServer,
 ): ThriftServer {
   if (!rt.config.rpc.inProcess) return server;
-  local.set(id, new LocalRpc<C>(handler, `${id} (in process)`, (method, err) => onError(err, `handler ${method}`)));
+  local.set(id, new LocalRpc<C>(handler, `${id} (in process)`, RPC_TIMEOUT_MS, (method, err) => onError(err, `handler ${method}`)));
   return {
     host: server.host,
     port: server.port,
@@ -468,11 +470,15 @@ export async function startHttp(
   await once(server, 'listening');
   const port = (server.address() as AddressInfo).port;
   rt.log.info({ host, port, which, tls: Boolean(tlsFiles) }, 'http listening');
+  // Closed first (closers run last-registered first): no new connections, idle ones
+  // closed, requests in flight answered while the intake and Redis behind them are still
+  // open; whatever is still open after HTTP_DRAIN_MS is cut.
   rt.onClose(
     () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
-        server.closeAllConnections();
+        server.closeIdleConnections();
+        setTimeout(() => server.closeAllConnections(), HTTP_DRAIN_MS).unref();
       }),
   );
   return port;

@@ -126,8 +126,8 @@ export const configSchema = z.object({
   }).prefault({}),
   rpc: z.object({
     /**
-     * A gateway and a dispatcher in one process (`petrel all`) call each other's Thrift
-     * handlers directly instead of through a loopback socket (rpc/local-rpc.ts).
+     * Tiers in one process (`petrel all`: gateway, dispatcher, API) call each other's
+     * Thrift handlers directly instead of through a loopback socket (rpc/local-rpc.ts).
      */
     inProcess: z.boolean().default(true),
   }).prefault({}),

@@ -5,8 +5,6 @@ import { Gauge, type Registry } from 'prom-client';
 export const EVENT_LOOP_PROBE_MS = 100;
 
 const STATS = ['min', 'max', 'mean', 'stddev', 'p50', 'p90', 'p99'] as const;
-/** How `petrel api`'s workers combine into one figure (api-cluster.ts): the tail is the worst worker's. */
-const AGGREGATOR = { min: 'min', max: 'max', mean: 'average', stddev: 'average', p50: 'average', p90: 'max', p99: 'max' } as const;
 
 /**
  * The `nodejs_eventloop_lag_{min,max,mean,stddev,p50,p90,p99}_seconds` gauges, measuring
@@ -49,7 +47,6 @@ export function registerEventLoopDelay(registry: Registry, prefix: string): void
       name,
       help: `The ${stat} of how late the event loop ran a ${EVENT_LOOP_PROBE_MS} ms timer since the last scrape, in seconds.`,
       registers: [registry],
-      aggregator: AGGREGATOR[stat],
       collect(this: Gauge) {
         sample();
         this.set(values[stat]);

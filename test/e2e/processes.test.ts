@@ -11,7 +11,7 @@ import { CloseCode, FrameType } from '../../src/protocol/index.js';
 import { AppStore } from '../../src/store/app-store.js';
 import { RedisKeys } from '../../src/store/keys.js';
 import { commandLine, processTree } from '../../bench/lib/proc.js';
-import { scrape } from '../../bench/lib/service-process.js';
+import { metricValue } from '../../bench/lib/service-process.js';
 import { startPetrelProcess } from '../support/petrel-process.js';
 import { ProcessGroup } from '../support/send-load.js';
 import { RawDevice } from '../support/raw-device.js';
@@ -141,7 +141,7 @@ describe('petrel processes', () => {
     }
   });
 
-  it('petrel api with http.workers 2: both workers serve one port, /metrics sums them, a dead worker is replaced, SIGTERM stops all', async () => {
+  it('petrel api with http.workers 2: both workers serve one port, /metrics covers them, a dead worker is replaced, Ctrl-C stops all cleanly', async () => {
     const prefix = uniquePrefix('workers');
     const redis = createTestRedis();
     const created = await new AppStore(redis, new RedisKeys(prefix)).create('workers test');
@@ -152,7 +152,7 @@ describe('petrel processes', () => {
       PETREL_HTTP_HOST: '127.0.0.1',
       PETREL_HTTP_PORT: '0',
       PETREL_HTTP_WORKERS: '2',
-    });
+    }, 20_000, { group: true });
     const workers = () => processTree(api.child.pid!).filter((pid) => pid !== api.child.pid && commandLine(pid).includes('petrel.ts'));
     try {
       assert.match(api.output(), /workers\s+2 API processes/);
@@ -163,25 +163,37 @@ describe('petrel processes', () => {
       const send = (i: number) => post(port, '/v1/messages', headers, { to: { aliases: [`user-${i}`] }, data: { i } });
       const statuses = await Promise.all(Array.from({ length: 20 }, (_, i) => send(i)));
       assert.deepEqual(statuses, Array(20).fill(202));
-      // Each worker counted its own share; the answer is the sum whichever worker serves it.
-      assert.equal(await scrape(`http://127.0.0.1:${port}/metrics`, 'petrel_messages_accepted_total'), 20);
+      // Each worker counted its own share, labelled by worker; whichever worker serves the
+      // scrape, it has both.
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      assert.equal(metricValue(text, 'petrel_messages_accepted_total'), 20);
+      assert.equal(text.split('\n').filter((l) => l.startsWith('petrel_messages_accepted_total{worker=')).length, 2, text);
 
       const [victim] = workers();
       process.kill(victim!, 'SIGKILL');
+      // The replacement answers for its registry once it is up: two workers' series again.
+      const workerLabels = async () => new Set((await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).match(/worker="\d+"/g)).size;
       const deadline = Date.now() + 15_000;
-      while (!(workers().length === 2 && !workers().includes(victim!))) {
+      while (!(workers().length === 2 && !workers().includes(victim!) && (await workerLabels()) === 2)) {
         assert.ok(Date.now() < deadline, 'a new worker replaced the killed one');
         await new Promise((r) => setTimeout(r, 100));
       }
       const after = await Promise.all(Array.from({ length: 4 }, (_, i) => send(100 + i)));
       assert.deepEqual(after, Array(4).fill(202));
 
+      // Ctrl-C in a terminal: the whole process group gets SIGINT, while requests are in
+      // flight; every worker stops cleanly (the primary exits 1 if one did not).
       const left = workers();
-      api.child.kill('SIGTERM');
-      assert.equal(await api.exited, 0);
+      const inFlight = Promise.allSettled(Array.from({ length: 200 }, (_, i) => send(1000 + i)));
+      await new Promise((r) => setTimeout(r, 20));
+      process.kill(-api.child.pid!, 'SIGINT');
+      const answers = await inFlight;
+      assert.equal(await api.exited, 0, api.output());
+      // Requests already taken were answered; the rest were refused, never half-done.
+      assert.ok(answers.every((a) => a.status === 'rejected' || a.value === 202 || a.value === 503), JSON.stringify(answers.map((a) => (a.status === 'fulfilled' ? a.value : 'refused'))));
       assert.deepEqual(left.filter((pid) => existsSync(`/proc/${pid}`)), [], 'no worker outlives the primary');
     } finally {
-      api.child.kill('SIGKILL');
+      if (api.child.exitCode === null) process.kill(-api.child.pid!, 'SIGKILL');
       await cleanupPrefix(redis, prefix);
       await redis.quit();
     }

@@ -13,6 +13,7 @@ interface Calc {
   add(a: number, b: number): Promise<number>;
   refuse(): Promise<void>;
   crash(): Promise<void>;
+  hang(): Promise<void>;
 }
 
 describe('LocalRpc: a handler in this process, called as over Thrift', () => {
@@ -24,11 +25,12 @@ describe('LocalRpc: a handler in this process, called as over Thrift', () => {
     crash: () => {
       throw new TypeError('a bug');
     },
+    hang: () => new Promise<void>(() => {}),
   };
 
   it('answers with the handler result, after the caller’s synchronous code', async () => {
     const order: string[] = [];
-    const rpc = new LocalRpc<Calc>({ add: (a: number, b: number) => (order.push('handler'), a + b) }, 'calc');
+    const rpc = new LocalRpc<Calc>({ ...handler, add: (a: number, b: number) => (order.push('handler'), a + b) }, 'calc', 1000);
     const answer = rpc.call('add', 2, 3);
     order.push('caller');
     assert.equal(await answer, 5);
@@ -37,10 +39,17 @@ describe('LocalRpc: a handler in this process, called as over Thrift', () => {
 
   it('a PetrelError keeps its code; anything else is internal, logged through onUnexpected', async () => {
     const unexpected: string[] = [];
-    const rpc = new LocalRpc<Calc>(handler, 'calc', (method) => unexpected.push(method));
+    const rpc = new LocalRpc<Calc>(handler, 'calc', 1000, (method) => unexpected.push(method));
     await assert.rejects(rpc.call('refuse'), (err: PetrelError) => err instanceof PetrelError && err.code === 'device_not_found');
     await assert.rejects(rpc.call('crash'), (err: PetrelError) => err instanceof PetrelError && err.code === 'internal' && !err.message.includes('a bug'));
     assert.deepEqual(unexpected, ['crash']);
+  });
+
+  it('a handler that does not answer in time fails with rpc_timeout, as over Thrift', async () => {
+    const rpc = new LocalRpc<Calc>(handler, 'calc', 50);
+    const started = Date.now();
+    await assert.rejects(rpc.call('hang'), (err: PetrelError) => err instanceof PetrelError && err.code === 'rpc_timeout');
+    assert.ok(Date.now() - started < 1000);
   });
 
   it('petrel all (rpc.inProcess): deliveries and ACK reports go to the handlers of this process, not through a socket', async () => {
@@ -74,5 +83,7 @@ describe('LocalRpc: a handler in this process, called as over Thrift', () => {
     } finally {
       await stack.close();
     }
+    // Each tier left the map as its RPC server closed.
+    assert.equal(stack.rt.local.gateways.size + stack.rt.local.dispatchers.size, 0);
   });
 });

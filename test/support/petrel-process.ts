@@ -13,11 +13,16 @@ export interface PetrelProcess {
 
 const entry = fileURLToPath(new URL('../../src/cmd/petrel.ts', import.meta.url));
 
-/** Runs `petrel <mode>` as a real process (through tsx) and waits for its start banner. */
-export async function startPetrelProcess(mode: string, env: Record<string, string>, timeoutMs = 20_000): Promise<PetrelProcess> {
+/**
+ * Runs `petrel <mode>` as a real process (through tsx) and waits for its start banner.
+ * `group`: in a process group of its own, so a test can signal it and its children
+ * together (`process.kill(-pid, …)`), as a terminal's Ctrl-C does.
+ */
+export async function startPetrelProcess(mode: string, env: Record<string, string>, timeoutMs = 20_000, options: { group?: boolean } = {}): Promise<PetrelProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', entry, mode], {
     env: { ...process.env, PETREL_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.group === true,
   });
   let out = '';
   let err = '';

@@ -13,8 +13,7 @@ import { type Courier, GatewayBatches } from './courier.js';
 import { type DeliveryEvent, type DeliveryEvents, emitted } from './delivery-events.js';
 import { deviceApps, splitByApp, type DevicesOfApp } from './device-directory.js';
 
-/** `devicesChecked`: handed over by the intake of this process, which has just checked its devices (NewMessage). */
-export type UnicastMessage = StoredMessage & { readonly target: UnicastTarget; readonly devicesChecked?: boolean };
+export type UnicastMessage = StoredMessage & { readonly target: UnicastTarget };
 
 /** A message's targets at dispatch: the app's active devices, the rest, and names bound to nothing. */
 interface Targets extends DevicesOfApp {
@@ -160,21 +159,15 @@ export class MessageDispatcher {
     await this.deps.courier.send(plan);
   }
 
-  /**
-   * Devices of each message, split into active ones of its app and the rest; one device
-   * lookup for the job, none for messages whose devices the intake has just checked.
-   */
+  /** Devices of each message, split into active ones of its app and the rest; one device lookup for the job. */
   private async resolve(loaded: readonly UnicastMessage[]): Promise<Targets[]> {
     const { redis, keys, bindings } = this.deps;
     const perMessage = await Promise.all(
       loaded.map((m) => (m.target.kind === 'devices' ? { devices: [...new Set(m.target.ids)], unbound: [] } : bindings.resolve(m.target.kind, m.appId, m.target.ids))),
     );
-    const all = [...new Set(perMessage.flatMap((r, i) => (loaded[i]!.devicesChecked ? [] : r.devices)))];
+    const all = [...new Set(perMessage.flatMap((r) => r.devices))];
     const apps = await deviceApps(redis, keys, all);
-    return loaded.map((m, i) => {
-      const { devices, unbound } = perMessage[i]!;
-      return { ...(m.devicesChecked ? { active: devices, unknown: [] } : splitByApp(apps, m.appId, devices)), unbound };
-    });
+    return loaded.map((m, i) => ({ ...splitByApp(apps, m.appId, perMessage[i]!.devices), unbound: perMessage[i]!.unbound }));
   }
 }
 

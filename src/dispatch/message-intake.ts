@@ -105,7 +105,6 @@ export class MessageIntake {
   async prepare(appId: string, input: SendInput, now = Date.now()): Promise<NewMessage> {
     let to: MessageTarget;
     let accepted = 1;
-    let devicesChecked = false;
     if (isBroadcast(input.to)) {
       // Receipts are per device: for an audience of millions they would be a flood.
       if (input.callbackUrl !== undefined) throw new PetrelError('callback_unsupported');
@@ -117,7 +116,6 @@ export class MessageIntake {
       if (to.kind === 'devices' && !input.unchecked) {
         const { unknown } = await storage(this.devices.activeDevicesOf(appId, targets));
         if (unknown.length > 0) throw new PetrelError('device_unknown', undefined, { details: { devices: unknown } });
-        devicesChecked = true;
       }
     }
     if (input.data !== undefined && this.codec.sizeOf(input.data) > this.limits.maxDataBytes) {
@@ -140,7 +138,6 @@ export class MessageIntake {
       ...(input.priority === undefined ? {} : { priority: input.priority }),
       ...(sendAt === undefined ? {} : { sendAt }),
       ...(input.campaignId === undefined ? {} : { campaignId: input.campaignId }),
-      ...(devicesChecked ? { devicesChecked } : {}),
     };
   }
 

@@ -179,12 +179,6 @@ export interface NewMessage extends StoredMessage {
   readonly priority?: MessagePriority;
   /** The campaign the message belongs to (stored as `cid`). */
   readonly campaignId?: string;
-  /**
-   * Not stored: its device targets were found to be active devices of its app as it was
-   * accepted, so a fan-out in the same process (dispatch/local-dispatch.ts) does not look
-   * them up again. A send job, later, does.
-   */
-  readonly devicesChecked?: boolean;
 }
 
 /** A SET with a TTL committed atomically with a request's messages (its idempotency record). */

@@ -114,46 +114,6 @@ describe('unicast send path (every tier in process, Thrift between them)', () =>
     again.destroy();
   });
 
-  it('the local fan-out trusts the device check the accept just made: the dispatcher does not look the device up again', async () => {
-    const { dev, creds } = await device(stack);
-    await dev.hello(creds);
-    // The dispatcher's reads go through the runtime's connection (the API has its own).
-    const deviceKey = stack.rt.keys.device(creds.deviceId);
-    const { redis } = stack.rt;
-    const lookups: string[] = [];
-    const pipeline = redis.pipeline;
-    redis.pipeline = function (this: typeof redis, ...args: Parameters<typeof pipeline>) {
-      const p = pipeline.apply(this, args);
-      const hmget = p.hmget;
-      p.hmget = function (this: typeof p, ...a: Parameters<typeof hmget>) {
-        if (a[0] === deviceKey) lookups.push(String(a[0]));
-        return hmget.apply(this, a);
-      } as typeof hmget;
-      return p;
-    };
-    try {
-      const { body } = await send(stack, { to: { devices: [creds.deviceId] }, data: 'checked once' });
-      const push = await dev.nextOf(FrameType.PUSH);
-      dev.send({ t: FrameType.ACK, ids: [push.id] });
-      await waitForTrace(stack, body.id, (t) => t.counts.delivered === 1);
-      assert.deepEqual(lookups, []);
-      // A send job (no local fan-out) does look it up: the check is not skipped there.
-      const handoff = stack.rt.local.dispatch!;
-      delete stack.rt.local.dispatch;
-      try {
-        const late = await send(stack, { to: { devices: [creds.deviceId] }, data: 'by send job' });
-        const again = await dev.nextOf(FrameType.PUSH);
-        assert.equal(again.id, late.body.id);
-        assert.deepEqual(lookups, [deviceKey]);
-      } finally {
-        stack.rt.local.dispatch = handoff;
-      }
-    } finally {
-      redis.pipeline = pipeline;
-      dev.destroy();
-    }
-  });
-
   it('TTL 0: delivered to a connected device, dropped for an offline one', async () => {
     const a = await device(stack);
     await a.dev.hello(a.creds);

@@ -52,7 +52,7 @@ describe('LocalRpc: a handler in this process, called as over Thrift', () => {
     assert.ok(Date.now() - started < 1000);
   });
 
-  it('petrel all (rpc.inProcess): deliveries and ACK reports go to the handlers of this process, not through a socket', async () => {
+  it('petrel all (rpc.inProcess): deliveries, broadcasts and ACK reports go to the handlers of this process, not through a socket', async () => {
     const stack = await startTestStack({ gateways: 2, overrides: { rpc: { inProcess: true } } });
     try {
       const { gateways, dispatchers } = stack.rt.local;
@@ -78,6 +78,19 @@ describe('LocalRpc: a handler in this process, called as over Thrift', () => {
         await waitFor(async () => ((await stack.api(`/v1/messages/${res.body.id}`)).body as unknown as MessageTrace).counts.delivered === 1, 'ACK counted');
         dev.destroy();
       }
+      // A broadcast: one publish per gateway, in process too.
+      const devices = await Promise.all(stack.gateways.map(async (gateway) => {
+        const dev = await RawDevice.connect(gateway.port);
+        await dev.hello(await dev.register(stack.app.appId, stack.app.clientKey));
+        return dev;
+      }));
+      const all = await stack.api('/v1/messages', { body: { to: { all: true }, data: 'everyone' } });
+      assert.equal(all.status, 202);
+      for (const dev of devices) {
+        assert.equal(((await dev.nextOf(FrameType.PUSH)) as PushFrame).id, all.body.id);
+        dev.destroy();
+      }
+      assert.ok(calls.filter((c) => c === 'gateway.publish').length >= 2, `publishes in process: ${calls.join(', ')}`);
       assert.ok(calls.filter((c) => c === 'gateway.deliver').length >= 2, `deliveries in process: ${calls.join(', ')}`);
       assert.ok(calls.includes('dispatcher.report'), `reports in process: ${calls.join(', ')}`);
     } finally {

@@ -8,19 +8,24 @@ export function rssBytes(pid: number): number {
   return Number(m[1]) * 1024;
 }
 
-/** A process and all its descendants (a cluster primary and its workers), by /proc/<pid>/task/<tid>/children. */
+/** The direct children of a process, whichever of its threads forked them (/proc/<pid>/task/<tid>/children); none once it is gone. */
+export function childPids(pid: number): number[] {
+  const out: number[] = [];
+  try {
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      const children = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
+      if (children) out.push(...children.split(/\s+/).map(Number));
+    }
+  } catch {
+    // Gone meanwhile.
+  }
+  return out;
+}
+
+/** A process and all its descendants (a cluster primary and its workers). */
 export function processTree(pid: number): number[] {
   const out = [pid];
-  for (let i = 0; i < out.length; i++) {
-    try {
-      for (const task of readdirSync(`/proc/${out[i]}/task`)) {
-        const children = readFileSync(`/proc/${out[i]}/task/${task}/children`, 'utf8').trim();
-        if (children) out.push(...children.split(' ').map(Number));
-      }
-    } catch {
-      // Gone meanwhile.
-    }
-  }
+  for (let i = 0; i < out.length; i++) out.push(...childPids(out[i]!));
   return out;
 }
 

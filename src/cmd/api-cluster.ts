@@ -63,33 +63,28 @@ export async function runApiPrimary(workers: number, listen: { host: string; por
   let started = false;
 
   return new Promise<string[]>((resolve, reject) => {
-    const stopAll = (exitCode: number) => {
+    /** Set when a worker failed to start: the promise rejects with it once all are gone, instead of the process exiting. */
+    let failure: Error | null = null;
+    /**
+     * Stops every worker (one still starting is told when it reports ready) and, once all
+     * are gone, exits or rejects; a worker still there after STOP_TIMEOUT_MS is killed.
+     */
+    const stopAll = (exitCode: number, startFailure: Error | null = null) => {
       if (stopping) return;
       stopping = true;
+      failure = startFailure;
       process.exitCode = exitCode;
       for (const w of Object.values(cluster.workers ?? {})) if (w) send(w, { petrel: 'stop' });
       setTimeout(() => {
         log.warn('API workers still running after the stop timeout: killed');
         for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL');
-        process.exit(1);
       }, STOP_TIMEOUT_MS).unref();
       exitWhenAllGone();
     };
-    let failure: Error | null = null;
     const exitWhenAllGone = () => {
       if (!stopping || Object.keys(cluster.workers ?? {}).length > 0) return;
       if (failure) reject(failure);
       else process.exit();
-    };
-    /** A worker failed to start: the others are stopped as they come up, and the promise rejects once all are gone. */
-    const failStart = (err: Error) => {
-      failure = err;
-      stopping = true;
-      for (const w of ready) send(w, { petrel: 'stop' });
-      setTimeout(() => {
-        for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL');
-      }, STOP_TIMEOUT_MS).unref();
-      exitWhenAllGone();
     };
 
     const fork = () => {
@@ -124,7 +119,7 @@ export async function runApiPrimary(workers: number, listen: { host: string; por
           }
           return exitWhenAllGone();
         }
-        if (!started) return failStart(new Error(`an API worker exited (${signal ?? `code ${code}`}) before listening; its log says why`));
+        if (!started) return stopAll(1, new Error(`an API worker exited (${signal ?? `code ${code}`}) before listening; its log says why`));
         const now = Date.now();
         restarts.push(now);
         while (restarts.length > 0 && restarts[0]! < now - RESTART_WINDOW_MS) restarts.shift();

@@ -41,8 +41,7 @@ async function main(): Promise<void> {
   if (workers > 1 && mode === 'api' && !isApiWorker()) {
     const lines = await runApiPrimary(workers, config.http, createLogger({ level: config.log.level, name: 'petrel-api-primary' }));
     lines.splice(-1, 0, `  workers     ${workers} API processes share the port (http.workers)`);
-    process.stdout.write(`\nPetrel (${mode}) is running\n${lines.join('\n')}\n\nCtrl-C stops.\n\n`);
-    return;
+    return printBanner(mode, lines);
   }
   const rt = createRuntime(config, `petrel-${mode}`);
   const stop = installShutdown(rt);
@@ -90,6 +89,11 @@ async function main(): Promise<void> {
     );
   }
   if (worker) return worker.announce(lines);
+  printBanner(mode, lines);
+}
+
+/** Where each tier listens; tests and scripts wait for its last line. */
+function printBanner(mode: string, lines: readonly string[]): void {
   process.stdout.write(`\nPetrel (${mode}) is running\n${lines.join('\n')}\n\nCtrl-C stops.\n\n`);
 }
 

@@ -14,6 +14,7 @@ import { createConnection, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { childPids } from '../../bench/lib/proc.js';
 
 const HOST = '127.0.0.1';
 
@@ -185,9 +186,9 @@ export async function spawnRedis(options: SpawnRedisOptions = {}): Promise<Spawn
   const serverPid = (): number => {
     if (current === null || current.pid === undefined) throw new Error('redis-server is not running');
     if (!launched) return current.pid;
-    const children = readFileSync(`/proc/${current.pid}/task/${current.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    const children = childPids(current.pid);
     if (children.length !== 1) throw new Error(`expected one redis-server under the launcher, found ${children.length}`);
-    return Number(children[0]);
+    return children[0]!;
   };
   const stopWith = async (signal: 'SIGTERM' | 'SIGKILL'): Promise<void> => {
     const running = current;

@@ -31,17 +31,23 @@ describe('petrel apps (the operator CLI, as a real process)', () => {
     }
   }
 
+  /** The JSON a successful command printed; a failed one fails the test with what it said on stderr. */
+  function json(result: { code: number; out: string; err: string }) {
+    assert.equal(result.code, 0, `petrel apps failed: ${result.err}`);
+    return JSON.parse(result.out);
+  }
+
   it('creates, rotates, disables and lists apps in the same Redis the service reads', async () => {
-    const created = JSON.parse((await petrel('create', 'Corner', 'shop')).out) as { id: string; name: string; serverSecret: { id: string; secret: string } };
+    const created = json(await petrel('create', 'Corner', 'shop')) as { id: string; name: string; serverSecret: { id: string; secret: string } };
     assert.equal(created.name, 'Corner shop');
     assert.equal((await apps.appOfServerSecret(created.serverSecret.secret))?.id, created.id);
 
-    const issued = JSON.parse((await petrel('issue-secret', created.id, '--retire-others-after', '0')).out) as { secret: string };
+    const issued = json(await petrel('issue-secret', created.id, '--retire-others-after', '0')) as { secret: string };
     assert.equal(await apps.appOfServerSecret(created.serverSecret.secret), null, 'retired at once');
     assert.equal((await apps.appOfServerSecret(issued.secret))?.id, created.id);
 
-    assert.equal(JSON.parse((await petrel('disable', created.id)).out).status, 'disabled');
-    const listed = JSON.parse((await petrel('list')).out) as { apps: Array<{ id: string; status: string }> };
+    assert.equal(json(await petrel('disable', created.id)).status, 'disabled');
+    const listed = json(await petrel('list')) as { apps: Array<{ id: string; status: string }> };
     assert.deepEqual(listed.apps.map((a) => [a.id, a.status]), [[created.id, 'disabled']]);
   });
 

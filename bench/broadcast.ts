@@ -24,7 +24,7 @@
  *
  * Env: BENCH_RUNS (3: figures are medians), BENCH_SUBSCRIBERS (10000,19000: a trial each),
  *      BENCH_SYSTEMS (petrel,mosquitto,aedes), BENCH_BROADCASTS (40), BENCH_WARMUP_BROADCASTS (5),
- *      BENCH_OFFERED_RATE (60,000 deliveries/s), BENCH_LAYOUT (all | split),
+ *      BENCH_OFFERED_RATE (150,000 deliveries/s), BENCH_LAYOUT (all | split),
  *      BENCH_GATEWAYS (1; up to 19,000 devices each: open files are capped at 20,000 per
  *      process; the MQTT peers run only where N ≤ 19,000, one process), BENCH_CLIENT_PROCS
  *      (2 per gateway, at least one per 9,500 devices), BENCH_AUDIENCE (topic | all: Petrel's
@@ -58,7 +58,7 @@ const sizes = (process.env['BENCH_SUBSCRIBERS'] ?? (quick ? '2000' : '10000,1900
 const systems = (process.env['BENCH_SYSTEMS'] ?? 'petrel,mosquitto,aedes').split(',') as System[];
 const broadcasts = knob('BENCH_BROADCASTS', 40, 10);
 const warmupBroadcasts = knob('BENCH_WARMUP_BROADCASTS', 5, 2);
-const offeredRate = knob('BENCH_OFFERED_RATE', 60_000);
+const offeredRate = knob('BENCH_OFFERED_RATE', 150_000);
 const layout = process.env['BENCH_LAYOUT'] ?? 'all';
 const gateways = knob('BENCH_GATEWAYS', 1);
 /**
@@ -495,8 +495,8 @@ async function main(): Promise<void> {
     layout, gateways, quick, runs, subscribers: sizes, systems, broadcasts, warmupBroadcasts, offeredDeliveriesPerSecond: offeredRate,
     audience: audience === 'all' ? '{all: true}' : `{topic: "${TOPIC}"}`, heartbeatSec: HEARTBEAT_SEC, cpuProfile: cpuProf,
     clientProcesses: Object.fromEntries(sizes.map((n) => [n, clientProcesses(n)])),
-    petrelClient: petrelClient === 'sdk' ? 'the SDK (PetrelClient defaults: ACKs batched up to 50 ms), SUB over the wire' : 'raw: a minimal client on the shared codec, an ACK written per PUSH (bench/lib/raw-petrel-client.ts)',
-    mqttClient: 'bench/lib/mqtt-client.ts in the same swarm processes: MQTT 3.1.1, clean session, SUBSCRIBE QoS 1, PUBACK per message',
+    petrelClient: petrelClient === 'sdk' ? 'the SDK (PetrelClient defaults: ACKs batched up to 50 ms), SUB over the wire' : 'raw: a minimal client on the shared codec, one ACK frame for the PUSHes of a socket read (bench/lib/raw-petrel-client.ts)',
+    mqttClient: 'bench/lib/mqtt-client.ts in the same swarm processes: MQTT 3.1.1, clean session, SUBSCRIBE QoS 1, a PUBACK per message, those of one socket read in one write',
     mqttPublisher: 'one connection from the orchestrator, PUBLISH QoS 1, PUBACK awaited (open loop)',
     petrelPublisher: 'POST /v1/messages from the orchestrator, 202 awaited (open loop)',
     mosquitto: 'Debian package, persistence false, max_inflight_messages 20, max_queued_messages 1000',

@@ -7,7 +7,10 @@
  *
  * A subscriber: CONNECT (clean session) → CONNACK → SUBSCRIBE topic QoS 1 → SUBACK, then
  * every QoS 1 PUBLISH is answered with PUBACK at once (MQTT 3.1.1 §4.3.2) and its payload
- * (`{"s": due time, "p": phase}`, JSON) handed to the recorder. PINGREQ every keepalive.
+ * (`{"s": due time, "p": phase}`, JSON) handed to the recorder. The PUBACKs of one socket
+ * read go out in one write, as the Petrel clients ACK the PUSHes of one read in one frame:
+ * a broker that sends several PUBLISHes in one write gets the same saving back as Petrel.
+ * PINGREQ every keepalive.
  */
 import net from 'node:net';
 import { encodeMqtt, MqttDecoder, type MqttPacket } from './mqtt-codec.js';
@@ -22,7 +25,7 @@ export interface MqttSubscriberPlan {
   cleanSession?: boolean;
 }
 
-/** What a subscriber reports: each QoS 1 message received (after its PUBACK was written). */
+/** What a subscriber reports: each QoS 1 message received (its PUBACK goes out once the read it came in is decoded). */
 export type OnPublish = (payload: Buffer) => void;
 
 const PINGREQ = encodeMqtt({ type: 'pingreq' });
@@ -44,10 +47,11 @@ export function openMqttSubscriber(plan: MqttSubscriberPlan, onPublish: OnPublis
     socket.write(encodeMqtt({ type: 'connect', clientId: plan.clientId, keepalive: plan.keepaliveSec, cleanSession: plan.cleanSession ?? true }));
   });
   socket.setNoDelay(true);
+  let pubacks: Buffer[] = [];
   const handle = (p: MqttPacket) => {
     switch (p.type) {
       case 'publish':
-        if (p.qos === 1) socket.write(encodeMqtt({ type: 'puback', messageId: p.messageId! }));
+        if (p.qos === 1) pubacks.push(encodeMqtt({ type: 'puback', messageId: p.messageId! }));
         onPublish(p.payload);
         break;
       case 'connack':
@@ -74,6 +78,10 @@ export function openMqttSubscriber(plan: MqttSubscriberPlan, onPublish: OnPublis
   socket.on('data', (chunk: Buffer) => {
     try {
       for (const p of decoder.write(chunk)) handle(p);
+      if (pubacks.length > 0) {
+        socket.write(pubacks.length === 1 ? pubacks[0]! : Buffer.concat(pubacks));
+        pubacks = [];
+      }
     } catch {
       socket.destroy();
       settle(false);

@@ -2,7 +2,8 @@
  * A minimal Petrel device for the broadcast benchmark, the counterpart of the minimal
  * MQTT subscriber (mqtt-client.ts) the peers are driven with: the shared wire codec, HELLO
  * with pre-registered credentials, SUB to the topic, and every PUSH answered with an ACK
- * at once, like a PUBACK. No persistence, deduplication, events or batching timers: what
+ * at once, like a PUBACK: one ACK frame for the PUSHes of one socket read (the MQTT client
+ * writes the PUBACKs of one read together too). No persistence, deduplication, events or batching timers: what
  * the SDK adds for a real device (bench/lib/device-swarm.ts mode 'sdk') is measured there,
  * and this mode compares the servers with clients of the same weight on the shared cores.
  */
@@ -20,7 +21,7 @@ export interface RawDevicePlan {
   heartbeatSec: number;
 }
 
-/** A PUSH received (its ACK is already written): its `data`. */
+/** A PUSH received (its ACK is written once the read it came in is decoded): its `data`. */
 export type OnPush = (data: unknown) => void;
 
 /** Opens one device; `done(true)` once its SUB is acknowledged, `done(false)` if it fails before. */
@@ -39,12 +40,13 @@ export function openRawDevice(plan: RawDevicePlan, codec: WireCodec, onPush: OnP
     socket.write(codec.encode({ t: FrameType.HELLO, v: 1, app: plan.appId, dev: plan.dev, ts, nonce, sig: signHello(plan.secret, plan.appId, plan.dev, ts, nonce), hb: plan.heartbeatSec }));
   });
   socket.setNoDelay(true);
+  let acks: string[] = [];
   const sink = {
     onFrame(frame: RawFrame): void {
       const f = frame as RawFrame & { id?: string; data?: unknown; ok?: boolean };
       switch (f.t) {
         case FrameType.PUSH:
-          socket.write(codec.encode({ t: FrameType.ACK, ids: [f.id!] }));
+          acks.push(f.id!);
           onPush(f.data);
           break;
         case FrameType.WELCOME:
@@ -65,6 +67,10 @@ export function openRawDevice(plan: RawDevicePlan, codec: WireCodec, onPush: OnP
   socket.on('data', (chunk: Buffer) => {
     try {
       decoder.feed(chunk, sink);
+      if (acks.length > 0) {
+        socket.write(codec.encode({ t: FrameType.ACK, ids: acks }));
+        acks = [];
+      }
     } catch {
       socket.destroy();
     }

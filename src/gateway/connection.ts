@@ -299,6 +299,26 @@ export class DeviceConnection implements FrameSink, Session {
     return true;
   }
 
+  /**
+   * Sends several encoded PUSHes in one write (a broadcast wave: gateway/fanout-waves.ts),
+   * under the same send buffer cap as sendEncoded.
+   */
+  sendPushes(frames: readonly Buffer[]): boolean {
+    if (frames.length === 1) return this.sendEncoded(frames[0]!, FrameType.PUSH);
+    if (this.state === ConnState.CLOSED) return false;
+    let bytes = 0;
+    for (const f of frames) bytes += f.length;
+    if (this.transport.writableLength + bytes > this.ctx.sendBufferBytes) {
+      this.close(CloseCode.SLOW_CONSUMER, 'send buffer full');
+      return false;
+    }
+    // One copy of a few hundred bytes costs far less than a system call per frame.
+    this.transport.write(Buffer.concat(frames, bytes));
+    this.ctx.countOut(FrameType.PUSH, frames.length);
+    this.framesIn -= frames.length;
+    return true;
+  }
+
   /** Sweep found the deadline passed. */
   expire(): void {
     if (this.state === ConnState.AUTHENTICATED) this.close(CloseCode.HEARTBEAT_TIMEOUT, 'no heartbeat');

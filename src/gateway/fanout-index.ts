@@ -86,6 +86,38 @@ export class FanOutIndex<S extends IndexedSession> {
     }
   }
 
+  /**
+   * Sessions of the app that match at least one of the filters, each once (a wave of
+   * broadcasts: gateway/fanout-waves.ts). With one filter, exactly matching(); with
+   * several, the caller tests each session against each filter.
+   */
+  *matchingAny(appId: string, filters: readonly AudienceFilter[]): Generator<S> {
+    if (filters.length === 1) {
+      yield* this.matching(appId, filters[0]!);
+      return;
+    }
+    const app = this.apps.get(appId);
+    if (!app) return;
+    if (filters.some((f) => f.everyDevice)) {
+      yield* app.all;
+      return;
+    }
+    const topics = new Set(filters.flatMap((f) => f.topics));
+    const sets = [...topics].map((t) => app.byTopic.get(t)).filter((s): s is Set<S> => s !== undefined);
+    if (sets.length === 1) {
+      yield* sets[0]!;
+      return;
+    }
+    const seen = new Set<S>();
+    for (const set of sets) {
+      for (const s of set) {
+        if (seen.has(s)) continue;
+        seen.add(s);
+        yield s;
+      }
+    }
+  }
+
   private link(app: AppSessions<S>, topic: string, session: S): void {
     let set = app.byTopic.get(topic);
     if (!set) {

@@ -30,7 +30,7 @@ export interface GatewayContext {
   livenessTicks(heartbeatSec: number): number;
   grantHeartbeat(requestedSec: number | undefined): number;
   countIn(t: number): void;
-  countOut(t: number): void;
+  countOut(t: number, frames?: number): void;
   /**
    * Whether a device that passed HELLO may start a session: false when its app is at its
    * limit of concurrent sessions (`appMaxSessions`, the app's own, or else

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { GatewayConfig } from '../config/schema.js';
-import { AUDIENCE_BUCKETS, compileFilter } from '../domain/audience.js';
+import { compileFilter } from '../domain/audience.js';
 import { newSessionId, ownString } from '../domain/ids.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -15,6 +15,7 @@ import type { AppSessionLimit } from './app-session-limit.js';
 import { DeviceConnection } from './connection.js';
 import type { DeviceAuthenticator } from './device-auth.js';
 import { FanOutIndex } from './fanout-index.js';
+import { FanOutWaves } from './fanout-waves.js';
 import { TICK_MS, type GatewayContext } from './gateway-context.js';
 import { RecentPublishes } from './recent-publishes.js';
 import { InFlightTracker } from './in-flight.js';
@@ -43,7 +44,7 @@ export interface GatewayStats {
   partialFrameBytes: number;
 }
 
-type Counted = { inc(): void };
+type Counted = { inc(n?: number): void };
 
 const kConnection = Symbol('petrel.connection');
 type TaggedSocket = net.Socket & { [kConnection]?: DeviceConnection };
@@ -62,13 +63,6 @@ function onSocketError(): void {
 
 /** How long a socket refused at admission may take to finish closing before it is reset. */
 const REFUSED_LINGER_MS = 2000;
-
-/** Sessions a broadcast fan-out writes to before it lets the event loop run (publish()). */
-const PUBLISH_SLICE = 2000;
-
-function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
 
 /**
  * The long-connection tier (docs/architecture.md): accepts device sockets, runs the
@@ -117,6 +111,7 @@ export class GatewayServer implements GatewayContext {
   private draining = false;
   private readonly inFlight: InFlightTracker;
   private readonly recentPublishes = new RecentPublishes();
+  private readonly waves: FanOutWaves;
 
   constructor(deps: GatewayDeps) {
     this.config = deps.config;
@@ -144,6 +139,7 @@ export class GatewayServer implements GatewayContext {
       maxResends: deps.config.maxResends,
       maxPerSession: 1000,
     });
+    this.waves = new FanOutWaves(this.fanOut, this.inFlight, this.metrics, () => this.now(), Math.floor(this.sendBufferBytes / 2));
     for (const [name, t] of Object.entries(FrameType)) {
       this.inCounters[t] = this.metrics.framesIn[name as keyof typeof FrameType];
       this.outCounters[t] = this.metrics.framesOut[name as keyof typeof FrameType];
@@ -239,8 +235,8 @@ export class GatewayServer implements GatewayContext {
     this.inCounters[t]?.inc();
   }
 
-  countOut(t: number): void {
-    this.outCounters[t]?.inc();
+  countOut(t: number, frames = 1): void {
+    this.outCounters[t]?.inc(frames);
   }
 
   admitsSession(appId: string, deviceId: string, appMaxSessions: number | undefined): boolean {
@@ -366,54 +362,19 @@ export class GatewayServer implements GatewayContext {
 
   /**
    * Fans one broadcast out to the sessions here whose topics match its filter and whose
-   * audience bucket is released by this call. Each PUSH is tracked and re-sent until
-   * ACKed, like a unicast PUSH; a session that has it in flight already (a catch-up raced
-   * the live publish) is not written to twice, and a publish repeated whole (the
-   * dispatcher gave up waiting for the first) gets the first one's answer (RecentPublishes).
-   * Resolves with the sessions the slice reached: written or already in flight.
-   *
-   * The fan-out yields to the event loop every PUBLISH_SLICE sessions. Thrift hands a
-   * gateway every publish queued in one read at once; fanned out in one go each, thirty
-   * broadcasts to 19,000 sessions held the loop for over 15 s: no ACK was read, the
-   * dispatcher's calls timed out, and the gateway's registry entry lapsed, so later
-   * broadcasts found no gateway to publish to.
+   * audience bucket is released by this call, in the next wave (fanout-waves.ts). Each PUSH
+   * is tracked and re-sent until ACKed, like a unicast PUSH; a session that has it in
+   * flight already (a catch-up raced the live publish) is not written to twice, and a
+   * publish repeated whole (the dispatcher gave up waiting for the first) gets the first
+   * one's answer (RecentPublishes). Resolves with the sessions the slice reached: written
+   * or already in flight.
    */
   publish(p: BroadcastPublish): Promise<number> {
     const done = this.recentPublishes.get(p.messageId, p.fromBucket, p.toBucket);
     if (done !== undefined) return done;
-    const fanOut = this.fanOutPublish(p);
+    const fanOut = this.waves.fanOut(p);
     this.recentPublishes.remember(p.messageId, p.fromBucket, p.toBucket, fanOut);
     return fanOut;
-  }
-
-  private async fanOutPublish(p: BroadcastPublish): Promise<number> {
-    const filter = compileFilter(p.filter);
-    const everyBucket = p.fromBucket <= 0 && p.toBucket >= AUDIENCE_BUCKETS;
-    let written = 0;
-    let reached = 0;
-    let slice = 0;
-    let tick = this.now();
-    for (const conn of this.fanOut.matching(p.appId, filter)) {
-      if (++slice === PUBLISH_SLICE) {
-        slice = 0;
-        this.metrics.pushesSent.inc(written);
-        written = 0;
-        await yieldToEventLoop();
-        tick = this.now();
-      }
-      if (conn.closed) continue;
-      if (!everyBucket && (conn.bucket < p.fromBucket || conn.bucket >= p.toBucket)) continue;
-      if (!this.inFlight.track(conn, p.messageId, p.frame, p.expiresAt, tick, true)) {
-        reached++;
-        continue;
-      }
-      if (conn.sendEncoded(p.frame, FrameType.PUSH)) {
-        written++;
-        reached++;
-      }
-    }
-    this.metrics.pushesSent.inc(written);
-    return reached;
   }
 
   /** The app server changed a device's topics; false when the device has no session here. */

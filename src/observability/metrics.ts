@@ -46,6 +46,8 @@ export function createMetrics(registry: Registry = new Registry(), options: { de
     helloSeconds: new Histogram({ name: 'petrel_gateway_hello_duration_seconds', help: 'HELLO received to WELCOME sent.', buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1], registers }),
     sweepSeconds: new Histogram({ name: 'petrel_gateway_sweep_duration_seconds', help: 'Duration of one liveness sweep over all connections.', buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1], registers }),
     pushesSent: new Counter({ name: 'petrel_gateway_pushes_sent_total', help: 'PUSH frames written to device sockets.', registers }),
+    publishWaves: new Counter({ name: 'petrel_gateway_publish_waves_total', help: 'Broadcast fan-out waves: passes over the sessions, each writing the PUSHes of the publishes that waited for it.', registers }),
+    publishesPerWave: new Histogram({ name: 'petrel_gateway_publishes_per_wave', help: 'Broadcast publishes fanned out together in one wave (each session gets their PUSHes in one write).', buckets: [1, 2, 4, 8, 16, 32], registers }),
     acksReceived: new Counter({ name: 'petrel_gateway_acked_ids_total', help: 'Message ids acknowledged by devices.', registers }),
     connections: new Gauge({ name: 'petrel_gateway_connections', help: 'Open device connections, by state.', labelNames: ['state'], registers }),
     pushesResent: new Counter({ name: 'petrel_gateway_pushes_resent_total', help: 'PUSH frames sent again because no ACK came within the ACK timeout.', registers }),

@@ -1,0 +1,134 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { AUDIENCE_BUCKETS, bucketOf, canonicalBroadcast, filterOf } from '../../src/domain/audience.js';
+import type { BroadcastTarget } from '../../src/domain/message.js';
+import { CloseCode, FrameType, WireCodec, type PushFrame } from '../../src/protocol/index.js';
+import type { BroadcastPublish } from '../../src/rpc/contract.js';
+import { RawDevice } from '../support/raw-device.js';
+import { startTestGateway, type TestGateway } from '../support/gateway-fixture.js';
+import { waitFor } from '../support/wait.js';
+
+/**
+ * Broadcast waves (src/gateway/fanout-waves.ts): publishes that reach a gateway together
+ * are fanned out in one pass (each device's PUSHes of the wave go out in one write,
+ * DeviceConnection.sendPushes), in the order the publishes came, each to exactly the
+ * devices its filter and buckets select; a wave stays within half the send buffer.
+ */
+
+const codec = new WireCodec();
+let seq = 0;
+
+function publishOf(gw: TestGateway, target: BroadcastTarget, buckets: [number, number] = [0, AUDIENCE_BUCKETS], data: unknown = null): BroadcastPublish {
+  const id = `bc-${++seq}`;
+  const exp = Date.now() + 60_000;
+  const frame = Buffer.from(codec.encode({ t: FrameType.PUSH, id, ts: Date.now(), exp, data, log: 'app', seq } as PushFrame));
+  return { appId: gw.app.appId, seq, filter: filterOf(canonicalBroadcast(target)), fromBucket: buckets[0], toBucket: buckets[1], frame, messageId: id, expiresAt: exp };
+}
+
+interface Online {
+  dev: RawDevice;
+  deviceId: string;
+}
+
+async function online(gw: TestGateway, topics: string[]): Promise<Online> {
+  const dev = await RawDevice.connect(gw.port);
+  const creds = await dev.register(gw.app.appId, gw.app.clientKey);
+  await dev.hello(creds);
+  if (topics.length > 0) assert.equal(gw.gateway.changeTopics(creds.deviceId, topics, true), true);
+  return { dev, deviceId: creds.deviceId };
+}
+
+function pushIds(d: Online): string[] {
+  return d.dev.frames.filter((f): f is PushFrame => f.t === FrameType.PUSH).map((f) => f.id);
+}
+
+async function histogram(gw: TestGateway, name: string): Promise<{ count: number; sum: number }> {
+  const values = (await gw.rt.metrics.registry.getSingleMetric(name)!.get()).values;
+  return {
+    count: values.find((v) => (v as { metricName?: string }).metricName === `${name}_count`)?.value ?? 0,
+    sum: values.find((v) => (v as { metricName?: string }).metricName === `${name}_sum`)?.value ?? 0,
+  };
+}
+
+describe('gateway: broadcast waves', () => {
+  let gw: TestGateway;
+  before(async () => {
+    gw = await startTestGateway();
+  });
+  after(async () => {
+    await gw.close();
+  });
+
+  it('publishes that arrive together go out as one wave, to each device in order, each only where its filter and buckets say', async () => {
+    const news = await online(gw, ['news']);
+    const sports = await online(gw, ['sports']);
+    const none = await online(gw, []);
+    const devices = [news, sports, none];
+    const onlyNewsBucket: [number, number] = [bucketOf(news.deviceId), bucketOf(news.deviceId) + 1];
+    const publishes = [
+      publishOf(gw, { kind: 'all' }),
+      publishOf(gw, { kind: 'topic', topic: 'news' }),
+      publishOf(gw, { kind: 'topic', topic: 'sports' }),
+      publishOf(gw, { kind: 'condition', condition: 'news || sports' }),
+      publishOf(gw, { kind: 'condition', condition: '!news' }),
+      publishOf(gw, { kind: 'all' }, onlyNewsBucket),
+    ];
+    const inBucket = (d: Online) => bucketOf(d.deviceId) === onlyNewsBucket[0];
+    const expected = new Map<Online, string[]>([
+      [news, [publishes[0]!, publishes[1]!, publishes[3]!, publishes[5]!].map((p) => p.messageId)],
+      [sports, [publishes[0]!, publishes[2]!, publishes[3]!, publishes[4]!, ...(inBucket(sports) ? [publishes[5]!] : [])].map((p) => p.messageId)],
+      [none, [publishes[0]!, publishes[4]!, ...(inBucket(none) ? [publishes[5]!] : [])].map((p) => p.messageId)],
+    ]);
+    const wavesBefore = await histogram(gw, 'petrel_gateway_publishes_per_wave');
+
+    const reached = await Promise.all(publishes.map((p) => gw.gateway.publish(p)));
+
+    assert.deepEqual(reached, publishes.map((p) => devices.filter((d) => expected.get(d)!.includes(p.messageId)).length));
+    for (const d of devices) {
+      await waitFor(() => pushIds(d).length >= expected.get(d)!.length, 'the wave arrives');
+      assert.deepEqual(pushIds(d), expected.get(d), 'exactly its PUSHes, in the order they were published');
+    }
+    const waves = await histogram(gw, 'petrel_gateway_publishes_per_wave');
+    assert.deepEqual({ count: waves.count - wavesBefore.count, sum: waves.sum - wavesBefore.sum }, { count: 1, sum: publishes.length });
+    for (const d of devices) d.dev.destroy();
+  });
+
+  it('a publish arriving during a wave goes out in the next one, with the others that waited', async () => {
+    const d = await online(gw, []);
+    const wavesBefore = await histogram(gw, 'petrel_gateway_publishes_per_wave');
+    const first = gw.gateway.publish(publishOf(gw, { kind: 'all' }));
+    await new Promise((r) => setImmediate(r));
+    const later = [1, 2, 3].map(() => gw.gateway.publish(publishOf(gw, { kind: 'all' })));
+    assert.deepEqual(await Promise.all([first, ...later]), [1, 1, 1, 1]);
+    const waves = await histogram(gw, 'petrel_gateway_publishes_per_wave');
+    assert.deepEqual({ count: waves.count - wavesBefore.count, sum: waves.sum - wavesBefore.sum }, { count: 2, sum: 4 });
+    await waitFor(() => pushIds(d).length === 4, 'four PUSHes');
+    d.dev.destroy();
+  });
+});
+
+describe('gateway: broadcast waves and a small send buffer', () => {
+  let gw: TestGateway;
+  before(async () => {
+    gw = await startTestGateway({ gateway: { sendBufferBytes: 4096 } });
+  });
+  after(async () => {
+    await gw.close();
+  });
+
+  it('splits a wave that would not fit the send buffer instead of closing a healthy device as slow', async () => {
+    const d = await online(gw, []);
+    // Ten PUSHes of ~950 bytes: together far past the 4 KiB buffer, one at a time nothing.
+    // A wave holds at most half the buffer: two of them.
+    const publishes = Array.from({ length: 10 }, () => publishOf(gw, { kind: 'all' }, undefined, 'x'.repeat(900)));
+    assert.ok(publishes.every((p) => p.frame.length > 4096 / 6 && p.frame.length <= 4096 / 4));
+    const wavesBefore = await histogram(gw, 'petrel_gateway_publishes_per_wave');
+    assert.deepEqual(await Promise.all(publishes.map((p) => gw.gateway.publish(p))), publishes.map(() => 1));
+    await waitFor(() => pushIds(d).length === 10, 'every PUSH');
+    assert.deepEqual(pushIds(d), publishes.map((p) => p.messageId));
+    const waves = await histogram(gw, 'petrel_gateway_publishes_per_wave');
+    assert.deepEqual({ count: waves.count - wavesBefore.count, sum: waves.sum - wavesBefore.sum }, { count: 5, sum: 10 });
+    assert.equal(await gw.metric('petrel_gateway_closes_total', { code: String(CloseCode.SLOW_CONSUMER) }), 0);
+    d.dev.destroy();
+  });
+});

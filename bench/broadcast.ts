@@ -137,6 +137,8 @@ interface Target {
   /** Petrel: the server's own counts for the measured messages. */
   serverCounts?(ids: string[], expected: number): Promise<ServerCounts & { settledMs: number }>;
   pushesResent?(): Promise<number>;
+  /** Petrel: its gateways' broadcast waves so far, and the publishes they carried (cumulative). */
+  waves?(): Promise<{ waves: number; publishes: number }>;
   /** Petrel: its processes' log files (warnings and worse). */
   logs: Record<string, string>;
   profiles: Record<string, string>;
@@ -212,6 +214,14 @@ async function startPetrelTarget(tenant: BenchTenant, profileDir: string, logDir
       for (const url of gatewayMetrics) sum += await scrape(url, 'petrel_gateway_pushes_resent_total');
       return sum;
     },
+    async waves() {
+      const total = { waves: 0, publishes: 0 };
+      for (const url of gatewayMetrics) {
+        total.waves += await scrape(url, 'petrel_gateway_publishes_per_wave_count');
+        total.publishes += await scrape(url, 'petrel_gateway_publishes_per_wave_sum');
+      }
+      return total;
+    },
     logs,
     profiles: cpuProf ? Object.fromEntries(started.map(([tier]) => [tier, join(profileDir, `${tier}.cpuprofile`)])) : {},
     stop: stopAll,
@@ -270,6 +280,11 @@ interface TrialFigures {
   /** Petrel: what its traces counted (PUSHes written, devices that ACKed), and re-sends. */
   server: (ServerCounts & { settledMs: number }) | null;
   pushesResent: number | null;
+  /**
+   * Petrel: publishes per gateway wave in the measured phase (gateway/fanout-waves.ts: the
+   * publishes that queued on a gateway go out together, a device's PUSHes in one write).
+   */
+  publishesPerWave: number | null;
   cpu: CpuFigures;
   /** Percent of a core over the measured window. */
   systemCpuPercent: number;
@@ -335,6 +350,7 @@ async function trial(system: System, n: number, run: number, redisPidNo: number,
 
   const phase = `measured-${system}-${n}`;
   log(`${system}: ${broadcasts} broadcasts at ${round(perSecond, 2)}/s (${offeredRate} deliveries/s offered)…`);
+  const waves0 = target.waves ? await target.waves() : null;
   const c0 = cpu.snapshot();
   const p0 = monotonicMicros();
   const sent: PacedPublish = await publishPaced(publisher, phase, broadcasts, perSecond);
@@ -346,6 +362,8 @@ async function trial(system: System, n: number, run: number, redisPidNo: number,
   const rate = deliveriesPerSecond(got, sent.startedAt);
   const server = target.serverCounts ? await target.serverCounts(sent.ids, expected) : null;
   const resent = target.pushesResent ? await target.pushesResent() : null;
+  const waves1 = target.waves ? await target.waves() : null;
+  const publishesPerWave = waves0 && waves1 && waves1.waves > waves0.waves ? round((waves1.publishes - waves0.publishes) / (waves1.waves - waves0.waves), 2) : null;
   const rss: Record<string, number> = {};
   for (const [name, pid] of Object.entries(target.pids)) rss[name] = round(rssBytes(pid) / 2 ** 20, 1);
 
@@ -385,6 +403,7 @@ async function trial(system: System, n: number, run: number, redisPidNo: number,
     publisherMaxLagMs: sent.maxLagMs,
     server,
     pushesResent: resent,
+    publishesPerWave,
     cpu: cpuFig,
     systemCpuPercent: cpuFig.percent['system'] ?? 0,
     clientsCpuPercent: cpuFig.percent['clients'] ?? 0,
@@ -399,7 +418,7 @@ async function trial(system: System, n: number, run: number, redisPidNo: number,
   };
   got.histogram.destroy();
   for (const [msg, w] of Object.entries(serviceWarnings ?? {})) log(`${system} logged ${w.count} × "${msg}", e.g. ${w.sample.slice(0, 300)}`);
-  log(`${system} ${n}: ${figures.deliveriesPerSecond}/s (${got.count}/${expected} received, ${got.acked} ACKed${server ? `, server counted ${server.delivered} delivered / ${server.sent} sent` : ''}), ` +
+  log(`${system} ${n}: ${figures.deliveriesPerSecond}/s (${got.count}/${expected} received, ${got.acked} ACKed${server ? `, server counted ${server.delivered} delivered / ${server.sent} sent` : ''}${publishesPerWave !== null ? `, ${publishesPerWave} publishes per wave` : ''}), ` +
     `p50 ${figures.latency.p50Ms} ms, p99 ${figures.latency.p99Ms} ms; CPU system ${figures.systemCpuPercent} % clients ${figures.clientsCpuPercent} % redis ${figures.redisCpuPercent} %` +
     `${sent.failures.length ? `; ${sent.failures.length} broadcasts refused: ${sent.failures[0]}` : ''}${figures.noisy ? '; NOISY' : ''}`);
   return figures;
@@ -476,6 +495,7 @@ async function main(): Promise<void> {
     clientsCpuMicrosPerDelivery: med(ts, (t) => t.clientsCpuMicrosPerDelivery),
     systemRssMiB: med(ts, (t) => t.systemRssMiB),
     pushesResent: system === 'petrel' ? med(ts, (t) => t.pushesResent ?? 0) : null,
+    publishesPerWave: system === 'petrel' ? med(ts, (t) => t.publishesPerWave ?? 0) : null,
     noisyRuns: ts.filter((t) => t.noisy).length,
   }));
   const rateOf = (n: number, s: System) => summary.find((c) => c.subscribers === n && c.system === s)?.deliveriesPerSecond;
@@ -512,7 +532,7 @@ async function main(): Promise<void> {
       table.push([`  ${c.system}${c.allReceivedAndAcked ? '' : ' (NOT all received+ACKed)'}`, `${c.deliveriesPerSecond.toLocaleString('en-US')}/s`]);
       table.push([`    runs; p50 / p99 ms; CPU system / clients / redis %`, `${c.runs.join(', ')}; ${c.latencyP50Ms} / ${c.latencyP99Ms}; ${c.systemCpuPercent} / ${c.clientsCpuPercent} / ${c.redisCpuPercent}`]);
       table.push([`    CPU per delivery system / clients; RSS`, `${c.systemCpuMicrosPerDelivery} / ${c.clientsCpuMicrosPerDelivery} µs; ${c.systemRssMiB} MiB`]);
-      if (c.system === 'petrel') table.push(['    server counted every ACK (traces); PUSHes written per delivery', `${c.serverCountedAll ? 'yes' : 'NO'}; ${c.serverSentPerDelivery}`]);
+      if (c.system === 'petrel') table.push(['    server counted every ACK (traces); PUSHes written per delivery; publishes per wave', `${c.serverCountedAll ? 'yes' : 'NO'}; ${c.serverSentPerDelivery}; ${c.publishesPerWave}`]);
     }
     const r = ratios.find((x) => x.subscribers === n)!;
     if (r.petrelOverMosquitto !== null) table.push(['  petrel / mosquitto', `${r.petrelOverMosquitto}×`, `≥ 1×: ${r.petrelOverMosquitto >= 1 ? 'met' : 'NOT met'}`]);

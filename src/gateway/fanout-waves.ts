@@ -6,13 +6,18 @@ import type { FanOutIndex } from './fanout-index.js';
 import type { InFlightTracker } from './in-flight.js';
 
 /**
- * Sessions a wave writes to before it lets the event loop run. Thrift hands a gateway
- * every publish queued in one read at once; fanned out in one go each, thirty broadcasts
- * to 19,000 sessions held the loop for over 15 s: no ACK was read, the dispatcher's calls
- * timed out, and the gateway's registry entry lapsed, so later broadcasts found no
- * gateway to publish to.
+ * How long a wave writes before it lets the event loop run, ms (checked every
+ * CHECK_EVERY sessions). Thrift hands a gateway every publish queued in one read at once;
+ * fanned out in one go each, thirty broadcasts to 19,000 sessions held the loop for over
+ * 15 s: no ACK was read, the dispatcher's calls timed out, and the gateway's registry
+ * entry lapsed, so later broadcasts found no gateway to publish to. A short slice also
+ * matters in `petrel all`, where the dispatcher shares this loop: each Redis round trip
+ * of the next broadcasts' dispatch waits for a slice to end, and with 2,000 sessions per
+ * slice (20–30 ms here) so few publishes were ready by the next wave that waves averaged
+ * 2.3 publishes while forty broadcasts queued upstream.
  */
-const SESSIONS_PER_SLICE = 2000;
+const SLICE_MS = 4;
+const CHECK_EVERY = 64;
 
 /** Publishes in one wave at most (a wave's PUSHes are also capped in bytes: FanOutWaves). */
 const MAX_PUBLISHES_PER_WAVE = 32;
@@ -23,6 +28,8 @@ interface Waiting {
   readonly everyBucket: boolean;
   /** Sessions this publish reached: written, or already in flight there. */
   reached: number;
+  /** Revoked while its wave was being written: the rest of the wave skips it. */
+  revoked: boolean;
   resolve(reached: number): void;
   reject(err: unknown): void;
 }
@@ -46,6 +53,8 @@ interface Waiting {
  */
 export class FanOutWaves {
   private waiting: Waiting[] = [];
+  /** The wave being written, if any. */
+  private current: readonly Waiting[] = [];
   private running = false;
 
   constructor(
@@ -71,6 +80,7 @@ export class FanOutWaves {
         filter: compileFilter(publish.filter),
         everyBucket: publish.fromBucket <= 0 && publish.toBucket >= AUDIENCE_BUCKETS,
         reached: 0,
+        revoked: false,
         resolve,
         reject,
       });
@@ -82,9 +92,23 @@ export class FanOutWaves {
     });
   }
 
+  /**
+   * A broadcast was revoked: a publish of it still waiting is dropped (it resolves having
+   * reached no one), and one in the wave being written reaches no further session. The
+   * sessions it did reach get the REVOKE from the caller.
+   */
+  revoke(messageId: string): void {
+    for (const w of this.current) if (w.publish.messageId === messageId) w.revoked = true;
+    const dropped = this.waiting.filter((w) => w.publish.messageId === messageId);
+    if (dropped.length === 0) return;
+    this.waiting = this.waiting.filter((w) => w.publish.messageId !== messageId);
+    for (const w of dropped) w.resolve(0);
+  }
+
   private async run(): Promise<void> {
     while (this.waiting.length > 0) {
       const wave = this.waiting.splice(0, this.waveLength());
+      this.current = wave;
       try {
         await this.write(wave);
         for (const w of wave) w.resolve(w.reached);
@@ -92,6 +116,7 @@ export class FanOutWaves {
         for (const w of wave) w.reject(err);
       }
     }
+    this.current = [];
     this.running = false;
   }
 
@@ -126,21 +151,26 @@ export class FanOutWaves {
     const frames: Buffer[] = [];
     const writers: Waiting[] = [];
     let written = 0;
-    let slice = 0;
+    let checked = 0;
+    let sliceStart = performance.now();
     let tick = this.now();
     for (const conn of this.index.matchingAny(appId, publishes.map((w) => w.filter))) {
-      if (++slice === SESSIONS_PER_SLICE) {
-        slice = 0;
-        this.metrics.pushesSent.inc(written);
-        written = 0;
-        await yieldToEventLoop();
-        tick = this.now();
+      if (++checked === CHECK_EVERY) {
+        checked = 0;
+        if (performance.now() - sliceStart >= SLICE_MS) {
+          this.metrics.pushesSent.inc(written);
+          written = 0;
+          await yieldToEventLoop();
+          sliceStart = performance.now();
+          tick = this.now();
+        }
       }
       if (conn.closed) continue;
       frames.length = 0;
       writers.length = 0;
       for (const w of publishes) {
         const p = w.publish;
+        if (w.revoked) continue;
         if (tested && !w.filter.matches(conn.topics)) continue;
         if (!w.everyBucket && (conn.bucket < p.fromBucket || conn.bucket >= p.toBucket)) continue;
         if (!this.inFlight.track(conn, p.messageId, p.frame, p.expiresAt, tick, true)) {

@@ -401,6 +401,7 @@ export class GatewayServer implements GatewayContext {
    * `frame` (REVOKE), so an SDK drops it if it comes later. Returns the sessions told.
    */
   revoke(appId: string, messageId: string, frame: Buffer, filter: string): number {
+    this.waves.revoke(messageId);
     let told = 0;
     for (const conn of this.fanOut.matching(appId, compileFilter(filter))) {
       this.inFlight.acked(conn, [messageId]);

@@ -93,7 +93,7 @@ describe('gateway: broadcast waves', () => {
     for (const d of devices) d.dev.destroy();
   });
 
-  it('a publish arriving during a wave goes out in the next one, with the others that waited', async () => {
+  it('publishes that arrive later go out together in a later wave', async () => {
     const d = await online(gw, []);
     const wavesBefore = await histogram(gw, 'petrel_gateway_publishes_per_wave');
     const first = gw.gateway.publish(publishOf(gw, { kind: 'all' }));
@@ -103,6 +103,21 @@ describe('gateway: broadcast waves', () => {
     const waves = await histogram(gw, 'petrel_gateway_publishes_per_wave');
     assert.deepEqual({ count: waves.count - wavesBefore.count, sum: waves.sum - wavesBefore.sum }, { count: 2, sum: 4 });
     await waitFor(() => pushIds(d).length === 4, 'four PUSHes');
+    d.dev.destroy();
+  });
+
+  it('a revoked broadcast still waiting for its wave is not written at all', async () => {
+    const d = await online(gw, []);
+    const kept = publishOf(gw, { kind: 'all' });
+    const revoked = publishOf(gw, { kind: 'all' });
+    const answers = [gw.gateway.publish(revoked), gw.gateway.publish(kept)];
+    // Before the wave starts (next event-loop turn): the dispatcher's revoke arrives.
+    const told = gw.gateway.revoke(gw.app.appId, revoked.messageId, Buffer.from(codec.encode({ t: FrameType.REVOKE, id: revoked.messageId })), revoked.filter);
+    assert.equal(told, 1);
+    assert.deepEqual(await Promise.all(answers), [0, 1], 'the revoked publish reached no one');
+    await waitFor(() => pushIds(d).length === 1, 'the kept PUSH');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(pushIds(d), [kept.messageId]);
     d.dev.destroy();
   });
 });

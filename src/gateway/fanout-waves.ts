@@ -47,7 +47,8 @@ interface Waiting {
  * adds no delay; what a publish may wait is one wave, and it was sharing the gateway's
  * time with those same publishes before.
  *
- * Within a session PUSHes keep the order their publishes arrived in (a log's seq order).
+ * Within a session PUSHes keep the order their publishes arrived in (not necessarily seq
+ * order: concurrent send jobs and retried publishes can arrive out of it).
  * A session that has a message in flight already (a catch-up raced the live publish) is
  * not written to twice.
  */

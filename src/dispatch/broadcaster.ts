@@ -40,7 +40,7 @@ export class Broadcaster {
    * Returns the publish to hand to gateways.
    */
   async prepare(m: Broadcast, released = AUDIENCE_BUCKETS): Promise<BroadcastPublish> {
-    const seq = await this.log.append(m.appId, m.id);
+    const seq = await this.log.append(m.appId, m.id, m.exp);
     const push = this.codec.decodeBody(m.frame.subarray(4)) as Record<string, unknown> & { t: number };
     const frame = this.codec.encode({ ...push, log: APP_LOG, seq, ...(m.campaignId ? { cid: m.campaignId } : {}) } as never);
     const filter = filterOf(m.target);
@@ -86,6 +86,9 @@ export class Broadcaster {
       this.logger.warn({ message: entry.messageId, gateways: missed }, 'broadcast publish did not reach every gateway; retrying');
       throw new Error(`broadcast ${entry.messageId} did not reach gateways ${missed.join(', ')}`);
     }
+    // The last slice is out everywhere (a paced campaign publishes its slices in order):
+    // from now on a device's cursor past this seq means what it says (keys.appLogUnpublished).
+    if (entry.toBucket >= AUDIENCE_BUCKETS) await this.log.publishedEverywhere(entry.appId, entry.messageId);
     return sent;
   }
 

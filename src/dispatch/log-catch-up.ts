@@ -48,28 +48,37 @@ export class LogCatchUp {
     if (!head || (head.seq === 0 && head.paced.length === 0)) return 0;
     const cursor = e.cursors?.[APP_LOG];
     const behind = cursor === undefined || cursor < head.seq;
-    if (!behind && head.paced.length === 0) return 0;
+    // Entries a cursor may have passed without the device getting them: paced campaigns
+    // still releasing their audience, and broadcasts not yet published everywhere (their
+    // publish can land after a later seq's). Sent whatever the cursor, unless ACKed.
+    const passable = head.paced.length === 0 ? head.unpublished : [...new Set([...head.paced, ...head.unpublished])];
+    if (!behind && passable.length === 0) return 0;
     const window = behind ? await this.log.after(e.appId, cursor ?? null, this.log.maxEntries) : { ids: [], seqs: [], more: false };
-    const paced = head.paced.filter((id) => !window.ids.includes(id));
-    const entries = await this.entries([...window.ids, ...paced]);
+    const outside = passable.filter((id) => !window.ids.includes(id));
+    const entries = await this.entries([...window.ids, ...outside]);
     if (entries.every((x) => !x.info)) return this.finish(plan, e, gatewayId, cursor, window.seqs, 0, false);
     const [topicList, createdAt] = await this.device(e.deviceId);
     const topics = topicList.length > 0 ? new Set(topicList) : null;
     const bucket = bucketOf(e.deviceId);
     const now = Date.now();
-    let pushed = 0;
     const wanted = (x: CachedEntry): x is CachedEntry & { info: LogEntryInfo; filter: AudienceFilter } =>
       x.info !== null && x.filter !== null && !x.info.revoked && x.info.appId === e.appId && x.info.exp > now &&
       bucket < x.info.released && x.filter.matches(topics) && (cursor !== undefined || x.info.ts >= createdAt);
-    for (const [i, x] of entries.entries()) {
-      if (!wanted(x)) continue;
-      // A paced entry at or before the cursor: the device moved past it before its bucket
-      // was released; it is sent unless the device ACKed it already.
-      const inWindow = i < window.ids.length;
-      if (!inWindow && e.deviceNo !== undefined && (await this.log.hasAcked(x.info.id, e.deviceNo))) continue;
-      plan.put(gatewayId, { deviceId: e.deviceId, sessionId: e.sessionId, frame: x.info.frame, messageId: x.info.id, expiresAt: x.info.exp });
-      pushed++;
+    let send = entries.filter(wanted);
+    // An entry outside the window (at or before the cursor) is sent unless the device
+    // ACKed it already: one pipelined GETBIT for all of them.
+    const outsideWanted = send.filter((x) => !window.ids.includes(x.info.id));
+    if (outsideWanted.length > 0 && e.deviceNo !== undefined) {
+      const acked = await this.log.ackedBy(outsideWanted.map((x) => x.info.id), e.deviceNo);
+      const done = new Set(outsideWanted.filter((_, i) => acked[i]).map((x) => x.info.id));
+      send = send.filter((x) => !done.has(x.info.id));
     }
+    // In seq order, whichever list an entry came from.
+    send.sort((a, b) => a.info.seq - b.info.seq);
+    for (const x of send) {
+      plan.put(gatewayId, { deviceId: e.deviceId, sessionId: e.sessionId, frame: x.info.frame, messageId: x.info.id, expiresAt: x.info.exp });
+    }
+    const pushed = send.length;
     const gone = cursor !== undefined && (cursor < head.trimmed || window.more);
     return this.finish(plan, e, gatewayId, cursor, window.seqs, pushed, gone);
   }

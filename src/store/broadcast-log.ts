@@ -5,17 +5,22 @@ import { RedisScript } from './redis-script.js';
 import type { TurnPipeline } from './turn-pipeline.js';
 
 /**
- * log_append_2 — KEYS[1] log hash, KEYS[2] log entries (same {app} slot);
- * ARGV[1] message id, ARGV[2] retention cap (entries).
+ * log_append_3 — KEYS[1] log hash, KEYS[2] log entries, KEYS[3] unpublished entries (same
+ * {app} slot); ARGV[1] message id, ARGV[2] retention cap (entries), ARGV[3] message expiry
+ * (unix ms), ARGV[4] now (unix ms).
  * Appends the message once and returns its seq; a message already in the log returns the
  * seq it got (a send job run again after its dispatcher died). Entries beyond the cap go,
- * oldest first, and `trimmed` remembers the highest seq dropped that way.
+ * oldest first, and `trimmed` remembers the highest seq dropped that way. The message is
+ * unpublished until its publish reached every gateway (BroadcastLog.publishedEverywhere);
+ * unpublished entries whose message expired go (a publish that never completed).
  */
-const LOG_APPEND_2 = new RedisScript('log_append_2', 2, `
+const LOG_APPEND_3 = new RedisScript('log_append_3', 3, `
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[4])
 local had = redis.call('ZSCORE', KEYS[2], ARGV[1])
 if had then return tonumber(had) end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 redis.call('ZADD', KEYS[2], seq, ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
 local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[2])
 if over > 0 then
   local last = redis.call('ZRANGE', KEYS[2], over - 1, over - 1, 'WITHSCORES')
@@ -83,6 +88,8 @@ export interface LogHead {
   trimmed: number;
   /** Broadcasts of the app still releasing their audience (paced campaigns). */
   paced: string[];
+  /** Broadcasts of the app appended and not yet published on every gateway (keys.appLogUnpublished). */
+  unpublished: string[];
 }
 
 /** A retained log entry as the catch-up path needs it (from the message hash). */
@@ -128,8 +135,14 @@ export class BroadcastLog {
     readonly maxEntries: number,
   ) {}
 
-  async append(appId: string, messageId: string): Promise<number> {
-    return Number(await this.scripts.run(LOG_APPEND_2, [this.keys.appLog(appId), this.keys.appLogEntries(appId)], [messageId, this.maxEntries]));
+  async append(appId: string, messageId: string, expiresAt: number): Promise<number> {
+    const keys = [this.keys.appLog(appId), this.keys.appLogEntries(appId), this.keys.appLogUnpublished(appId)];
+    return Number(await this.scripts.run(LOG_APPEND_3, keys, [messageId, this.maxEntries, expiresAt, Date.now()]));
+  }
+
+  /** The broadcast's whole audience was published on every live gateway: catch-up can trust cursors for it again. */
+  async publishedEverywhere(appId: string, messageId: string): Promise<void> {
+    await this.redis.zrem(this.keys.appLogUnpublished(appId), messageId);
   }
 
   /** Records a publish in the message hash; `targeted` only the first time. */
@@ -172,16 +185,19 @@ export class BroadcastLog {
     await pipeline.exec();
   }
 
-  /** Heads of apps' logs and their paced broadcasts, one round trip for a whole report. */
+  /** Heads of apps' logs, their paced and unpublished broadcasts, one round trip for a whole report. */
   async heads(appIds: readonly string[]): Promise<Map<string, LogHead>> {
     const out = new Map<string, LogHead>();
     if (appIds.length === 0) return out;
     const pipeline = this.redis.pipeline();
-    for (const app of appIds) pipeline.hmget(this.keys.appLog(app), 'seq', 'trimmed').smembers(this.keys.appLogPaced(app));
-    const rows = await pipelineReplies(pipeline, 2 * appIds.length);
+    const now = Date.now();
+    for (const app of appIds) {
+      pipeline.hmget(this.keys.appLog(app), 'seq', 'trimmed').smembers(this.keys.appLogPaced(app)).zrangebyscore(this.keys.appLogUnpublished(app), now, '+inf');
+    }
+    const rows = await pipelineReplies(pipeline, 3 * appIds.length);
     appIds.forEach((app, i) => {
-      const [seq, trimmed] = rows[2 * i] as Array<string | null>;
-      out.set(app, { seq: Number(seq ?? 0), trimmed: Number(trimmed ?? 0), paced: rows[2 * i + 1] as string[] });
+      const [seq, trimmed] = rows[3 * i] as Array<string | null>;
+      out.set(app, { seq: Number(seq ?? 0), trimmed: Number(trimmed ?? 0), paced: rows[3 * i + 1] as string[], unpublished: rows[3 * i + 2] as string[] });
     });
     return out;
   }
@@ -201,9 +217,12 @@ export class BroadcastLog {
     return { ids: ids.reverse(), seqs: seqs.reverse(), more: flat.length > 2 * limit };
   }
 
-  /** Whether each device (by number) has ACKed the broadcast. */
-  async hasAcked(messageId: string, deviceNo: number): Promise<boolean> {
-    return (await this.redis.getbit(this.keys.messageAcked(messageId), deviceNo)) === 1;
+  /** Whether the device (by number) has ACKed each of these broadcasts. */
+  async ackedBy(messageIds: readonly string[], deviceNo: number): Promise<boolean[]> {
+    if (messageIds.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const id of messageIds) pipeline.getbit(this.keys.messageAcked(id), deviceNo);
+    return (await pipelineReplies(pipeline, messageIds.length)).map((bit) => bit === 1);
   }
 
   /** A paced broadcast starts or stops releasing its audience. */

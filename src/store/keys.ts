@@ -102,6 +102,17 @@ export class RedisKeys {
   }
 
   /**
+   * Sorted set: broadcasts of the app appended to its log and not yet published on every
+   * gateway, scored by expiry (unix ms). Catch-up looks at them whatever a device's cursor
+   * says: a device can see a later seq before an earlier one reaches its gateway (send
+   * jobs run side by side, a publish that timed out is retried), move its cursor past
+   * it, and reconnect before that publish lands.
+   */
+  appLogUnpublished(appId: string): string {
+    return `${this.prefix}log-unpublished:{${appId}}`;
+  }
+
+  /**
    * Hash: one campaign of an app: app, name, state, audience and message (JSON), startAt,
    * rate, createdAt, startedAt, finishedAt, messageId, released (audience buckets, broadcast
    * audiences) or offset (lines sent, list audiences), audienceSize, sent.

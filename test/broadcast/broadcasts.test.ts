@@ -2,6 +2,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { MemoryStore, PetrelClient, type PushMessage } from '../../sdk-client/src/index.js';
 import { PetrelError } from '../../src/domain/errors.js';
+import { Broadcaster, type Broadcast } from '../../src/dispatch/broadcaster.js';
+import type { GatewayLink } from '../../src/dispatch/gateway-link.js';
+import { WireCodec } from '../../src/protocol/index.js';
+import { BroadcastLog } from '../../src/store/broadcast-log.js';
+import { MessageStore } from '../../src/store/message-store.js';
+import { TurnPipeline } from '../../src/store/turn-pipeline.js';
 import { DispatchService, SendRequest } from '../../src/rpc/gen/index.js';
 import { reportToThrift } from '../../src/rpc/convert.js';
 import { RpcPool } from '../../src/rpc/rpc-pool.js';
@@ -172,6 +178,38 @@ describe('broadcasts: topics, conditions and the whole app through the app log',
     await late!.restart();
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(late!.count(missed), 0, 'a broadcast from before the device existed');
+  });
+
+  it('a device whose cursor passed a broadcast not yet published everywhere still gets it on reconnect, once', async () => {
+    // Send jobs run side by side and a publish that timed out is retried, so a device can
+    // get seq n+1 before seq n reaches its gateway. Here seq n is appended and recorded
+    // (Broadcaster.prepare) but its publish has not landed when the device goes offline.
+    const [d] = await devices(1, () => ['late']);
+    const log = new BroadcastLog(stack.rt.redis, stack.rt.keys, new TurnPipeline(stack.rt.redis), 4);
+    const broadcaster = new Broadcaster(stack.rt.redis, stack.rt.keys, log, {} as GatewayLink, new WireCodec(), stack.rt.metrics, stack.rt.log);
+    const earlierId = await send({ topic: 'late' }, { sendAt: Date.now() + 3_600_000 });
+    const [stored] = await new MessageStore(stack.rt.redis, stack.rt.keys, new TurnPipeline(stack.rt.redis), 60_000).load([earlierId]);
+    const earlier = await broadcaster.prepare(stored as Broadcast);
+    const later = await send({ topic: 'late' });
+    await waitFor(async () => d!.count(later) === 1 && (await trace(later)).counts.delivered === 1, 'the later one delivered and ACKed', 5000);
+    assert.equal(d!.count(earlierId), 0);
+    await d!.stop();
+    await d!.restart(1);
+    await waitFor(() => d!.count(earlierId) === 1, 'the earlier one caught up although the cursor is past it', 5000);
+    await waitFor(async () => (await trace(earlierId)).counts.delivered === 1, 'its ACK counted', 5000);
+    // Still unpublished, but ACKed now: not sent again.
+    const sent = (await trace(earlierId)).counts.sent;
+    await d!.stop();
+    await d!.restart(0);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal((await trace(earlierId)).counts.sent, sent, 'an ACKed entry is not sent again');
+    assert.equal(d!.count(earlierId), 1);
+    // Published everywhere: it leaves the set catch-up checks against every cursor.
+    const key = stack.rt.keys.appLogUnpublished(app.appId);
+    assert.notEqual(await stack.rt.redis.zscore(key, earlier.messageId), null);
+    await log.publishedEverywhere(app.appId, earlier.messageId);
+    assert.equal(await stack.rt.redis.zscore(key, earlier.messageId), null);
+    assert.equal(await stack.rt.redis.zscore(key, later), null, 'a broadcast published everywhere is not in the set');
   });
 
   it('a device that missed more than the log keeps gets RESYNC cursor_gone and the newest entries', async () => {

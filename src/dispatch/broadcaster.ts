@@ -86,8 +86,7 @@ export class Broadcaster {
       this.logger.warn({ message: entry.messageId, gateways: missed }, 'broadcast publish did not reach every gateway; retrying');
       throw new Error(`broadcast ${entry.messageId} did not reach gateways ${missed.join(', ')}`);
     }
-    // The last slice is out everywhere (a paced campaign publishes its slices in order):
-    // from now on a device's cursor past this seq means what it says (keys.appLogUnpublished).
+    // The last slice is out everywhere (a paced campaign publishes its slices in order).
     if (entry.toBucket >= AUDIENCE_BUCKETS) await this.log.publishedEverywhere(entry.appId, entry.messageId);
     return sent;
   }

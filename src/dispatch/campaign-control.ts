@@ -101,7 +101,10 @@ export class CampaignControl {
     if (action === 'start' || action === 'resume') {
       await storage(queueCampaignRun(this.queue, { appId, campaignId: id }, to === 'scheduled' ? (c.startAt ?? now) : now));
     }
-    if (action === 'cancel' && c.messageId) await storage(this.log.setPaced(appId, c.messageId, false));
+    if (action === 'cancel' && c.messageId) {
+      await storage(this.log.setPaced(appId, c.messageId, false));
+      await storage(this.log.publishedEverywhere(appId, c.messageId));
+    }
     return this.get(appId, id);
   }
 

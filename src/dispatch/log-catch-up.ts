@@ -49,37 +49,39 @@ export class LogCatchUp {
     const cursor = e.cursors?.[APP_LOG];
     const behind = cursor === undefined || cursor < head.seq;
     // Entries a cursor may have passed without the device getting them: paced campaigns
-    // still releasing their audience, and broadcasts not yet published everywhere (their
-    // publish can land after a later seq's). Sent whatever the cursor, unless ACKed.
-    const passable = head.paced.length === 0 ? head.unpublished : [...new Set([...head.paced, ...head.unpublished])];
+    // still releasing their audience, and broadcasts still being published, which a later
+    // seq can overtake (keys.appLogPublishing). Sent whatever the cursor, unless ACKed.
+    const passable = head.paced.length === 0 ? head.publishing : [...new Set([...head.paced, ...head.publishing])];
     if (!behind && passable.length === 0) return 0;
     const window = behind ? await this.log.after(e.appId, cursor ?? null, this.log.maxEntries) : { ids: [], seqs: [], more: false };
-    const outside = passable.filter((id) => !window.ids.includes(id));
+    const inWindow = new Set(window.ids);
+    const outside = passable.filter((id) => !inWindow.has(id));
     const entries = await this.entries([...window.ids, ...outside]);
-    if (entries.every((x) => !x.info)) return this.finish(plan, e, gatewayId, cursor, window.seqs, 0, false);
-    const [topicList, createdAt] = await this.device(e.deviceId);
-    const topics = topicList.length > 0 ? new Set(topicList) : null;
+    const gone = cursor !== undefined && (cursor < head.trimmed || window.more);
     const bucket = bucketOf(e.deviceId);
     const now = Date.now();
-    const wanted = (x: CachedEntry): x is CachedEntry & { info: LogEntryInfo; filter: AudienceFilter } =>
-      x.info !== null && x.filter !== null && !x.info.revoked && x.info.appId === e.appId && x.info.exp > now &&
-      bucket < x.info.released && x.filter.matches(topics) && (cursor !== undefined || x.info.ts >= createdAt);
-    let send = entries.filter(wanted);
-    // An entry outside the window (at or before the cursor) is sent unless the device
-    // ACKed it already: one pipelined GETBIT for all of them.
-    const outsideWanted = send.filter((x) => !window.ids.includes(x.info.id));
-    if (outsideWanted.length > 0 && e.deviceNo !== undefined) {
-      const acked = await this.log.ackedBy(outsideWanted.map((x) => x.info.id), e.deviceNo);
-      const done = new Set(outsideWanted.filter((_, i) => acked[i]).map((x) => x.info.id));
-      send = send.filter((x) => !done.has(x.info.id));
+    // First what needs neither the device's topics nor its ACKs: live, of this app, released to its bucket.
+    const open = (x: CachedEntry): x is CachedEntry & { info: LogEntryInfo; filter: AudienceFilter } =>
+      x.info !== null && x.filter !== null && !x.info.revoked && x.info.appId === e.appId && x.info.exp > now && bucket < x.info.released;
+    let candidates = entries.filter(open);
+    // Then the ACKs of the entries outside the window: one pipelined GETBIT for all, so a
+    // device that is up to date costs no read of its topics.
+    const outsideOpen = candidates.filter((x) => !inWindow.has(x.info.id));
+    if (outsideOpen.length > 0 && e.deviceNo !== undefined) {
+      const acked = await this.log.ackedBy(outsideOpen.map((x) => x.info.id), e.deviceNo);
+      const done = new Set(outsideOpen.filter((_, i) => acked[i]).map((x) => x.info.id));
+      candidates = candidates.filter((x) => !done.has(x.info.id));
     }
-    // In seq order, whichever list an entry came from.
-    send.sort((a, b) => a.info.seq - b.info.seq);
+    if (candidates.length === 0) return this.finish(plan, e, gatewayId, cursor, window.seqs, 0, gone);
+    const [topicList, createdAt] = await this.device(e.deviceId);
+    const topics = topicList.length > 0 ? new Set(topicList) : null;
+    const send = candidates
+      .filter((x) => x.filter.matches(topics) && (cursor !== undefined || x.info.ts >= createdAt))
+      .sort((x, y) => x.info.seq - y.info.seq); // seq order, whichever list an entry came from
     for (const x of send) {
       plan.put(gatewayId, { deviceId: e.deviceId, sessionId: e.sessionId, frame: x.info.frame, messageId: x.info.id, expiresAt: x.info.exp });
     }
     const pushed = send.length;
-    const gone = cursor !== undefined && (cursor < head.trimmed || window.more);
     return this.finish(plan, e, gatewayId, cursor, window.seqs, pushed, gone);
   }
 

@@ -17,6 +17,9 @@ export interface Transport {
   /** The peer's address (REGISTER is limited per address); undefined once the socket is gone. */
   readonly remoteAddress?: string | undefined;
   write(data: Uint8Array): boolean;
+  /** Between cork() and uncork() writes are gathered into one writev (a broadcast wave). */
+  cork(): void;
+  uncork(): void;
   end(): unknown;
   end(data: Uint8Array): unknown;
   destroy(): unknown;
@@ -312,8 +315,11 @@ export class DeviceConnection implements FrameSink, Session {
       this.close(CloseCode.SLOW_CONSUMER, 'send buffer full');
       return false;
     }
-    // One copy of a few hundred bytes costs far less than a system call per frame.
-    this.transport.write(Buffer.concat(frames, bytes));
+    // One writev system call for all of them, and no copy: every socket of the wave
+    // still points at the same few frame buffers, however much of it is queued.
+    this.transport.cork();
+    for (const f of frames) this.transport.write(f);
+    this.transport.uncork();
     this.ctx.countOut(FrameType.PUSH, frames.length);
     this.framesIn -= frames.length;
     return true;

@@ -107,18 +107,16 @@ export class FanOutWaves {
   }
 
   private async run(): Promise<void> {
-    while (this.waiting.length > 0) {
-      const wave = this.waiting.splice(0, this.waveLength());
-      this.current = wave;
-      try {
+    try {
+      while (this.waiting.length > 0) {
+        const wave = this.waiting.splice(0, this.waveLength());
+        this.current = wave;
         await this.write(wave);
-        for (const w of wave) w.resolve(w.reached);
-      } catch (err) {
-        for (const w of wave) w.reject(err);
       }
+    } finally {
+      this.current = [];
+      this.running = false;
     }
-    this.current = [];
-    this.running = false;
   }
 
   /** How many of the waiting publishes the next wave takes. */
@@ -142,7 +140,16 @@ export class FanOutWaves {
       if (app) app.push(w);
       else byApp.set(w.publish.appId, [w]);
     }
-    for (const [appId, publishes] of byApp) await this.writeApp(appId, publishes);
+    for (const [appId, publishes] of byApp) {
+      // One app's failure fails its own publishes (the dispatcher retries them), not the
+      // other apps' of the same wave.
+      try {
+        await this.writeApp(appId, publishes);
+        for (const w of publishes) w.resolve(w.reached);
+      } catch (err) {
+        for (const w of publishes) w.reject(err);
+      }
+    }
   }
 
   private async writeApp(appId: string, publishes: readonly Waiting[]): Promise<void> {

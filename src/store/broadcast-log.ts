@@ -5,14 +5,14 @@ import { RedisScript } from './redis-script.js';
 import type { TurnPipeline } from './turn-pipeline.js';
 
 /**
- * log_append_3 — KEYS[1] log hash, KEYS[2] log entries, KEYS[3] unpublished entries (same
+ * log_append_3 — KEYS[1] log hash, KEYS[2] log entries, KEYS[3] entries being published (same
  * {app} slot); ARGV[1] message id, ARGV[2] retention cap (entries), ARGV[3] message expiry
  * (unix ms), ARGV[4] now (unix ms).
  * Appends the message once and returns its seq; a message already in the log returns the
  * seq it got (a send job run again after its dispatcher died). Entries beyond the cap go,
- * oldest first, and `trimmed` remembers the highest seq dropped that way. The message is
- * unpublished until its publish reached every gateway (BroadcastLog.publishedEverywhere);
- * unpublished entries whose message expired go (a publish that never completed).
+ * oldest first, and `trimmed` remembers the highest seq dropped that way. A new entry is
+ * being published until BroadcastLog.publishedEverywhere (keys.appLogPublishing); entries
+ * whose message expired (a publish that never completed) or that left the log leave that set.
  */
 const LOG_APPEND_3 = new RedisScript('log_append_3', 3, `
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[4])
@@ -23,9 +23,10 @@ redis.call('ZADD', KEYS[2], seq, ARGV[1])
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
 local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[2])
 if over > 0 then
-  local last = redis.call('ZRANGE', KEYS[2], over - 1, over - 1, 'WITHSCORES')
+  local gone = redis.call('ZRANGE', KEYS[2], 0, over - 1, 'WITHSCORES')
+  for i = 1, #gone, 2 do redis.call('ZREM', KEYS[3], gone[i]) end
   redis.call('ZREMRANGEBYRANK', KEYS[2], 0, over - 1)
-  redis.call('HSET', KEYS[1], 'trimmed', last[2])
+  redis.call('HSET', KEYS[1], 'trimmed', gone[#gone])
 end
 return seq
 `);
@@ -88,8 +89,8 @@ export interface LogHead {
   trimmed: number;
   /** Broadcasts of the app still releasing their audience (paced campaigns). */
   paced: string[];
-  /** Broadcasts of the app appended and not yet published on every gateway (keys.appLogUnpublished). */
-  unpublished: string[];
+  /** Broadcasts of the app appended and not yet published on every gateway (keys.appLogPublishing). */
+  publishing: string[];
 }
 
 /** A retained log entry as the catch-up path needs it (from the message hash). */
@@ -136,13 +137,16 @@ export class BroadcastLog {
   ) {}
 
   async append(appId: string, messageId: string, expiresAt: number): Promise<number> {
-    const keys = [this.keys.appLog(appId), this.keys.appLogEntries(appId), this.keys.appLogUnpublished(appId)];
+    const keys = [this.keys.appLog(appId), this.keys.appLogEntries(appId), this.keys.appLogPublishing(appId)];
     return Number(await this.scripts.run(LOG_APPEND_3, keys, [messageId, this.maxEntries, expiresAt, Date.now()]));
   }
 
-  /** The broadcast's whole audience was published on every live gateway: catch-up can trust cursors for it again. */
+  /**
+   * The broadcast's whole audience was published on every live gateway, or it was
+   * withdrawn (revoked, its campaign cancelled): catch-up trusts cursors for it again.
+   */
   async publishedEverywhere(appId: string, messageId: string): Promise<void> {
-    await this.redis.zrem(this.keys.appLogUnpublished(appId), messageId);
+    await this.redis.zrem(this.keys.appLogPublishing(appId), messageId);
   }
 
   /** Records a publish in the message hash; `targeted` only the first time. */
@@ -185,19 +189,19 @@ export class BroadcastLog {
     await pipeline.exec();
   }
 
-  /** Heads of apps' logs, their paced and unpublished broadcasts, one round trip for a whole report. */
+  /** Heads of apps' logs, their paced broadcasts and those being published, one round trip for a whole report. */
   async heads(appIds: readonly string[]): Promise<Map<string, LogHead>> {
     const out = new Map<string, LogHead>();
     if (appIds.length === 0) return out;
     const pipeline = this.redis.pipeline();
     const now = Date.now();
     for (const app of appIds) {
-      pipeline.hmget(this.keys.appLog(app), 'seq', 'trimmed').smembers(this.keys.appLogPaced(app)).zrangebyscore(this.keys.appLogUnpublished(app), now, '+inf');
+      pipeline.hmget(this.keys.appLog(app), 'seq', 'trimmed').smembers(this.keys.appLogPaced(app)).zrangebyscore(this.keys.appLogPublishing(app), now, '+inf');
     }
     const rows = await pipelineReplies(pipeline, 3 * appIds.length);
     appIds.forEach((app, i) => {
       const [seq, trimmed] = rows[3 * i] as Array<string | null>;
-      out.set(app, { seq: Number(seq ?? 0), trimmed: Number(trimmed ?? 0), paced: rows[3 * i + 1] as string[], unpublished: rows[3 * i + 2] as string[] });
+      out.set(app, { seq: Number(seq ?? 0), trimmed: Number(trimmed ?? 0), paced: rows[3 * i + 1] as string[], publishing: rows[3 * i + 2] as string[] });
     });
     return out;
   }
@@ -257,7 +261,9 @@ export class BroadcastLog {
   }
 
   async revoke(appId: string, messageId: string): Promise<RevokeOutcome> {
-    return (await this.scripts.run(REVOKE_1, [this.keys.message(messageId)], [appId])) as RevokeOutcome;
+    const outcome = (await this.scripts.run(REVOKE_1, [this.keys.message(messageId)], [appId])) as RevokeOutcome;
+    if (outcome === 'revoked' || outcome === 'cancelled') await this.publishedEverywhere(appId, messageId);
+    return outcome;
   }
 }
 

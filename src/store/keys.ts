@@ -104,12 +104,12 @@ export class RedisKeys {
   /**
    * Sorted set: broadcasts of the app appended to its log and not yet published on every
    * gateway, scored by expiry (unix ms). Catch-up looks at them whatever a device's cursor
-   * says: a device can see a later seq before an earlier one reaches its gateway (send
-   * jobs run side by side, a publish that timed out is retried), move its cursor past
-   * it, and reconnect before that publish lands.
+   * says: send jobs run side by side and a publish that timed out is retried seconds later,
+   * so a device can get seq n+1 before seq n reaches its gateway and move its cursor past
+   * n; reconnecting while n is still being published, it gets n by catch-up.
    */
-  appLogUnpublished(appId: string): string {
-    return `${this.prefix}log-unpublished:{${appId}}`;
+  appLogPublishing(appId: string): string {
+    return `${this.prefix}log-publishing:{${appId}}`;
   }
 
   /**

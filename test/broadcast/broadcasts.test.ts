@@ -197,7 +197,7 @@ describe('broadcasts: topics, conditions and the whole app through the app log',
     await d!.restart(1);
     await waitFor(() => d!.count(earlierId) === 1, 'the earlier one caught up although the cursor is past it', 5000);
     await waitFor(async () => (await trace(earlierId)).counts.delivered === 1, 'its ACK counted', 5000);
-    // Still unpublished, but ACKed now: not sent again.
+    // Still being published, but ACKed now: not sent again.
     const sent = (await trace(earlierId)).counts.sent;
     await d!.stop();
     await d!.restart(0);
@@ -205,11 +205,18 @@ describe('broadcasts: topics, conditions and the whole app through the app log',
     assert.equal((await trace(earlierId)).counts.sent, sent, 'an ACKed entry is not sent again');
     assert.equal(d!.count(earlierId), 1);
     // Published everywhere: it leaves the set catch-up checks against every cursor.
-    const key = stack.rt.keys.appLogUnpublished(app.appId);
+    const key = stack.rt.keys.appLogPublishing(app.appId);
     assert.notEqual(await stack.rt.redis.zscore(key, earlier.messageId), null);
     await log.publishedEverywhere(app.appId, earlier.messageId);
     assert.equal(await stack.rt.redis.zscore(key, earlier.messageId), null);
-    assert.equal(await stack.rt.redis.zscore(key, later), null, 'a broadcast published everywhere is not in the set');
+    assert.equal(await stack.rt.redis.zscore(key, later), null, 'the API\'s broadcast left it once published');
+    // Revoked while being published: it leaves the set too.
+    const revokedId = await send({ topic: 'late' }, { sendAt: Date.now() + 3_600_000 });
+    const [toRevoke] = await new MessageStore(stack.rt.redis, stack.rt.keys, new TurnPipeline(stack.rt.redis), 60_000).load([revokedId]);
+    await broadcaster.prepare(toRevoke as Broadcast);
+    assert.notEqual(await stack.rt.redis.zscore(key, revokedId), null);
+    assert.equal((await stack.api(`/v1/messages/${revokedId}/revoke`, { method: 'POST', secret: app.serverSecret })).status, 200);
+    assert.equal(await stack.rt.redis.zscore(key, revokedId), null, 'revoked: gone');
   });
 
   it('a device that missed more than the log keeps gets RESYNC cursor_gone and the newest entries', async () => {

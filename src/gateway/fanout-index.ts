@@ -62,28 +62,11 @@ export class FanOutIndex<S extends IndexedSession> {
    * Sessions of the app that match the filter. Each is yielded once: a condition over
    * several topics walks the union of their subscribers, deduplicated.
    */
-  *matching(appId: string, filter: AudienceFilter): Generator<S> {
+  matching(appId: string, filter: AudienceFilter): Iterable<S> {
     const app = this.apps.get(appId);
-    if (!app) return;
-    if (filter.everyDevice) {
-      if (filter.exact) yield* app.all;
-      else for (const s of app.all) if (filter.matches(s.topics)) yield s;
-      return;
-    }
-    const sets = filter.topics.map((t) => app.byTopic.get(t)).filter((s): s is Set<S> => s !== undefined);
-    if (sets.length === 1) {
-      if (filter.exact) yield* sets[0]!;
-      else for (const s of sets[0]!) if (filter.matches(s.topics)) yield s;
-      return;
-    }
-    const seen = new Set<S>();
-    for (const set of sets) {
-      for (const s of set) {
-        if (seen.has(s)) continue;
-        seen.add(s);
-        if (filter.matches(s.topics)) yield s;
-      }
-    }
+    if (!app) return [];
+    const test = filter.exact ? null : (s: S) => filter.matches(s.topics);
+    return union(filter.everyDevice ? [app.all] : topicSets(app, filter.topics), test);
   }
 
   /**
@@ -91,31 +74,12 @@ export class FanOutIndex<S extends IndexedSession> {
    * broadcasts: gateway/fanout-waves.ts). With one filter, exactly matching(); with
    * several, the caller tests each session against each filter.
    */
-  *matchingAny(appId: string, filters: readonly AudienceFilter[]): Generator<S> {
-    if (filters.length === 1) {
-      yield* this.matching(appId, filters[0]!);
-      return;
-    }
+  matchingAny(appId: string, filters: readonly AudienceFilter[]): Iterable<S> {
+    if (filters.length === 1) return this.matching(appId, filters[0]!);
     const app = this.apps.get(appId);
-    if (!app) return;
-    if (filters.some((f) => f.everyDevice)) {
-      yield* app.all;
-      return;
-    }
-    const topics = new Set(filters.flatMap((f) => f.topics));
-    const sets = [...topics].map((t) => app.byTopic.get(t)).filter((s): s is Set<S> => s !== undefined);
-    if (sets.length === 1) {
-      yield* sets[0]!;
-      return;
-    }
-    const seen = new Set<S>();
-    for (const set of sets) {
-      for (const s of set) {
-        if (seen.has(s)) continue;
-        seen.add(s);
-        yield s;
-      }
-    }
+    if (!app) return [];
+    if (filters.some((f) => f.everyDevice)) return app.all;
+    return union(topicSets(app, new Set(filters.flatMap((f) => f.topics))), null);
   }
 
   private link(app: AppSessions<S>, topic: string, session: S): void {
@@ -132,5 +96,31 @@ export class FanOutIndex<S extends IndexedSession> {
     if (!set) return;
     set.delete(session);
     if (set.size === 0) app.byTopic.delete(topic);
+  }
+}
+
+function topicSets<S>(app: AppSessions<S>, topics: Iterable<string>): Array<Set<S>> {
+  const sets: Array<Set<S>> = [];
+  for (const t of topics) {
+    const set = app.byTopic.get(t);
+    if (set) sets.push(set);
+  }
+  return sets;
+}
+
+/** Each session of the sets once, those `test` accepts (all without one). */
+function* union<S>(sets: ReadonlyArray<Set<S>>, test: ((s: S) => boolean) | null): Generator<S> {
+  if (sets.length === 1) {
+    if (test === null) yield* sets[0]!;
+    else for (const s of sets[0]!) if (test(s)) yield s;
+    return;
+  }
+  const seen = new Set<S>();
+  for (const set of sets) {
+    for (const s of set) {
+      if (seen.has(s)) continue;
+      seen.add(s);
+      if (test === null || test(s)) yield s;
+    }
   }
 }

@@ -41,6 +41,12 @@ struct LogEntry {
 
 struct PublishResult {
   1: required i32 sent
+  /**
+   * This gateway had already fanned out a later seq of the app's log: a device here may
+   * have moved its cursor past this entry before it arrived, so catch-up keeps checking
+   * the entry against devices' ACKs whatever their cursors (docs/architecture.md).
+   */
+  2: optional bool late
 }
 
 struct GatewayStats {

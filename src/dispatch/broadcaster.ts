@@ -76,18 +76,25 @@ export class Broadcaster {
     const gateways = live.filter((g) => !done.has(g.id));
     const results = await Promise.all(gateways.map((g) => this.gateways.publish(g.id, entry)));
     await Promise.all(gateways.map((g, i) => {
-      const reached = results[i];
-      return reached === null || reached === undefined ? undefined : this.log.countPublished(entry.messageId, g.id, buckets, reached);
+      const result = results[i];
+      return result === null || result === undefined ? undefined : this.log.countPublished(entry.messageId, g.id, buckets, result.sent);
     }));
-    const sent = results.reduce<number>((sum, n) => sum + (n ?? 0), 0);
+    // A gateway that had sent a later seq of the log first: some device may have passed
+    // this entry, and catch-up keeps checking it against ACKs until it expires.
+    const late = results.some((r) => r?.late === true);
+    if (late) await this.log.markOvertaken(entry.messageId);
+    const sent = results.reduce<number>((sum, r) => sum + (r?.sent ?? 0), 0);
     this.metrics.broadcastPushes.inc(sent);
     const missed = gateways.filter((_, i) => results[i] === null).map((g) => g.id);
     if (missed.length > 0) {
       this.logger.warn({ message: entry.messageId, gateways: missed }, 'broadcast publish did not reach every gateway; retrying');
       throw new Error(`broadcast ${entry.messageId} did not reach gateways ${missed.join(', ')}`);
     }
-    // The last slice is out everywhere (a paced campaign publishes its slices in order).
-    if (entry.toBucket >= AUDIENCE_BUCKETS) await this.log.publishedEverywhere(entry.appId, entry.messageId);
+    // The last slice is out everywhere (a paced campaign publishes its slices in order):
+    // unless it was overtaken somewhere (now or in an earlier try), cursors can be trusted.
+    if (entry.toBucket >= AUDIENCE_BUCKETS && !late && !(await this.log.wasOvertaken(entry.messageId))) {
+      await this.log.settle(entry.appId, entry.messageId);
+    }
     return sent;
   }
 

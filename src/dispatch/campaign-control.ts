@@ -103,7 +103,7 @@ export class CampaignControl {
     }
     if (action === 'cancel' && c.messageId) {
       await storage(this.log.setPaced(appId, c.messageId, false));
-      await storage(this.log.publishedEverywhere(appId, c.messageId));
+      await storage(this.log.settle(appId, c.messageId));
     }
     return this.get(appId, id);
   }

@@ -44,11 +44,12 @@ export class GatewayDirectory implements GatewayLink {
     return (await this.gateways.live()).map((n) => ({ id: n.id, load: n.load }));
   }
 
-  async publish(gatewayId: string, entry: BroadcastPublish): Promise<number | null> {
+  async publish(gatewayId: string, entry: BroadcastPublish): Promise<{ sent: number; late: boolean } | null> {
     try {
       const pool = await this.gateways.pool(gatewayId);
       if (!pool) return null;
-      return (await pool.call('publish', publishToThrift(entry))).sent;
+      const result = await pool.call('publish', publishToThrift(entry));
+      return { sent: result.sent, late: result.late === true };
     } catch (err) {
       this.failed('publish', gatewayId, err);
       return null;

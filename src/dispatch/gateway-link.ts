@@ -29,8 +29,11 @@ export interface GatewayLink {
   kick(gatewayId: string, deviceId: string, sessionId: string, code: number, reason: string): Promise<void>;
   /** Gateways announced in the registry now. */
   live(): Promise<LiveGateway[]>;
-  /** Fans a broadcast out on one gateway: PUSHes written, or null when it could not be reached. */
-  publish(gatewayId: string, entry: BroadcastPublish): Promise<number | null>;
+  /**
+   * Fans a broadcast out on one gateway: sessions reached, and whether it arrived there
+   * after a later seq of the app's log (`late`); null when the gateway could not be reached.
+   */
+  publish(gatewayId: string, entry: BroadcastPublish): Promise<{ sent: number; late: boolean } | null>;
   /** Tells the gateway holding a device that the app server changed its topics (best effort: logged on failure). */
   changeTopics(gatewayId: string, deviceId: string, topics: readonly string[], subscribe: boolean): Promise<void>;
   /** Gives the gateway holding a device its whole topic set (best effort: logged on failure). */

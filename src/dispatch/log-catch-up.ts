@@ -49,9 +49,9 @@ export class LogCatchUp {
     const cursor = e.cursors?.[APP_LOG];
     const behind = cursor === undefined || cursor < head.seq;
     // Entries a cursor may have passed without the device getting them: paced campaigns
-    // still releasing their audience, and broadcasts still being published, which a later
-    // seq can overtake (keys.appLogPublishing). Sent whatever the cursor, unless ACKed.
-    const passable = head.paced.length === 0 ? head.publishing : [...new Set([...head.paced, ...head.publishing])];
+    // still releasing their audience, and broadcasts a later seq may have overtaken
+    // (keys.appLogUnsettled). Sent whatever the cursor, unless the device ACKed them.
+    const passable = head.paced.length === 0 ? head.unsettled : [...new Set([...head.paced, ...head.unsettled])];
     if (!behind && passable.length === 0) return 0;
     const window = behind ? await this.log.after(e.appId, cursor ?? null, this.log.maxEntries) : { ids: [], seqs: [], more: false };
     const inWindow = new Set(window.ids);

@@ -22,15 +22,27 @@ const CHECK_EVERY = 64;
 /** Publishes in one wave at most (a wave's PUSHes are also capped in bytes: FanOutWaves). */
 const MAX_PUBLISHES_PER_WAVE = 32;
 
+/** What a publish did on this gateway. */
+export interface PublishOutcome {
+  /** Sessions it reached: written, or already in flight there. */
+  reached: number;
+  /**
+   * A later seq of the app's log went out here in an earlier wave: a device may have moved
+   * its cursor past this entry before it arrived (idl/gateway.thrift PublishResult.late).
+   */
+  late: boolean;
+}
+
 interface Waiting {
   readonly publish: BroadcastPublish;
   readonly filter: AudienceFilter;
   readonly everyBucket: boolean;
   /** Sessions this publish reached: written, or already in flight there. */
   reached: number;
+  late: boolean;
   /** Revoked while its wave was being written: the rest of the wave skips it. */
   revoked: boolean;
-  resolve(reached: number): void;
+  resolve(outcome: PublishOutcome): void;
   reject(err: unknown): void;
 }
 
@@ -47,13 +59,16 @@ interface Waiting {
  * adds no delay; what a publish may wait is one wave, and it was sharing the gateway's
  * time with those same publishes before.
  *
- * Within a session PUSHes keep the order their publishes arrived in (not necessarily seq
- * order: concurrent send jobs and retried publishes can arrive out of it).
+ * Within a wave a session's PUSHes are in seq order; across waves they keep the order
+ * their publishes arrived in, which concurrent send jobs and retried publishes can make
+ * differ from seq order: such a publish is answered `late`.
  * A session that has a message in flight already (a catch-up raced the live publish) is
  * not written to twice.
  */
 export class FanOutWaves {
   private waiting: Waiting[] = [];
+  /** Per app, the highest log seq written in an earlier wave (a publish below it is late). */
+  private readonly highestSeq = new Map<string, number>();
   /** The wave being written, if any. */
   private current: readonly Waiting[] = [];
   private running = false;
@@ -73,14 +88,15 @@ export class FanOutWaves {
     private readonly maxWaveBytes: number,
   ) {}
 
-  /** Fans a publish out in the next wave; resolves with the sessions it reached. */
-  fanOut(publish: BroadcastPublish): Promise<number> {
-    return new Promise<number>((resolve, reject) => {
+  /** Fans a publish out in the next wave; resolves with what it did here. */
+  fanOut(publish: BroadcastPublish): Promise<PublishOutcome> {
+    return new Promise<PublishOutcome>((resolve, reject) => {
       this.waiting.push({
         publish,
         filter: compileFilter(publish.filter),
         everyBucket: publish.fromBucket <= 0 && publish.toBucket >= AUDIENCE_BUCKETS,
         reached: 0,
+        late: false,
         revoked: false,
         resolve,
         reject,
@@ -103,7 +119,7 @@ export class FanOutWaves {
     const dropped = this.waiting.filter((w) => w.publish.messageId === messageId);
     if (dropped.length === 0) return;
     this.waiting = this.waiting.filter((w) => w.publish.messageId !== messageId);
-    for (const w of dropped) w.resolve(0);
+    for (const w of dropped) w.resolve({ reached: 0, late: false });
   }
 
   private async run(): Promise<void> {
@@ -141,11 +157,21 @@ export class FanOutWaves {
       else byApp.set(w.publish.appId, [w]);
     }
     for (const [appId, publishes] of byApp) {
+      // In seq order, so a device reads the wave's PUSHes in the order of the log. Within
+      // a wave order cannot lose anything (one write per device); a seq below one written
+      // in an earlier wave can: a device may have passed it and gone offline since.
+      publishes.sort((a, b) => a.publish.seq - b.publish.seq);
+      const highest = this.highestSeq.get(appId) ?? 0;
+      for (const w of publishes) {
+        w.late = w.publish.seq < highest;
+        if (w.late) this.metrics.publishesLate.inc();
+      }
+      this.highestSeq.set(appId, Math.max(highest, publishes.at(-1)!.publish.seq));
       // One app's failure fails its own publishes (the dispatcher retries them), not the
       // other apps' of the same wave.
       try {
         await this.writeApp(appId, publishes);
-        for (const w of publishes) w.resolve(w.reached);
+        for (const w of publishes) w.resolve({ reached: w.reached, late: w.late });
       } catch (err) {
         for (const w of publishes) w.reject(err);
       }

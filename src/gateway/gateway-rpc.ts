@@ -16,8 +16,8 @@ export function gatewayRpcHandler(gateway: GatewayServer): GatewayService.IHandl
     },
     async publish(entry: LogEntry): Promise<PublishResult> {
       if (entry.log !== APP_LOG) throw new PetrelError('log_unsupported', `log "${entry.log.slice(0, 64)}" cannot be published to; only "${APP_LOG}"`);
-      const sent = await gateway.publish(publishFromThrift(entry));
-      return new PublishResult({ sent });
+      const { reached, late } = await gateway.publish(publishFromThrift(entry));
+      return new PublishResult({ sent: reached, late });
     },
     kick(device: string, session: string, code: number, reason: string): boolean {
       return gateway.kick(device, code, reason, session);

@@ -15,7 +15,7 @@ import type { AppSessionLimit } from './app-session-limit.js';
 import { DeviceConnection } from './connection.js';
 import type { DeviceAuthenticator } from './device-auth.js';
 import { FanOutIndex } from './fanout-index.js';
-import { FanOutWaves } from './fanout-waves.js';
+import { FanOutWaves, type PublishOutcome } from './fanout-waves.js';
 import { TICK_MS, type GatewayContext } from './gateway-context.js';
 import { RecentPublishes } from './recent-publishes.js';
 import { InFlightTracker } from './in-flight.js';
@@ -366,10 +366,10 @@ export class GatewayServer implements GatewayContext {
    * is tracked and re-sent until ACKed, like a unicast PUSH; a session that has it in
    * flight already (a catch-up raced the live publish) is not written to twice, and a
    * publish repeated whole (the dispatcher gave up waiting for the first) gets the first
-   * one's answer (RecentPublishes). Resolves with the sessions the slice reached: written
-   * or already in flight.
+   * one's answer (RecentPublishes). Resolves with the sessions the slice reached (written
+   * or already in flight), and whether a later seq of the app went out here first (`late`).
    */
-  publish(p: BroadcastPublish): Promise<number> {
+  publish(p: BroadcastPublish): Promise<PublishOutcome> {
     const done = this.recentPublishes.get(p.messageId, p.fromBucket, p.toBucket);
     if (done !== undefined) return done;
     const fanOut = this.waves.fanOut(p);

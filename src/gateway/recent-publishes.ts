@@ -1,3 +1,5 @@
+import type { PublishOutcome } from './fanout-waves.js';
+
 /**
  * Publishes this gateway has fanned out lately (or is fanning out), and the sessions each
  * reached. A publish the dispatcher gave up waiting for (the gateway was busy writing
@@ -9,17 +11,17 @@
  * Bounded by count; the oldest go first (a Map iterates in insertion order).
  */
 export class RecentPublishes {
-  private readonly reached = new Map<string, Promise<number>>();
+  private readonly reached = new Map<string, Promise<PublishOutcome>>();
 
   constructor(private readonly capacity = 4096) {}
 
   /** The fan-out of these buckets, if one was started here lately. */
-  get(messageId: string, fromBucket: number, toBucket: number): Promise<number> | undefined {
+  get(messageId: string, fromBucket: number, toBucket: number): Promise<PublishOutcome> | undefined {
     return this.reached.get(keyOf(messageId, fromBucket, toBucket));
   }
 
   /** Records a fan-out as it starts; one that fails is forgotten, so a retry runs it again. */
-  remember(messageId: string, fromBucket: number, toBucket: number, fanOut: Promise<number>): void {
+  remember(messageId: string, fromBucket: number, toBucket: number, fanOut: Promise<PublishOutcome>): void {
     const key = keyOf(messageId, fromBucket, toBucket);
     this.reached.set(key, fanOut);
     fanOut.catch(() => {

@@ -47,6 +47,7 @@ export function createMetrics(registry: Registry = new Registry(), options: { de
     sweepSeconds: new Histogram({ name: 'petrel_gateway_sweep_duration_seconds', help: 'Duration of one liveness sweep over all connections.', buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1], registers }),
     pushesSent: new Counter({ name: 'petrel_gateway_pushes_sent_total', help: 'PUSH frames written to device sockets.', registers }),
     publishWaves: new Counter({ name: 'petrel_gateway_publish_waves_total', help: 'Broadcast fan-out waves: passes over the sessions, each writing the PUSHes of the publishes that waited for it.', registers }),
+    publishesLate: new Counter({ name: 'petrel_gateway_publishes_late_total', help: 'Broadcast publishes that arrived after a later seq of the same app log had been written here (catch-up then keeps checking them against ACKs).', registers }),
     publishesPerWave: new Histogram({ name: 'petrel_gateway_publishes_per_wave', help: 'Broadcast publishes fanned out together in one wave (each session gets their PUSHes in one write).', buckets: [1, 2, 4, 8, 16, 32], registers }),
     acksReceived: new Counter({ name: 'petrel_gateway_acked_ids_total', help: 'Message ids acknowledged by devices.', registers }),
     connections: new Gauge({ name: 'petrel_gateway_connections', help: 'Open device connections, by state.', labelNames: ['state'], registers }),

@@ -5,14 +5,14 @@ import { RedisScript } from './redis-script.js';
 import type { TurnPipeline } from './turn-pipeline.js';
 
 /**
- * log_append_3 — KEYS[1] log hash, KEYS[2] log entries, KEYS[3] entries being published (same
+ * log_append_3 — KEYS[1] log hash, KEYS[2] log entries, KEYS[3] unsettled entries (same
  * {app} slot); ARGV[1] message id, ARGV[2] retention cap (entries), ARGV[3] message expiry
  * (unix ms), ARGV[4] now (unix ms).
  * Appends the message once and returns its seq; a message already in the log returns the
  * seq it got (a send job run again after its dispatcher died). Entries beyond the cap go,
  * oldest first, and `trimmed` remembers the highest seq dropped that way. A new entry is
- * being published until BroadcastLog.publishedEverywhere (keys.appLogPublishing); entries
- * whose message expired (a publish that never completed) or that left the log leave that set.
+ * unsettled (keys.appLogUnsettled) until BroadcastLog.settle; entries whose message
+ * expired or that left the log leave that set.
  */
 const LOG_APPEND_3 = new RedisScript('log_append_3', 3, `
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[4])
@@ -89,8 +89,8 @@ export interface LogHead {
   trimmed: number;
   /** Broadcasts of the app still releasing their audience (paced campaigns). */
   paced: string[];
-  /** Broadcasts of the app appended and not yet published on every gateway (keys.appLogPublishing). */
-  publishing: string[];
+  /** Broadcasts of the app a device's cursor may have passed without it getting them (keys.appLogUnsettled). */
+  unsettled: string[];
 }
 
 /** A retained log entry as the catch-up path needs it (from the message hash). */
@@ -137,16 +137,25 @@ export class BroadcastLog {
   ) {}
 
   async append(appId: string, messageId: string, expiresAt: number): Promise<number> {
-    const keys = [this.keys.appLog(appId), this.keys.appLogEntries(appId), this.keys.appLogPublishing(appId)];
+    const keys = [this.keys.appLog(appId), this.keys.appLogEntries(appId), this.keys.appLogUnsettled(appId)];
     return Number(await this.scripts.run(LOG_APPEND_3, keys, [messageId, this.maxEntries, expiresAt, Date.now()]));
   }
 
   /**
-   * The broadcast's whole audience was published on every live gateway, or it was
-   * withdrawn (revoked, its campaign cancelled): catch-up trusts cursors for it again.
+   * The broadcast was published on every live gateway and none got it after a later seq,
+   * or it was withdrawn (revoked, its campaign cancelled): catch-up trusts cursors for it again.
    */
-  async publishedEverywhere(appId: string, messageId: string): Promise<void> {
-    await this.redis.zrem(this.keys.appLogPublishing(appId), messageId);
+  async settle(appId: string, messageId: string): Promise<void> {
+    await this.redis.zrem(this.keys.appLogUnsettled(appId), messageId);
+  }
+
+  /** A gateway got this broadcast after a later seq (PublishResult.late): it stays unsettled until it expires. */
+  async markOvertaken(messageId: string): Promise<void> {
+    await this.redis.hset(this.keys.message(messageId), 'overtaken', 1);
+  }
+
+  async wasOvertaken(messageId: string): Promise<boolean> {
+    return (await this.redis.hexists(this.keys.message(messageId), 'overtaken')) === 1;
   }
 
   /** Records a publish in the message hash; `targeted` only the first time. */
@@ -189,19 +198,19 @@ export class BroadcastLog {
     await pipeline.exec();
   }
 
-  /** Heads of apps' logs, their paced broadcasts and those being published, one round trip for a whole report. */
+  /** Heads of apps' logs, their paced and unsettled broadcasts, one round trip for a whole report. */
   async heads(appIds: readonly string[]): Promise<Map<string, LogHead>> {
     const out = new Map<string, LogHead>();
     if (appIds.length === 0) return out;
     const pipeline = this.redis.pipeline();
     const now = Date.now();
     for (const app of appIds) {
-      pipeline.hmget(this.keys.appLog(app), 'seq', 'trimmed').smembers(this.keys.appLogPaced(app)).zrangebyscore(this.keys.appLogPublishing(app), now, '+inf');
+      pipeline.hmget(this.keys.appLog(app), 'seq', 'trimmed').smembers(this.keys.appLogPaced(app)).zrangebyscore(this.keys.appLogUnsettled(app), now, '+inf');
     }
     const rows = await pipelineReplies(pipeline, 3 * appIds.length);
     appIds.forEach((app, i) => {
       const [seq, trimmed] = rows[3 * i] as Array<string | null>;
-      out.set(app, { seq: Number(seq ?? 0), trimmed: Number(trimmed ?? 0), paced: rows[3 * i + 1] as string[], publishing: rows[3 * i + 2] as string[] });
+      out.set(app, { seq: Number(seq ?? 0), trimmed: Number(trimmed ?? 0), paced: rows[3 * i + 1] as string[], unsettled: rows[3 * i + 2] as string[] });
     });
     return out;
   }
@@ -262,7 +271,7 @@ export class BroadcastLog {
 
   async revoke(appId: string, messageId: string): Promise<RevokeOutcome> {
     const outcome = (await this.scripts.run(REVOKE_1, [this.keys.message(messageId)], [appId])) as RevokeOutcome;
-    if (outcome === 'revoked' || outcome === 'cancelled') await this.publishedEverywhere(appId, messageId);
+    if (outcome === 'revoked' || outcome === 'cancelled') await this.settle(appId, messageId);
     return outcome;
   }
 }

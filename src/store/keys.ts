@@ -102,14 +102,16 @@ export class RedisKeys {
   }
 
   /**
-   * Sorted set: broadcasts of the app appended to its log and not yet published on every
-   * gateway, scored by expiry (unix ms). Catch-up looks at them whatever a device's cursor
-   * says: send jobs run side by side and a publish that timed out is retried seconds later,
-   * so a device can get seq n+1 before seq n reaches its gateway and move its cursor past
-   * n; reconnecting while n is still being published, it gets n by catch-up.
+   * Sorted set: broadcasts of the app a device's cursor may have passed without the device
+   * getting them, scored by expiry (unix ms): those not yet published on every gateway,
+   * and those a gateway got after a later seq (PublishResult.late). Send jobs run side by
+   * side and a publish that timed out is retried seconds later, so a device can get seq
+   * n+1 before seq n reaches its gateway and move its cursor past n. Catch-up checks these
+   * entries against the device's ACKs whatever its cursor. Members go once published
+   * everywhere in order, or revoked, or when they expire or leave the log.
    */
-  appLogPublishing(appId: string): string {
-    return `${this.prefix}log-publishing:{${appId}}`;
+  appLogUnsettled(appId: string): string {
+    return `${this.prefix}log-unsettled:{${appId}}`;
   }
 
   /**

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { MemoryStore, PetrelClient, type PushMessage } from '../../sdk-client/src/index.js';
 import { PetrelError } from '../../src/domain/errors.js';
 import { Broadcaster, type Broadcast } from '../../src/dispatch/broadcaster.js';
-import type { GatewayLink } from '../../src/dispatch/gateway-link.js';
+import type { BroadcastPublish, GatewayLink } from '../../src/dispatch/gateway-link.js';
 import { WireCodec } from '../../src/protocol/index.js';
 import { BroadcastLog } from '../../src/store/broadcast-log.js';
 import { MessageStore } from '../../src/store/message-store.js';
@@ -204,10 +204,10 @@ describe('broadcasts: topics, conditions and the whole app through the app log',
     await new Promise((r) => setTimeout(r, 300));
     assert.equal((await trace(earlierId)).counts.sent, sent, 'an ACKed entry is not sent again');
     assert.equal(d!.count(earlierId), 1);
-    // Published everywhere: it leaves the set catch-up checks against every cursor.
-    const key = stack.rt.keys.appLogPublishing(app.appId);
+    // Settled: it leaves the set catch-up checks against every cursor.
+    const key = stack.rt.keys.appLogUnsettled(app.appId);
     assert.notEqual(await stack.rt.redis.zscore(key, earlier.messageId), null);
-    await log.publishedEverywhere(app.appId, earlier.messageId);
+    await log.settle(app.appId, earlier.messageId);
     assert.equal(await stack.rt.redis.zscore(key, earlier.messageId), null);
     assert.equal(await stack.rt.redis.zscore(key, later), null, 'the API\'s broadcast left it once published');
     // Revoked while being published: it leaves the set too.
@@ -217,6 +217,33 @@ describe('broadcasts: topics, conditions and the whole app through the app log',
     assert.notEqual(await stack.rt.redis.zscore(key, revokedId), null);
     assert.equal((await stack.api(`/v1/messages/${revokedId}/revoke`, { method: 'POST', secret: app.serverSecret })).status, 200);
     assert.equal(await stack.rt.redis.zscore(key, revokedId), null, 'revoked: gone');
+  });
+
+  it('a broadcast a gateway got after a later seq stays checked: a device offline until its publish completed still gets it', async () => {
+    const [d] = await devices(1, () => ['overtaken']);
+    const log = new BroadcastLog(stack.rt.redis, stack.rt.keys, new TurnPipeline(stack.rt.redis), 4);
+    // Publishes straight to this process's gateways, as the dispatcher's link would.
+    const link = {
+      live: async () => stack.gateways.map((g) => ({ id: g.id, load: 0 })),
+      publish: async (id: string, entry: BroadcastPublish) => {
+        const outcome = await stack.gateways.find((g) => g.id === id)!.publish(entry);
+        return { sent: outcome.reached, late: outcome.late };
+      },
+    } as unknown as GatewayLink;
+    const broadcaster = new Broadcaster(stack.rt.redis, stack.rt.keys, log, link, new WireCodec(), stack.rt.metrics, stack.rt.log);
+    const earlierId = await send({ topic: 'overtaken' }, { sendAt: Date.now() + 3_600_000 });
+    const [stored] = await new MessageStore(stack.rt.redis, stack.rt.keys, new TurnPipeline(stack.rt.redis), 60_000).load([earlierId]);
+    const earlier = await broadcaster.prepare(stored as Broadcast);
+    const later = await send({ topic: 'overtaken' });
+    await waitFor(async () => d!.count(later) === 1 && (await trace(later)).counts.delivered === 1, 'the later one delivered and ACKed', 5000);
+    await d!.stop();
+    // The earlier publish lands on every gateway while the device is offline: late there.
+    assert.equal(await broadcaster.publish(earlier), 0);
+    const key = stack.rt.keys.appLogUnsettled(app.appId);
+    assert.notEqual(await stack.rt.redis.zscore(key, earlierId), null, 'overtaken: still unsettled');
+    assert.equal(await stack.rt.redis.zscore(key, later), null, 'published in order: settled');
+    await d!.restart(1);
+    await waitFor(() => d!.count(earlierId) === 1, 'the overtaken broadcast caught up after its publish completed', 5000);
   });
 
   it('a device that missed more than the log keeps gets RESYNC cursor_gone and the newest entries', async () => {

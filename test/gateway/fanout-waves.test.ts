@@ -18,11 +18,12 @@ import { waitFor } from '../support/wait.js';
 const codec = new WireCodec();
 let seq = 0;
 
-function publishOf(gw: TestGateway, target: BroadcastTarget, buckets: [number, number] = [0, AUDIENCE_BUCKETS], data: unknown = null): BroadcastPublish {
+function publishOf(gw: TestGateway, target: BroadcastTarget, buckets: [number, number] = [0, AUDIENCE_BUCKETS], data: unknown = null, logSeq?: number): BroadcastPublish {
   const id = `bc-${++seq}`;
   const exp = Date.now() + 60_000;
-  const frame = Buffer.from(codec.encode({ t: FrameType.PUSH, id, ts: Date.now(), exp, data, log: 'app', seq } as PushFrame));
-  return { appId: gw.app.appId, seq, filter: filterOf(canonicalBroadcast(target)), fromBucket: buckets[0], toBucket: buckets[1], frame, messageId: id, expiresAt: exp };
+  const at = logSeq ?? seq;
+  const frame = Buffer.from(codec.encode({ t: FrameType.PUSH, id, ts: Date.now(), exp, data, log: 'app', seq: at } as PushFrame));
+  return { appId: gw.app.appId, seq: at, filter: filterOf(canonicalBroadcast(target)), fromBucket: buckets[0], toBucket: buckets[1], frame, messageId: id, expiresAt: exp };
 }
 
 interface Online {
@@ -81,7 +82,8 @@ describe('gateway: broadcast waves', () => {
     ]);
     const wavesBefore = await histogram(gw, 'petrel_gateway_publishes_per_wave');
 
-    const reached = await Promise.all(publishes.map((p) => gw.gateway.publish(p)));
+    const outcomes = await Promise.all(publishes.map((p) => gw.gateway.publish(p)));
+    const reached = outcomes.map((o) => o.reached);
 
     assert.deepEqual(reached, publishes.map((p) => devices.filter((d) => expected.get(d)!.includes(p.messageId)).length));
     for (const d of devices) {
@@ -99,10 +101,25 @@ describe('gateway: broadcast waves', () => {
     const first = gw.gateway.publish(publishOf(gw, { kind: 'all' }));
     await new Promise((r) => setImmediate(r));
     const later = [1, 2, 3].map(() => gw.gateway.publish(publishOf(gw, { kind: 'all' })));
-    assert.deepEqual(await Promise.all([first, ...later]), [1, 1, 1, 1]);
+    assert.deepEqual((await Promise.all([first, ...later])).map((o) => o.reached), [1, 1, 1, 1]);
     const waves = await histogram(gw, 'petrel_gateway_publishes_per_wave');
     assert.deepEqual({ count: waves.count - wavesBefore.count, sum: waves.sum - wavesBefore.sum }, { count: 2, sum: 4 });
     await waitFor(() => pushIds(d).length === 4, 'four PUSHes');
+    d.dev.destroy();
+  });
+
+  it('sorts a wave by seq, and answers late a publish below a seq an earlier wave wrote', async () => {
+    const d = await online(gw, []);
+    const base = seq + 1000;
+    const [s3, s1, s2] = [publishOf(gw, { kind: 'all' }, undefined, null, base + 3), publishOf(gw, { kind: 'all' }, undefined, null, base + 1), publishOf(gw, { kind: 'all' }, undefined, null, base + 2)];
+    const together = await Promise.all([s3, s1, s2].map((p) => gw.gateway.publish(p)));
+    assert.deepEqual(together.map((o) => o.late), [false, false, false], 'out of order within one wave is not late: one write');
+    await waitFor(() => pushIds(d).length === 3, 'three PUSHes');
+    assert.deepEqual(pushIds(d), [s1, s2, s3].map((p) => p.messageId), 'in seq order');
+    const below = publishOf(gw, { kind: 'all' }, undefined, null, base);
+    const above = publishOf(gw, { kind: 'all' }, undefined, null, base + 4);
+    assert.deepEqual(await gw.gateway.publish(below), { reached: 1, late: true });
+    assert.deepEqual(await gw.gateway.publish(above), { reached: 1, late: false });
     d.dev.destroy();
   });
 
@@ -114,7 +131,7 @@ describe('gateway: broadcast waves', () => {
     // Before the wave starts (next event-loop turn): the dispatcher's revoke arrives.
     const told = gw.gateway.revoke(gw.app.appId, revoked.messageId, Buffer.from(codec.encode({ t: FrameType.REVOKE, id: revoked.messageId })), revoked.filter);
     assert.equal(told, 1);
-    assert.deepEqual(await Promise.all(answers), [0, 1], 'the revoked publish reached no one');
+    assert.deepEqual((await Promise.all(answers)).map((o) => o.reached), [0, 1], 'the revoked publish reached no one');
     await waitFor(() => pushIds(d).length === 1, 'the kept PUSH');
     await new Promise((r) => setTimeout(r, 100));
     assert.deepEqual(pushIds(d), [kept.messageId]);
@@ -138,7 +155,7 @@ describe('gateway: broadcast waves and a small send buffer', () => {
     const publishes = Array.from({ length: 10 }, () => publishOf(gw, { kind: 'all' }, undefined, 'x'.repeat(900)));
     assert.ok(publishes.every((p) => p.frame.length > 4096 / 6 && p.frame.length <= 4096 / 4));
     const wavesBefore = await histogram(gw, 'petrel_gateway_publishes_per_wave');
-    assert.deepEqual(await Promise.all(publishes.map((p) => gw.gateway.publish(p))), publishes.map(() => 1));
+    assert.deepEqual((await Promise.all(publishes.map((p) => gw.gateway.publish(p)))).map((o) => o.reached), publishes.map(() => 1));
     await waitFor(() => pushIds(d).length === 10, 'every PUSH');
     assert.deepEqual(pushIds(d), publishes.map((p) => p.messageId));
     const waves = await histogram(gw, 'petrel_gateway_publishes_per_wave');

@@ -3,9 +3,11 @@
 import * as thrift from "thrift";
 export interface IPublishResultArgs {
     sent: number;
+    late?: boolean;
 }
 export class PublishResult {
     public sent: number;
+    public late?: boolean;
     constructor(args: IPublishResultArgs) {
         if (args != null && args.sent != null) {
             this.sent = args.sent;
@@ -13,12 +15,20 @@ export class PublishResult {
         else {
             throw new thrift.Thrift.TProtocolException(thrift.Thrift.TProtocolExceptionType.UNKNOWN, "Required field[sent] is unset!");
         }
+        if (args != null && args.late != null) {
+            this.late = args.late;
+        }
     }
     public write(output: thrift.TProtocol): void {
         output.writeStructBegin("PublishResult");
         if (this.sent != null) {
             output.writeFieldBegin("sent", thrift.Thrift.Type.I32, 1);
             output.writeI32(this.sent);
+            output.writeFieldEnd();
+        }
+        if (this.late != null) {
+            output.writeFieldBegin("late", thrift.Thrift.Type.BOOL, 2);
+            output.writeBool(this.late);
             output.writeFieldEnd();
         }
         output.writeFieldStop();
@@ -40,6 +50,15 @@ export class PublishResult {
                     if (fieldType === thrift.Thrift.Type.I32) {
                         const value_1: number = input.readI32();
                         _args.sent = value_1;
+                    }
+                    else {
+                        input.skip(fieldType);
+                    }
+                    break;
+                case 2:
+                    if (fieldType === thrift.Thrift.Type.BOOL) {
+                        const value_2: boolean = input.readBool();
+                        _args.late = value_2;
                     }
                     else {
                         input.skip(fieldType);

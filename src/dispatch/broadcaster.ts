@@ -82,7 +82,7 @@ export class Broadcaster {
     // A gateway that had sent a later seq of the log first: some device may have passed
     // this entry, and catch-up keeps checking it against ACKs until it expires.
     const late = results.some((r) => r?.late === true);
-    if (late) await this.log.markOvertaken(entry.messageId);
+    if (late) await this.log.markOvertaken(entry.appId, [entry.messageId]);
     const sent = results.reduce<number>((sum, r) => sum + (r?.sent ?? 0), 0);
     this.metrics.broadcastPushes.inc(sent);
     const missed = gateways.filter((_, i) => results[i] === null).map((g) => g.id);

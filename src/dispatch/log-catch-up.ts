@@ -56,7 +56,13 @@ export class LogCatchUp {
     const window = behind ? await this.log.after(e.appId, cursor ?? null, this.log.maxEntries) : { ids: [], seqs: [], more: false };
     const inWindow = new Set(window.ids);
     const outside = passable.filter((id) => !inWindow.has(id));
-    const entries = await this.entries([...window.ids, ...outside]);
+    const unsettled = new Set(head.unsettled);
+    const entries = await this.entries([...window.ids, ...outside], unsettled);
+    // An unsettled entry not recorded yet (its dispatch is between append and publish):
+    // this catch-up moves the device past it (a later entry, or the CURSOR), so its
+    // publish cannot settle it even if it reaches every gateway in order.
+    const unrecorded = window.ids.filter((id, i) => entries[i]!.info === null && unsettled.has(id));
+    if (unrecorded.length > 0) await this.log.markOvertaken(e.appId, unrecorded);
     const gone = cursor !== undefined && (cursor < head.trimmed || window.more);
     const bucket = bucketOf(e.deviceId);
     const now = Date.now();
@@ -115,11 +121,12 @@ export class LogCatchUp {
     return [topics, Number(createdAt ?? 0)];
   }
 
-  private async entries(ids: readonly string[]): Promise<CachedEntry[]> {
+  /** Entries by id, cached; an entry of `fresh` is never taken from a cached "not recorded". */
+  private async entries(ids: readonly string[], fresh: ReadonlySet<string>): Promise<CachedEntry[]> {
     const now = Date.now();
     const missing = ids.filter((id) => {
       const hit = this.cache.get(id);
-      return !hit || now - hit.at > ENTRY_CACHE_MS;
+      return !hit || now - hit.at > ENTRY_CACHE_MS || (hit.info === null && fresh.has(id));
     });
     if (missing.length > 0) {
       const loaded = await this.log.entries(missing);

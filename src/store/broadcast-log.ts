@@ -79,6 +79,16 @@ redis.call('HINCRBY', KEYS[1], 'sent', ARGV[2])
 return 1
 `);
 
+/**
+ * mark_overtaken_1 — KEYS[1] message hash: sets `overtaken` if the hash still exists, and
+ * returns the message's expiry (unix ms; false when the hash is gone).
+ */
+const MARK_OVERTAKEN_1 = new RedisScript('mark_overtaken_1', 1, `
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+redis.call('HSET', KEYS[1], 'overtaken', 1)
+return redis.call('HGET', KEYS[1], 'exp')
+`);
+
 export type RevokeOutcome = 'revoked' | 'cancelled' | 'not_found' | 'not_broadcast';
 
 /** Where an app's log stands. */
@@ -149,9 +159,20 @@ export class BroadcastLog {
     await this.redis.zrem(this.keys.appLogUnsettled(appId), messageId);
   }
 
-  /** A gateway got this broadcast after a later seq (PublishResult.late): it stays unsettled until it expires. */
-  async markOvertaken(messageId: string): Promise<void> {
-    await this.redis.hset(this.keys.message(messageId), 'overtaken', 1);
+  /**
+   * A device may have passed these broadcasts before getting them (a gateway got one after
+   * a later seq, PublishResult.late; or catch-up moved a device past one not recorded yet):
+   * they stay unsettled until they expire, and are made unsettled again should a settle
+   * have raced the mark. A message hash that is gone is not recreated.
+   */
+  async markOvertaken(appId: string, messageIds: readonly string[]): Promise<void> {
+    const exps = await Promise.all(messageIds.map((id) => this.scripts.run(MARK_OVERTAKEN_1, [this.keys.message(id)], [])));
+    const pipeline = this.redis.pipeline();
+    messageIds.forEach((id, i) => {
+      const exp = Number(exps[i] ?? 0);
+      if (exp > 0) pipeline.zadd(this.keys.appLogUnsettled(appId), exp, id);
+    });
+    if (pipeline.length > 0) await pipeline.exec();
   }
 
   async wasOvertaken(messageId: string): Promise<boolean> {

@@ -246,6 +246,27 @@ describe('broadcasts: topics, conditions and the whole app through the app log',
     await waitFor(() => d!.count(earlierId) === 1, 'the overtaken broadcast caught up after its publish completed', 5000);
   });
 
+  it('a catch-up that moves a device past an entry not recorded yet keeps that entry unsettled', async () => {
+    const [d] = await devices(1, () => ['unrecorded']);
+    const first = await send({ topic: 'unrecorded' });
+    await waitFor(() => d!.count(first) === 1, 'live', 5000);
+    await d!.stop();
+    const log = new BroadcastLog(stack.rt.redis, stack.rt.keys, new TurnPipeline(stack.rt.redis), 4);
+    // Appended only: its dispatch has not written its record or published it yet.
+    const pendingId = await send({ topic: 'unrecorded' }, { sendAt: Date.now() + 3_600_000 });
+    const [stored] = await new MessageStore(stack.rt.redis, stack.rt.keys, new TurnPipeline(stack.rt.redis), 60_000).load([pendingId]);
+    await log.append(app.appId, pendingId, stored!.exp);
+    const after = await send({ topic: 'unrecorded' });
+    await waitFor(async () => (await trace(after)).state === 'dispatched', 'published', 5000);
+    await d!.restart(1);
+    await waitFor(() => d!.count(after) === 1, 'caught up past the unrecorded entry', 5000);
+    assert.equal(await stack.rt.redis.hget(stack.rt.keys.message(pendingId), 'overtaken'), '1');
+    // Settling it (a publish in order everywhere, or one racing the mark) leaves it unsettled.
+    await log.settle(app.appId, pendingId);
+    await log.markOvertaken(app.appId, [pendingId]);
+    assert.notEqual(await stack.rt.redis.zscore(stack.rt.keys.appLogUnsettled(app.appId), pendingId), null);
+  });
+
   it('a device that missed more than the log keeps gets RESYNC cursor_gone and the newest entries', async () => {
     const [d] = await devices(1, () => ['flood']);
     const first = await send({ topic: 'flood' });

@@ -40,7 +40,7 @@ export class Broadcaster {
    * Returns the publish to hand to gateways.
    */
   async prepare(m: Broadcast, released = AUDIENCE_BUCKETS): Promise<BroadcastPublish> {
-    const seq = await this.log.append(m.appId, m.id, m.exp);
+    const seq = await this.log.append(m.appId, m.id);
     const push = this.codec.decodeBody(m.frame.subarray(4)) as Record<string, unknown> & { t: number };
     const frame = this.codec.encode({ ...push, log: APP_LOG, seq, ...(m.campaignId ? { cid: m.campaignId } : {}) } as never);
     const filter = filterOf(m.target);
@@ -75,14 +75,14 @@ export class Broadcaster {
     const done = await this.log.publishedOn(entry.messageId, buckets, live.map((g) => g.id));
     const gateways = live.filter((g) => !done.has(g.id));
     const results = await Promise.all(gateways.map((g) => this.gateways.publish(g.id, entry)));
+    // A gateway that had sent a later seq of the log first: some device may have passed
+    // this entry, so its settle keeps it for catch-up. Marked before the answers are
+    // recorded: a retry skips the gateways whose answer was recorded.
+    if (results.some((r) => r?.late === true)) await this.log.markOvertaken(entry.appId, [entry.messageId]);
     await Promise.all(gateways.map((g, i) => {
       const result = results[i];
       return result === null || result === undefined ? undefined : this.log.countPublished(entry.messageId, g.id, buckets, result.sent);
     }));
-    // A gateway that had sent a later seq of the log first: some device may have passed
-    // this entry, and catch-up keeps checking it against ACKs until it expires.
-    const late = results.some((r) => r?.late === true);
-    if (late) await this.log.markOvertaken(entry.appId, [entry.messageId]);
     const sent = results.reduce<number>((sum, r) => sum + (r?.sent ?? 0), 0);
     this.metrics.broadcastPushes.inc(sent);
     const missed = gateways.filter((_, i) => results[i] === null).map((g) => g.id);
@@ -90,11 +90,8 @@ export class Broadcaster {
       this.logger.warn({ message: entry.messageId, gateways: missed }, 'broadcast publish did not reach every gateway; retrying');
       throw new Error(`broadcast ${entry.messageId} did not reach gateways ${missed.join(', ')}`);
     }
-    // The last slice is out everywhere (a paced campaign publishes its slices in order):
-    // unless it was overtaken somewhere (now or in an earlier try), cursors can be trusted.
-    if (entry.toBucket >= AUDIENCE_BUCKETS && !late && !(await this.log.wasOvertaken(entry.messageId))) {
-      await this.log.settle(entry.appId, entry.messageId);
-    }
+    // The last slice is out everywhere (a paced campaign publishes its slices in order).
+    if (entry.toBucket >= AUDIENCE_BUCKETS) await this.log.settle(entry.appId, entry.messageId);
     return sent;
   }
 

@@ -103,6 +103,9 @@ export class CampaignControl {
     }
     if (action === 'cancel' && c.messageId) {
       await storage(this.log.setPaced(appId, c.messageId, false));
+      // Its publish never completes: settled as overtaken (catch-up still serves the
+      // released buckets to cursors that may have passed it).
+      await storage(this.log.markOvertaken(appId, [c.messageId]));
       await storage(this.log.settle(appId, c.messageId));
     }
     return this.get(appId, id);

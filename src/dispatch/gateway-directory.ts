@@ -49,7 +49,8 @@ export class GatewayDirectory implements GatewayLink {
       const pool = await this.gateways.pool(gatewayId);
       if (!pool) return null;
       const result = await pool.call('publish', publishToThrift(entry));
-      return { sent: result.sent, late: result.late === true };
+      // A gateway of an older release does not say: taken as late, the safe side.
+      return { sent: result.sent, late: result.late !== false };
     } catch (err) {
       this.failed('publish', gatewayId, err);
       return null;

@@ -51,17 +51,17 @@ export class LogCatchUp {
     // Entries a cursor may have passed without the device getting them: paced campaigns
     // still releasing their audience, and broadcasts a later seq may have overtaken
     // (keys.appLogUnsettled). Sent whatever the cursor, unless the device ACKed them.
-    const passable = head.paced.length === 0 ? head.unsettled : [...new Set([...head.paced, ...head.unsettled])];
+    const unsettled = [...head.unsettled].filter(([, upTo]) => cursor === undefined || cursor <= upTo).map(([id]) => id);
+    const passable = head.paced.length === 0 ? unsettled : [...new Set([...head.paced, ...unsettled])];
     if (!behind && passable.length === 0) return 0;
     const window = behind ? await this.log.after(e.appId, cursor ?? null, this.log.maxEntries) : { ids: [], seqs: [], more: false };
     const inWindow = new Set(window.ids);
     const outside = passable.filter((id) => !inWindow.has(id));
-    const unsettled = new Set(head.unsettled);
-    const entries = await this.entries([...window.ids, ...outside], unsettled);
+    const entries = await this.entries([...window.ids, ...outside], head.unsettled);
     // An unsettled entry not recorded yet (its dispatch is between append and publish):
     // this catch-up moves the device past it (a later entry, or the CURSOR), so its
     // publish cannot settle it even if it reaches every gateway in order.
-    const unrecorded = window.ids.filter((id, i) => entries[i]!.info === null && unsettled.has(id));
+    const unrecorded = window.ids.filter((id, i) => entries[i]!.info === null && head.unsettled.has(id));
     if (unrecorded.length > 0) await this.log.markOvertaken(e.appId, unrecorded);
     const gone = cursor !== undefined && (cursor < head.trimmed || window.more);
     const bucket = bucketOf(e.deviceId);
@@ -122,7 +122,7 @@ export class LogCatchUp {
   }
 
   /** Entries by id, cached; an entry of `fresh` is never taken from a cached "not recorded". */
-  private async entries(ids: readonly string[], fresh: ReadonlySet<string>): Promise<CachedEntry[]> {
+  private async entries(ids: readonly string[], fresh: ReadonlyMap<string, number>): Promise<CachedEntry[]> {
     const now = Date.now();
     const missing = ids.filter((id) => {
       const hit = this.cache.get(id);

@@ -161,12 +161,14 @@ export class FanOutWaves {
       // a wave order cannot lose anything (one write per device); a seq below one written
       // in an earlier wave can: a device may have passed it and gone offline since.
       publishes.sort((a, b) => a.publish.seq - b.publish.seq);
-      const highest = this.highestSeq.get(appId) ?? 0;
+      // A gateway that has written nothing of the app since it started cannot say what
+      // its devices saw before (a restart): late, the safe side.
+      const highest = this.highestSeq.get(appId);
       for (const w of publishes) {
-        w.late = w.publish.seq < highest;
+        w.late = highest === undefined || w.publish.seq < highest;
         if (w.late) this.metrics.publishesLate.inc();
       }
-      this.highestSeq.set(appId, Math.max(highest, publishes.at(-1)!.publish.seq));
+      this.highestSeq.set(appId, Math.max(highest ?? 0, publishes.at(-1)!.publish.seq));
       // One app's failure fails its own publishes (the dispatcher retries them), not the
       // other apps' of the same wave.
       try {

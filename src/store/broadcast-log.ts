@@ -5,30 +5,75 @@ import { RedisScript } from './redis-script.js';
 import type { TurnPipeline } from './turn-pipeline.js';
 
 /**
- * log_append_3 — KEYS[1] log hash, KEYS[2] log entries, KEYS[3] unsettled entries (same
- * {app} slot); ARGV[1] message id, ARGV[2] retention cap (entries), ARGV[3] message expiry
- * (unix ms), ARGV[4] now (unix ms).
+ * log_append_3 — KEYS[1] log hash, KEYS[2] log entries, KEYS[3] unsettled entries, KEYS[4]
+ * overtaken-while-publishing ids (same {app} slot); ARGV[1] message id, ARGV[2] retention cap.
  * Appends the message once and returns its seq; a message already in the log returns the
  * seq it got (a send job run again after its dispatcher died). Entries beyond the cap go,
- * oldest first, and `trimmed` remembers the highest seq dropped that way. A new entry is
- * unsettled (keys.appLogUnsettled) until BroadcastLog.settle; entries whose message
- * expired or that left the log leave that set.
+ * oldest first, and `trimmed` remembers the highest seq dropped that way.
+ * A new entry is unsettled while it is being published (score +inf: keys.appLogUnsettled).
+ * An entry trimmed before its publish completed (a job that gave up, a cancelled paced
+ * campaign) is treated as overtaken now (score: the head seq); an overtaken entry whose
+ * score is below `trimmed` goes, since every device it could matter to gets RESYNC.
  */
-const LOG_APPEND_3 = new RedisScript('log_append_3', 3, `
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[4])
+const LOG_APPEND_3 = new RedisScript('log_append_3', 4, `
 local had = redis.call('ZSCORE', KEYS[2], ARGV[1])
 if had then return tonumber(had) end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 redis.call('ZADD', KEYS[2], seq, ARGV[1])
-redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+redis.call('ZADD', KEYS[3], '+inf', ARGV[1])
 local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[2])
 if over > 0 then
   local gone = redis.call('ZRANGE', KEYS[2], 0, over - 1, 'WITHSCORES')
-  for i = 1, #gone, 2 do redis.call('ZREM', KEYS[3], gone[i]) end
+  for i = 1, #gone, 2 do
+    if redis.call('ZSCORE', KEYS[3], gone[i]) == 'inf' then
+      redis.call('ZADD', KEYS[3], seq, gone[i])
+      redis.call('SREM', KEYS[4], gone[i])
+    end
+  end
   redis.call('ZREMRANGEBYRANK', KEYS[2], 0, over - 1)
   redis.call('HSET', KEYS[1], 'trimmed', gone[#gone])
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. gone[#gone])
 end
 return seq
+`);
+
+/**
+ * log_settle_1 — KEYS[1] log hash, KEYS[2] unsettled entries, KEYS[3] overtaken-while-
+ * publishing ids; ARGV[1] message id.
+ * The entry's last audience slice is published on every gateway. Published in order, it
+ * is settled (catch-up trusts cursors for it again). Overtaken while being published, it
+ * stays unsettled with score H = the head seq now: a device that passed it has a cursor
+ * in (its seq, H], so catch-up checks it only for such cursors. Returns 1 when settled.
+ */
+const LOG_SETTLE_1 = new RedisScript('log_settle_1', 3, `
+if redis.call('ZSCORE', KEYS[2], ARGV[1]) ~= 'inf' then return 0 end
+if redis.call('SREM', KEYS[3], ARGV[1]) == 1 then
+  redis.call('ZADD', KEYS[2], redis.call('HGET', KEYS[1], 'seq'), ARGV[1])
+  return 0
+end
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 1
+`);
+
+/**
+ * log_overtaken_1 — KEYS[1] log hash, KEYS[2] unsettled entries, KEYS[3] overtaken-while-
+ * publishing ids; ARGV ids.
+ * A device may have passed these entries before getting them (a gateway got one after a
+ * later seq; a catch-up moved a device past one not recorded yet). One still being
+ * published is remembered for its settle; one already settled, or overtaken before,
+ * gets score max(its score, the head seq now).
+ */
+const LOG_OVERTAKEN_1 = new RedisScript('log_overtaken_1', 3, `
+local head = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
+for i = 1, #ARGV do
+  local cur = redis.call('ZSCORE', KEYS[2], ARGV[i])
+  if cur == 'inf' then
+    redis.call('SADD', KEYS[3], ARGV[i])
+  elseif not cur or tonumber(cur) < head then
+    redis.call('ZADD', KEYS[2], head, ARGV[i])
+  end
+end
+return 0
 `);
 
 /**
@@ -79,16 +124,6 @@ redis.call('HINCRBY', KEYS[1], 'sent', ARGV[2])
 return 1
 `);
 
-/**
- * mark_overtaken_1 — KEYS[1] message hash: sets `overtaken` if the hash still exists, and
- * returns the message's expiry (unix ms; false when the hash is gone).
- */
-const MARK_OVERTAKEN_1 = new RedisScript('mark_overtaken_1', 1, `
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-redis.call('HSET', KEYS[1], 'overtaken', 1)
-return redis.call('HGET', KEYS[1], 'exp')
-`);
-
 export type RevokeOutcome = 'revoked' | 'cancelled' | 'not_found' | 'not_broadcast';
 
 /** Where an app's log stands. */
@@ -99,8 +134,12 @@ export interface LogHead {
   trimmed: number;
   /** Broadcasts of the app still releasing their audience (paced campaigns). */
   paced: string[];
-  /** Broadcasts of the app a device's cursor may have passed without it getting them (keys.appLogUnsettled). */
-  unsettled: string[];
+  /**
+   * Broadcasts of the app a device's cursor may have passed without it getting them
+   * (keys.appLogUnsettled), each with the highest cursor it matters to (Infinity while
+   * it is being published).
+   */
+  unsettled: Map<string, number>;
 }
 
 /** A retained log entry as the catch-up path needs it (from the message hash). */
@@ -146,37 +185,32 @@ export class BroadcastLog {
     readonly maxEntries: number,
   ) {}
 
-  async append(appId: string, messageId: string, expiresAt: number): Promise<number> {
-    const keys = [this.keys.appLog(appId), this.keys.appLogEntries(appId), this.keys.appLogUnsettled(appId)];
-    return Number(await this.scripts.run(LOG_APPEND_3, keys, [messageId, this.maxEntries, expiresAt, Date.now()]));
+  async append(appId: string, messageId: string): Promise<number> {
+    const keys = [this.keys.appLog(appId), this.keys.appLogEntries(appId), this.keys.appLogUnsettled(appId), this.keys.appLogOvertaken(appId)];
+    return Number(await this.scripts.run(LOG_APPEND_3, keys, [messageId, this.maxEntries]));
+  }
+
+  /** The three keys of an app's unsettled entries, as the settle and overtaken scripts take them. */
+  private unsettledKeys(appId: string): string[] {
+    return [this.keys.appLog(appId), this.keys.appLogUnsettled(appId), this.keys.appLogOvertaken(appId)];
   }
 
   /**
-   * The broadcast was published on every live gateway and none got it after a later seq,
-   * or it was withdrawn (revoked, its campaign cancelled): catch-up trusts cursors for it again.
+   * The broadcast's last slice was published on every live gateway: settled if no device
+   * can have passed it (LOG_SETTLE_1), else kept for the cursors it can matter to.
    */
   async settle(appId: string, messageId: string): Promise<void> {
-    await this.redis.zrem(this.keys.appLogUnsettled(appId), messageId);
+    await this.scripts.run(LOG_SETTLE_1, this.unsettledKeys(appId), [messageId]);
   }
 
-  /**
-   * A device may have passed these broadcasts before getting them (a gateway got one after
-   * a later seq, PublishResult.late; or catch-up moved a device past one not recorded yet):
-   * they stay unsettled until they expire, and are made unsettled again should a settle
-   * have raced the mark. A message hash that is gone is not recreated.
-   */
+  /** A device may have passed these broadcasts before getting them (LOG_OVERTAKEN_1). */
   async markOvertaken(appId: string, messageIds: readonly string[]): Promise<void> {
-    const exps = await Promise.all(messageIds.map((id) => this.scripts.run(MARK_OVERTAKEN_1, [this.keys.message(id)], [])));
-    const pipeline = this.redis.pipeline();
-    messageIds.forEach((id, i) => {
-      const exp = Number(exps[i] ?? 0);
-      if (exp > 0) pipeline.zadd(this.keys.appLogUnsettled(appId), exp, id);
-    });
-    if (pipeline.length > 0) await pipeline.exec();
+    if (messageIds.length > 0) await this.scripts.run(LOG_OVERTAKEN_1, this.unsettledKeys(appId), messageIds);
   }
 
-  async wasOvertaken(messageId: string): Promise<boolean> {
-    return (await this.redis.hexists(this.keys.message(messageId), 'overtaken')) === 1;
+  /** The broadcast was revoked: catch-up never sends it again. */
+  async forget(appId: string, messageId: string): Promise<void> {
+    await this.redis.multi().zrem(this.keys.appLogUnsettled(appId), messageId).srem(this.keys.appLogOvertaken(appId), messageId).exec();
   }
 
   /** Records a publish in the message hash; `targeted` only the first time. */
@@ -224,14 +258,16 @@ export class BroadcastLog {
     const out = new Map<string, LogHead>();
     if (appIds.length === 0) return out;
     const pipeline = this.redis.pipeline();
-    const now = Date.now();
     for (const app of appIds) {
-      pipeline.hmget(this.keys.appLog(app), 'seq', 'trimmed').smembers(this.keys.appLogPaced(app)).zrangebyscore(this.keys.appLogUnsettled(app), now, '+inf');
+      pipeline.hmget(this.keys.appLog(app), 'seq', 'trimmed').smembers(this.keys.appLogPaced(app)).zrange(this.keys.appLogUnsettled(app), 0, -1, 'WITHSCORES');
     }
     const rows = await pipelineReplies(pipeline, 3 * appIds.length);
     appIds.forEach((app, i) => {
       const [seq, trimmed] = rows[3 * i] as Array<string | null>;
-      out.set(app, { seq: Number(seq ?? 0), trimmed: Number(trimmed ?? 0), paced: rows[3 * i + 1] as string[], unsettled: rows[3 * i + 2] as string[] });
+      const flat = rows[3 * i + 2] as string[];
+      const unsettled = new Map<string, number>();
+      for (let j = 0; j + 1 < flat.length; j += 2) unsettled.set(flat[j]!, flat[j + 1] === 'inf' ? Infinity : Number(flat[j + 1]));
+      out.set(app, { seq: Number(seq ?? 0), trimmed: Number(trimmed ?? 0), paced: rows[3 * i + 1] as string[], unsettled });
     });
     return out;
   }
@@ -292,7 +328,7 @@ export class BroadcastLog {
 
   async revoke(appId: string, messageId: string): Promise<RevokeOutcome> {
     const outcome = (await this.scripts.run(REVOKE_1, [this.keys.message(messageId)], [appId])) as RevokeOutcome;
-    if (outcome === 'revoked' || outcome === 'cancelled') await this.settle(appId, messageId);
+    if (outcome === 'revoked' || outcome === 'cancelled') await this.forget(appId, messageId);
     return outcome;
   }
 }

@@ -103,15 +103,22 @@ export class RedisKeys {
 
   /**
    * Sorted set: broadcasts of the app a device's cursor may have passed without the device
-   * getting them, scored by expiry (unix ms): those not yet published on every gateway,
-   * and those a gateway got after a later seq (PublishResult.late). Send jobs run side by
-   * side and a publish that timed out is retried seconds later, so a device can get seq
-   * n+1 before seq n reaches its gateway and move its cursor past n. Catch-up checks these
-   * entries against the device's ACKs whatever its cursor. Members go once published
-   * everywhere in order, or revoked, or when they expire or leave the log.
+   * getting them. Send jobs run side by side and a publish that timed out is retried
+   * seconds later, so a device can get seq n+1 before seq n reaches its gateway and move
+   * its cursor past n. Scored by the highest cursor the entry can matter to: +inf while
+   * it is being published; once published, if a device may have passed it (a gateway got
+   * it late, PublishResult.late, or catch-up moved a device past it), the head seq then.
+   * Catch-up checks an entry against the device's ACKs when the cursor is at most that.
+   * An entry published in order everywhere, or revoked, leaves; one whose score falls
+   * below `trimmed` leaves too (every device it could matter to gets RESYNC).
    */
   appLogUnsettled(appId: string): string {
     return `${this.prefix}log-unsettled:{${appId}}`;
+  }
+
+  /** Set: unsettled entries still being published that a device may already have passed (log_settle_1 keeps them). */
+  appLogOvertaken(appId: string): string {
+    return `${this.prefix}log-overtaken:{${appId}}`;
   }
 
   /**

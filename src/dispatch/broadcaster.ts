@@ -40,11 +40,12 @@ export class Broadcaster {
    * Returns the publish to hand to gateways.
    */
   async prepare(m: Broadcast, released = AUDIENCE_BUCKETS): Promise<BroadcastPublish> {
-    const seq = await this.log.append(m.appId, m.id);
+    const seq = await this.log.append(m.appId, m.id, m.exp);
+    const gateways = (await this.gateways.live()).map((g) => g.id);
     const push = this.codec.decodeBody(m.frame.subarray(4)) as Record<string, unknown> & { t: number };
     const frame = this.codec.encode({ ...push, log: APP_LOG, seq, ...(m.campaignId ? { cid: m.campaignId } : {}) } as never);
     const filter = filterOf(m.target);
-    await this.log.published({ id: m.id, seq, frame, filter, released, targeted: await this.estimate(m.appId, m.target) });
+    await this.log.published({ id: m.id, seq, frame, filter, released, targeted: await this.estimate(m.appId, m.target), gateways });
     return { appId: m.appId, seq, filter, fromBucket: 0, toBucket: released, frame, messageId: m.id, expiresAt: m.exp };
   }
 
@@ -91,7 +92,15 @@ export class Broadcaster {
       throw new Error(`broadcast ${entry.messageId} did not reach gateways ${missed.join(', ')}`);
     }
     // The last slice is out everywhere (a paced campaign publishes its slices in order).
-    if (entry.toBucket >= AUDIENCE_BUCKETS) await this.log.settle(entry.appId, entry.messageId);
+    // A gateway live at the append and gone now (it died, or its registry entry lapsed)
+    // cannot answer late, yet it may have written a later seq first: overtaken.
+    if (entry.toBucket >= AUDIENCE_BUCKETS) {
+      const liveIds = new Set(live.map((g) => g.id));
+      if ((await this.log.gatewaysAtAppend(entry.messageId)).some((g) => !liveIds.has(g))) {
+        await this.log.markOvertaken(entry.appId, [entry.messageId]);
+      }
+      await this.log.settle(entry.appId, entry.messageId);
+    }
     return sent;
   }
 

@@ -54,7 +54,7 @@ export class LogCatchUp {
     const unsettled = [...head.unsettled].filter(([, upTo]) => cursor === undefined || cursor <= upTo).map(([id]) => id);
     const passable = head.paced.length === 0 ? unsettled : [...new Set([...head.paced, ...unsettled])];
     if (!behind && passable.length === 0) return 0;
-    const window = behind ? await this.log.after(e.appId, cursor ?? null, this.log.maxEntries) : { ids: [], seqs: [], more: false };
+    const window = behind ? await this.log.after(e.appId, cursor ?? null, head.seq, this.log.maxEntries) : { ids: [], seqs: [], more: false };
     const inWindow = new Set(window.ids);
     const outside = passable.filter((id) => !inWindow.has(id));
     const entries = await this.entries([...window.ids, ...outside], head.unsettled);

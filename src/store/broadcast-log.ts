@@ -6,30 +6,33 @@ import type { TurnPipeline } from './turn-pipeline.js';
 
 /**
  * log_append_3 — KEYS[1] log hash, KEYS[2] log entries, KEYS[3] unsettled entries, KEYS[4]
- * overtaken-while-publishing ids (same {app} slot); ARGV[1] message id, ARGV[2] retention cap.
+ * overtaken-while-publishing ids, KEYS[5] unsettled entries by expiry (same {app} slot);
+ * ARGV[1] message id, ARGV[2] retention cap, ARGV[3] message expiry, ARGV[4] now (unix ms).
  * Appends the message once and returns its seq; a message already in the log returns the
  * seq it got (a send job run again after its dispatcher died). Entries beyond the cap go,
  * oldest first, and `trimmed` remembers the highest seq dropped that way.
  * A new entry is unsettled while it is being published (score +inf: keys.appLogUnsettled).
- * An entry trimmed before its publish completed (a job that gave up, a cancelled paced
- * campaign) is treated as overtaken now (score: the head seq); an overtaken entry whose
- * score is below `trimmed` goes, since every device it could matter to gets RESYNC.
+ * An overtaken entry whose score is below `trimmed` goes (every device it could matter to
+ * gets RESYNC); one still at +inf stays, its publish may still be running. Entries whose
+ * message expired go whatever their score: nobody is sent them any more (a publish that
+ * never completed, a job that gave up).
  */
-const LOG_APPEND_3 = new RedisScript('log_append_3', 4, `
+const LOG_APPEND_3 = new RedisScript('log_append_3', 5, `
+local expired = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', ARGV[4])
+for i = 1, #expired do
+  redis.call('ZREM', KEYS[3], expired[i])
+  redis.call('SREM', KEYS[4], expired[i])
+end
+if #expired > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', ARGV[4]) end
 local had = redis.call('ZSCORE', KEYS[2], ARGV[1])
 if had then return tonumber(had) end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 redis.call('ZADD', KEYS[2], seq, ARGV[1])
 redis.call('ZADD', KEYS[3], '+inf', ARGV[1])
+redis.call('ZADD', KEYS[5], ARGV[3], ARGV[1])
 local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[2])
 if over > 0 then
   local gone = redis.call('ZRANGE', KEYS[2], 0, over - 1, 'WITHSCORES')
-  for i = 1, #gone, 2 do
-    if redis.call('ZSCORE', KEYS[3], gone[i]) == 'inf' then
-      redis.call('ZADD', KEYS[3], seq, gone[i])
-      redis.call('SREM', KEYS[4], gone[i])
-    end
-  end
   redis.call('ZREMRANGEBYRANK', KEYS[2], 0, over - 1)
   redis.call('HSET', KEYS[1], 'trimmed', gone[#gone])
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. gone[#gone])
@@ -39,13 +42,14 @@ return seq
 
 /**
  * log_settle_1 — KEYS[1] log hash, KEYS[2] unsettled entries, KEYS[3] overtaken-while-
- * publishing ids; ARGV[1] message id.
+ * publishing ids, KEYS[4] unsettled entries by expiry (kept: a mark racing this settle
+ * finds the entry there, log_overtaken_1; expiry or a revoke removes it); ARGV[1] message id.
  * The entry's last audience slice is published on every gateway. Published in order, it
  * is settled (catch-up trusts cursors for it again). Overtaken while being published, it
  * stays unsettled with score H = the head seq now: a device that passed it has a cursor
  * in (its seq, H], so catch-up checks it only for such cursors. Returns 1 when settled.
  */
-const LOG_SETTLE_1 = new RedisScript('log_settle_1', 3, `
+const LOG_SETTLE_1 = new RedisScript('log_settle_1', 4, `
 if redis.call('ZSCORE', KEYS[2], ARGV[1]) ~= 'inf' then return 0 end
 if redis.call('SREM', KEYS[3], ARGV[1]) == 1 then
   redis.call('ZADD', KEYS[2], redis.call('HGET', KEYS[1], 'seq'), ARGV[1])
@@ -57,19 +61,22 @@ return 1
 
 /**
  * log_overtaken_1 — KEYS[1] log hash, KEYS[2] unsettled entries, KEYS[3] overtaken-while-
- * publishing ids; ARGV ids.
+ * publishing ids, KEYS[4] unsettled entries by expiry; ARGV ids.
  * A device may have passed these entries before getting them (a gateway got one after a
  * later seq; a catch-up moved a device past one not recorded yet). One still being
  * published is remembered for its settle; one already settled, or overtaken before,
  * gets score max(its score, the head seq now).
  */
-const LOG_OVERTAKEN_1 = new RedisScript('log_overtaken_1', 3, `
+const LOG_OVERTAKEN_1 = new RedisScript('log_overtaken_1', 4, `
 local head = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
 for i = 1, #ARGV do
   local cur = redis.call('ZSCORE', KEYS[2], ARGV[i])
   if cur == 'inf' then
     redis.call('SADD', KEYS[3], ARGV[i])
-  elseif not cur or tonumber(cur) < head then
+  elseif cur and tonumber(cur) < head then
+    redis.call('ZADD', KEYS[2], head, ARGV[i])
+  elseif not cur and redis.call('ZSCORE', KEYS[4], ARGV[i]) then
+    -- settled a moment ago (the mark raced the settle): back, while its message lives
     redis.call('ZADD', KEYS[2], head, ARGV[i])
   end
 end
@@ -168,6 +175,8 @@ export interface PublishedBroadcast {
   released: number;
   /** Audience estimate at publish time (the trace's `targeted`). */
   targeted: number;
+  /** Gateways live when it was appended: one gone by its settle may have passed it (Broadcaster.publish). */
+  gateways: readonly string[];
 }
 
 /**
@@ -185,14 +194,15 @@ export class BroadcastLog {
     readonly maxEntries: number,
   ) {}
 
-  async append(appId: string, messageId: string): Promise<number> {
-    const keys = [this.keys.appLog(appId), this.keys.appLogEntries(appId), this.keys.appLogUnsettled(appId), this.keys.appLogOvertaken(appId)];
-    return Number(await this.scripts.run(LOG_APPEND_3, keys, [messageId, this.maxEntries]));
+  async append(appId: string, messageId: string, expiresAt: number): Promise<number> {
+    const k = this.keys;
+    const keys = [k.appLog(appId), k.appLogEntries(appId), k.appLogUnsettled(appId), k.appLogOvertaken(appId), k.appLogUnsettledExpiry(appId)];
+    return Number(await this.scripts.run(LOG_APPEND_3, keys, [messageId, this.maxEntries, expiresAt, Date.now()]));
   }
 
-  /** The three keys of an app's unsettled entries, as the settle and overtaken scripts take them. */
+  /** The keys of an app's unsettled entries, as the settle and overtaken scripts take them. */
   private unsettledKeys(appId: string): string[] {
-    return [this.keys.appLog(appId), this.keys.appLogUnsettled(appId), this.keys.appLogOvertaken(appId)];
+    return [this.keys.appLog(appId), this.keys.appLogUnsettled(appId), this.keys.appLogOvertaken(appId), this.keys.appLogUnsettledExpiry(appId)];
   }
 
   /**
@@ -210,7 +220,11 @@ export class BroadcastLog {
 
   /** The broadcast was revoked: catch-up never sends it again. */
   async forget(appId: string, messageId: string): Promise<void> {
-    await this.redis.multi().zrem(this.keys.appLogUnsettled(appId), messageId).srem(this.keys.appLogOvertaken(appId), messageId).exec();
+    await this.redis.multi()
+      .zrem(this.keys.appLogUnsettled(appId), messageId)
+      .srem(this.keys.appLogOvertaken(appId), messageId)
+      .zrem(this.keys.appLogUnsettledExpiry(appId), messageId)
+      .exec();
   }
 
   /** Records a publish in the message hash; `targeted` only the first time. */
@@ -220,8 +234,15 @@ export class BroadcastLog {
       .hset(key, 'seq', b.seq, 'lframe', b.frame, 'filter', b.filter, 'released', b.released)
       .hsetnx(key, 'targeted', b.targeted)
       .hsetnx(key, 'fanout', Date.now())
+      .hsetnx(key, 'gws', b.gateways.join(' '))
       .eval("if redis.call('HGET', KEYS[1], 'state') == 'accepted' then redis.call('HSET', KEYS[1], 'state', 'dispatched') end return 0", 1, key)
       .exec();
+  }
+
+  /** The gateways live when the broadcast was appended (PublishedBroadcast.gateways). */
+  async gatewaysAtAppend(messageId: string): Promise<string[]> {
+    const gws = await this.redis.hget(this.keys.message(messageId), 'gws');
+    return gws ? gws.split(' ') : [];
   }
 
   /** A paced campaign released more of its audience. */
@@ -273,11 +294,13 @@ export class BroadcastLog {
   }
 
   /**
-   * The newest `limit` entries with seq > `after` (all retained when null), oldest first,
-   * and whether older ones past `after` were left out.
+   * The newest `limit` entries with `after` < seq ≤ `upTo` (after: all retained when null),
+   * oldest first, and whether older ones past `after` were left out. Catch-up reads up to
+   * the head it read the unsettled entries with: an entry appended since is not in its
+   * view, and its CURSOR must not pass it.
    */
-  async after(appId: string, after: number | null, limit: number): Promise<{ ids: string[]; seqs: number[]; more: boolean }> {
-    const flat = await this.redis.zrevrangebyscore(this.keys.appLogEntries(appId), '+inf', after === null ? '-inf' : `(${after}`, 'WITHSCORES', 'LIMIT', 0, limit + 1);
+  async after(appId: string, after: number | null, upTo: number, limit: number): Promise<{ ids: string[]; seqs: number[]; more: boolean }> {
+    const flat = await this.redis.zrevrangebyscore(this.keys.appLogEntries(appId), upTo, after === null ? '-inf' : `(${after}`, 'WITHSCORES', 'LIMIT', 0, limit + 1);
     const ids: string[] = [];
     const seqs: number[] = [];
     for (let i = 0; i + 1 < flat.length && ids.length < limit; i += 2) {

@@ -116,6 +116,11 @@ export class RedisKeys {
     return `${this.prefix}log-unsettled:{${appId}}`;
   }
 
+  /** Sorted set: broadcasts appended and not revoked, by message expiry (unix ms); expired ones leave the unsettled sets. */
+  appLogUnsettledExpiry(appId: string): string {
+    return `${this.prefix}log-unsettled-exp:{${appId}}`;
+  }
+
   /** Set: unsettled entries still being published that a device may already have passed (log_settle_1 keeps them). */
   appLogOvertaken(appId: string): string {
     return `${this.prefix}log-overtaken:{${appId}}`;

@@ -276,11 +276,7 @@ describe('broadcasts: topics, conditions and the whole app through the app log',
     await log.settle(app.appId, pendingId);
     const head = Number(await stack.rt.redis.hget(stack.rt.keys.appLog(app.appId), 'seq'));
     assert.equal(Number(await stack.rt.redis.zscore(key, pendingId)), head);
-    // A mark after a settle (the race) puts a settled entry back.
-    const inOrder = await send({ topic: 'unrecorded' });
-    await waitFor(async () => (await stack.rt.redis.zscore(key, inOrder)) === null, 'settled', 5000);
-    await log.markOvertaken(app.appId, [inOrder]);
-    assert.notEqual(await stack.rt.redis.zscore(key, inOrder), null);
+    // (A mark racing a settle: test/store/unsettled-broadcasts.test.ts.)
   });
 
   it('a device that missed more than the log keeps gets RESYNC cursor_gone and the newest entries', async () => {

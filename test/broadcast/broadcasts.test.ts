@@ -209,7 +209,6 @@ describe('broadcasts: topics, conditions and the whole app through the app log',
     assert.notEqual(await stack.rt.redis.zscore(key, earlier.messageId), null);
     await log.settle(app.appId, earlier.messageId);
     assert.equal(await stack.rt.redis.zscore(key, earlier.messageId), null);
-    assert.equal(await stack.rt.redis.zscore(key, later), null, 'the API\'s broadcast left it once published');
     // Revoked while being published: it leaves the set too.
     const revokedId = await send({ topic: 'late' }, { sendAt: Date.now() + 3_600_000 });
     const [toRevoke] = await new MessageStore(stack.rt.redis, stack.rt.keys, new TurnPipeline(stack.rt.redis), 60_000).load([revokedId]);
@@ -242,7 +241,6 @@ describe('broadcasts: topics, conditions and the whole app through the app log',
     assert.equal(await broadcaster.publish(earlier), 0);
     const key = stack.rt.keys.appLogUnsettled(app.appId);
     assert.notEqual(await stack.rt.redis.zscore(key, earlierId), null, 'overtaken: still unsettled');
-    assert.equal(await stack.rt.redis.zscore(key, later), null, 'published in order: settled');
     await d!.restart(1);
     await waitFor(() => d!.count(earlierId) === 1, 'the overtaken broadcast caught up after its publish completed', 5000);
 

@@ -109,8 +109,8 @@ export class RedisKeys {
    * it is being published; once published, if a device may have passed it (a gateway got
    * it late, PublishResult.late, or catch-up moved a device past it), the head seq then.
    * Catch-up checks an entry against the device's ACKs when the cursor is at most that.
-   * An entry published in order everywhere, or revoked, leaves; one whose score falls
-   * below `trimmed` leaves too (every device it could matter to gets RESYNC).
+   * An entry published in order everywhere, revoked, or whose message expired leaves; so
+   * does one whose score falls below `trimmed` (every device it matters to gets RESYNC).
    */
   appLogUnsettled(appId: string): string {
     return `${this.prefix}log-unsettled:{${appId}}`;

@@ -283,17 +283,9 @@ export class DeviceConnection implements FrameSink, Session {
     return this.sendEncoded(this.ctx.codec.encode(frame), frame.t);
   }
 
-  /**
-   * Sends already-encoded bytes (one encoding shared by a whole fan-out). Enforces the
-   * per-connection send buffer cap: a device that does not read is closed (4005) instead
-   * of letting its backlog grow in our memory.
-   */
+  /** Sends already-encoded bytes (one encoding shared by a whole fan-out), under the send buffer cap (roomFor). */
   sendEncoded(bytes: Uint8Array, t: number): boolean {
-    if (this.state === ConnState.CLOSED) return false;
-    if (this.transport.writableLength + bytes.length > this.ctx.sendBufferBytes) {
-      this.close(CloseCode.SLOW_CONSUMER, 'send buffer full');
-      return false;
-    }
+    if (!this.roomFor(bytes.length)) return false;
     this.transport.write(bytes);
     this.ctx.countOut(t);
     // Each PUSH earns the device one frame of its own this window (its ACK or OPENED): a
@@ -304,17 +296,13 @@ export class DeviceConnection implements FrameSink, Session {
 
   /**
    * Sends several encoded PUSHes in one write (a broadcast wave: gateway/fanout-waves.ts),
-   * under the same send buffer cap as sendEncoded.
+   * under the send buffer cap (roomFor).
    */
   sendPushes(frames: readonly Buffer[]): boolean {
     if (frames.length === 1) return this.sendEncoded(frames[0]!, FrameType.PUSH);
-    if (this.state === ConnState.CLOSED) return false;
     let bytes = 0;
     for (const f of frames) bytes += f.length;
-    if (this.transport.writableLength + bytes > this.ctx.sendBufferBytes) {
-      this.close(CloseCode.SLOW_CONSUMER, 'send buffer full');
-      return false;
-    }
+    if (!this.roomFor(bytes)) return false;
     // One writev system call for all of them, and no copy: every socket of the wave
     // still points at the same few frame buffers, however much of it is queued.
     this.transport.cork();
@@ -323,6 +311,18 @@ export class DeviceConnection implements FrameSink, Session {
     this.ctx.countOut(FrameType.PUSH, frames.length);
     this.framesIn -= frames.length;
     return true;
+  }
+
+  /**
+   * Whether `bytes` more may be queued: false when closed, or when they would pass the
+   * per-connection send buffer cap, which closes a device that does not read (4005)
+   * instead of letting its backlog grow in our memory.
+   */
+  private roomFor(bytes: number): boolean {
+    if (this.state === ConnState.CLOSED) return false;
+    if (this.transport.writableLength + bytes <= this.ctx.sendBufferBytes) return true;
+    this.close(CloseCode.SLOW_CONSUMER, 'send buffer full');
+    return false;
   }
 
   /** Sweep found the deadline passed. */

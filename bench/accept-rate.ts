@@ -27,7 +27,7 @@
  *                   device lookup per request, shared per event-loop turn)
  *   batch-100       POST /v1/messages/batch, 100 messages to aliases per request
  *   batch-500       the same with 500 per request
- * After every step: the messages stored (msg:* keys) and the message ids in the queued
+ * After every step: the messages stored (msg:* hashes and intake entries) and the message ids in the queued
  * send jobs must both equal the messages the 202 answers accepted, or the bench fails;
  * then they are deleted so each step starts from the same Redis.
  *
@@ -135,7 +135,7 @@ function startService(tenant: BenchTenant, profileDir: string): Promise<ServiceP
 // Durability: what the 202s promised is in Redis
 
 interface Stored {
-  /** Message hashes (msg:{id}). */
+  /** Messages stored: hashes (msg:{id}) and intake entries. */
   messages: number;
   /** Send jobs waiting in the queue, and the message ids they carry. */
   jobs: number;
@@ -145,13 +145,18 @@ interface Stored {
 /** Counts the stored messages and queued ids, then deletes them (the next step starts empty). */
 async function takeStored(redis: Redis, keys: RedisKeys): Promise<Stored> {
   let messages = 0;
-  let cursor = '0';
-  do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', `${keys.prefix}msg:{*`, 'COUNT', 10_000);
-    cursor = next;
-    messages += found.length;
-    if (found.length > 0) await redis.unlink(...found);
-  } while (cursor !== '0');
+  // Message hashes, and intake entries (immediate unicast messages before their fan-out,
+  // src/store/intake-entry.ts): no dispatcher runs, so nothing moves between the two.
+  for (const pattern of ['msg:{*', 'intake:{*']) {
+    let cursor = '0';
+    do {
+      const [next, found] = await redis.scan(cursor, 'MATCH', `${keys.prefix}${pattern}`, 'COUNT', 10_000);
+      cursor = next;
+      if (pattern === 'msg:{*') messages += found.length;
+      else for (const key of found) messages += await redis.hlen(key);
+      if (found.length > 0) await redis.unlink(...found);
+    } while (cursor !== '0');
+  }
   const queue = `${keys.queuePrefix()}:send`;
   const jobIds = await redis.lrange(`${queue}:wait`, 0, -1);
   let queuedIds = 0;

@@ -10,7 +10,7 @@ import { scheduledJobId, type SendJob } from './send-queue.js';
 
 /**
  * Revoking a broadcast (POST /v1/messages/{id}/revoke): the message hash decides first
- * (revoke_1), so catch-up stops replaying it at once; then every gateway stops re-sending
+ * (revoke_2), so catch-up stops replaying it at once; then every gateway stops re-sending
  * it and tells the sessions it was for (REVOKE), whose SDKs drop it if it has not reached
  * the app yet. A broadcast still waiting for its sendAt is simply cancelled.
  */

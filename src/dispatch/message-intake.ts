@@ -155,7 +155,7 @@ export class MessageIntake {
 
   /**
    * Cancels a scheduled message of this app whose time has not come. The message hash
-   * decides (cancel_1 against a dispatcher's start_dispatch_1), so a message is either
+   * decides (cancel_2 against a dispatcher's start_dispatch_1), so a message is either
    * cancelled or sent, never both; removing its delayed job afterwards is only cleanup.
    */
   async cancel(appId: string, messageId: string): Promise<'cancelled' | 'not_found' | 'too_late'> {

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { INTAKE_APP_LUA, intakeBucketOf } from './intake-entry.js';
 import { pipelineReplies } from './redis.js';
 import type { RedisKeys } from './keys.js';
 import { RedisScript } from './redis-script.js';
@@ -104,12 +105,15 @@ return {n, h[3] or ''}
 `);
 
 /**
- * revoke_1 — KEYS[1] message hash; ARGV[1] app.
+ * revoke_2 — KEYS[1] message hash, KEYS[2] its intake bucket; ARGV[1] app, ARGV[2] the
+ * message id.
  * A broadcast of the app that is not sent yet is cancelled; one being or already sent is
- * revoked (catch-up skips it, gateways stop re-sending it). Returns the outcome.
+ * revoked (catch-up skips it, gateways stop re-sending it). Returns the outcome; a unicast
+ * message not fanned out yet (an intake entry, store/intake-entry.ts) is not_broadcast.
  */
-const REVOKE_1 = new RedisScript('revoke_1', 1, `
+const REVOKE_2 = new RedisScript('revoke_2', 2, `${INTAKE_APP_LUA}
 local h = redis.call('HMGET', KEYS[1], 'app', 'state', 'filter')
+if not h[1] and intake_app(KEYS[2], ARGV[2]) == ARGV[1] then return 'not_broadcast' end
 if h[1] ~= ARGV[1] then return 'not_found' end
 if not h[3] then return 'not_broadcast' end
 if h[2] == 'revoked' or h[2] == 'cancelled' then return h[2] end
@@ -350,7 +354,7 @@ export class BroadcastLog {
   }
 
   async revoke(appId: string, messageId: string): Promise<RevokeOutcome> {
-    const outcome = (await this.scripts.run(REVOKE_1, [this.keys.message(messageId)], [appId])) as RevokeOutcome;
+    const outcome = (await this.scripts.run(REVOKE_2, [this.keys.message(messageId), this.keys.intake(intakeBucketOf(messageId))], [appId, messageId])) as RevokeOutcome;
     if (outcome === 'revoked' || outcome === 'cancelled') await this.forget(appId, messageId);
     return outcome;
   }

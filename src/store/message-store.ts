@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { filterOf } from '../domain/audience.js';
 import { DeliveryState, isBroadcast, type MessagePriority, type MessageState, type MessageTarget, type StoredMessage, terminalStates } from '../domain/message.js';
+import { decodeIntakeEntry, encodeIntakeEntry, INTAKE_APP_LUA, intakeBucketOf, MATERIALISE_LUA, storedAsIntakeEntry } from './intake-entry.js';
 import { pipelineReplies } from './redis.js';
 import type { RedisKeys } from './keys.js';
 import { RedisScript } from './redis-script.js';
@@ -70,14 +71,17 @@ return {redis.call('HGET', KEYS[1], 'cb') or '', redis.call('HGET', KEYS[1], 'ci
 `);
 
 /**
- * cancel_1 — KEYS[1] message hash; ARGV[1] app. A scheduled message of the app becomes
- * cancelled; returns cancelled | not_found | too_late (a dispatcher has started it).
+ * cancel_2 — KEYS[1] message hash, KEYS[2] its intake bucket; ARGV[1] app, ARGV[2] the
+ * message id. A scheduled message of the app becomes cancelled; returns cancelled |
+ * not_found | too_late (a dispatcher has started it, or it was never scheduled: an intake
+ * entry is an immediate message).
  */
-const CANCEL_1 = new RedisScript('cancel_1', 1, `
-if redis.call('HGET', KEYS[1], 'app') ~= ARGV[1] then return 'not_found' end
-local state = redis.call('HGET', KEYS[1], 'state')
-if state == 'scheduled' then redis.call('HSET', KEYS[1], 'state', 'cancelled') return 'cancelled' end
-if state == 'cancelled' then return 'cancelled' end
+const CANCEL_2 = new RedisScript('cancel_2', 2, `${INTAKE_APP_LUA}
+local h = redis.call('HMGET', KEYS[1], 'app', 'state')
+if not h[1] and intake_app(KEYS[2], ARGV[2]) == ARGV[1] then return 'too_late' end
+if h[1] ~= ARGV[1] then return 'not_found' end
+if h[2] == 'scheduled' then redis.call('HSET', KEYS[1], 'state', 'cancelled') return 'cancelled' end
+if h[2] == 'cancelled' then return 'cancelled' end
 return 'too_late'
 `);
 
@@ -93,19 +97,27 @@ return 1
 `);
 
 /**
- * fanout_2 — records one message's fan-out. KEYS[1] message hash, KEYS[2] its per-device
- * trace (same {message} slot); ARGV[1] now, ARGV[2..4] targeted, failed, dropped,
- * ARGV[5] the trace's expire-at, ARGV[6..] device/state pairs of the trace (none for a
- * send too large to trace).
+ * fanout_3 — records one message's fan-out. KEYS[1] message hash, KEYS[2] its per-device
+ * trace (same {message} slot), KEYS[3] the message's intake bucket; ARGV[1] now,
+ * ARGV[2..4] targeted, failed, dropped, ARGV[5] the trace's expire-at, ARGV[6] the message
+ * id, ARGV[7..] device/state pairs of the trace (none for a send too large to trace).
+ * A message accepted as an intake entry becomes its hash here and the entry goes: from
+ * now on every script finds the hash (intake-entry.ts).
  * The first fan-out of a message sets its counters and returns 1; a re-run (its send job
  * ran again) returns 0 and leaves them, with what ACKs and drops added since, alone. A
  * trace entry is only ever added (HSETNX): a re-run does not move a device back. A
  * message gone meanwhile is not re-created as a stub without expiry (0).
  * One script per message, through the turn's pipeline, so it shares one write with the
- * inbox writes of the same fan-out instead of a MULTI of its own.
+ * inbox writes of the same fan-out instead of a MULTI of its own. The bucket is in
+ * another slot: standalone Redis, like messages_create_n that wrote the entry.
  */
-const FANOUT_2 = new RedisScript('fanout_2', 2, `
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+const FANOUT_3 = new RedisScript('fanout_3', 3, `${MATERIALISE_LUA}
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  local entry = redis.call('HGET', KEYS[3], ARGV[6])
+  if not entry then return 0 end
+  materialise(KEYS[1], entry)
+  redis.call('HDEL', KEYS[3], ARGV[6])
+end
 local first = 1
 if redis.call('HSETNX', KEYS[1], 'fanout', ARGV[1]) == 0 then
   redis.call('HSET', KEYS[1], 'state', 'dispatched')
@@ -113,8 +125,8 @@ if redis.call('HSETNX', KEYS[1], 'fanout', ARGV[1]) == 0 then
 else
   redis.call('HSET', KEYS[1], 'targeted', ARGV[2], 'failed', ARGV[3], 'dropped', ARGV[4], 'state', 'dispatched')
 end
-if #ARGV > 5 then
-  for i = 6, #ARGV, 2 do redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 1]) end
+if #ARGV > 6 then
+  for i = 7, #ARGV, 2 do redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 1]) end
   redis.call('PEXPIREAT', KEYS[2], ARGV[5])
 end
 return first
@@ -132,27 +144,37 @@ return 0
 
 /**
  * messages_create_n — stores the messages of one intake batch, atomically with what must
- * commit with them. KEYS[1] the send outbox, KEYS[2..n+1] the message hashes, then the
- * keys of the extra writes.
+ * commit with them.
+ * KEYS[1] the send outbox, KEYS[2..n+1] the hashes of the messages stored as hashes,
+ * then the b intake buckets of those stored as entries (intake-entry.ts), then the keys
+ * of the extra writes.
  * ARGV[1] n, ARGV[2] 1 to put the messages in the outbox (0: a campaign's, sent by its
- * runner), ARGV[3] the number s of extra writes; then for each message in KEYS order:
- * its id, expire-at (unix ms), the values of the fields app, to, ts, exp, frame, accepted, state,
- * the number p of optional field/value pairs (collapse, sendAt, priority, cb, cid,
- * filter) and those p pairs; then for each extra write its value and TTL (ms): a SET
- * (the idempotency record of the request that carried the messages).
+ * runner), ARGV[3] the number s of extra writes, ARGV[4] b; then
+ * - for each hash in KEYS order: its id, expire-at (unix ms), the values of the fields app,
+ *   to, ts, exp, frame, accepted, state, the number p of optional field/value pairs
+ *   (collapse, sendAt, priority, cb, cid, filter) and those p pairs;
+ * - for each bucket in KEYS order: its expire-at, the number c of entries, and c pairs of
+ *   message id and packed entry;
+ * - the number e of entries in all buckets and, when in the outbox, e pairs of accept time
+ *   and message id;
+ * - for each extra write its value and TTL (ms): a SET (the idempotency record of the
+ *   request that carried the messages).
  * One script call for the whole batch instead of HSET + PEXPIREAT per message: a MULTI of
  * 1,000 commands cost the API a command object, a QUEUED reply and a promise each, and
- * every argument its own serialization, field names included (measured in
- * bench/accept-rate.ts: API CPU per message of 500-message batches −30 %; Redis pays
- * ~40 % more per message for running it through Lua). Everything in one script rather
- * than a MULTI around it: EVALSHA can then be used (a NOSCRIPT fails the whole call, which
- * the TurnPipeline loads and retries), instead of sending the script's text with every
- * batch. It spans slots: standalone Redis.
- * numberOfKeys -1: 1 + n + s.
+ * every argument its own serialization, field names included. Everything in one script
+ * rather than a MULTI around it: EVALSHA can then be used (a NOSCRIPT fails the whole
+ * call, which the TurnPipeline loads and retries), instead of sending the script's text
+ * with every batch. Entries go in one HSET per bucket and one ZADD, in chunks that stay
+ * within what Lua's unpack takes. It spans slots: standalone Redis.
+ * numberOfKeys -1: 1 + n + b + s.
  */
 const MESSAGES_CREATE_N = new RedisScript('messages_create_n', -1, `
-local n = tonumber(ARGV[1])
-local a = 4
+local n, b = tonumber(ARGV[1]), tonumber(ARGV[4])
+local CHUNK = 2000
+local function bulk(command, key, from, to)
+  for j = from, to, CHUNK do redis.call(command, key, unpack(ARGV, j, math.min(j + CHUNK - 1, to))) end
+end
+local a = 5
 for i = 2, n + 1 do
   local p = tonumber(ARGV[a + 9])
   redis.call('HSET', KEYS[i], 'app', ARGV[a + 2], 'to', ARGV[a + 3], 'ts', ARGV[a + 4], 'exp', ARGV[a + 5],
@@ -164,11 +186,21 @@ for i = 2, n + 1 do
   if ARGV[2] == '1' then redis.call('ZADD', KEYS[1], ARGV[a + 4], ARGV[a]) end
   a = a + 10 + 2 * p
 end
-for i = n + 2, #KEYS do
+for i = n + 2, n + 1 + b do
+  local at, c = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+  bulk('HSET', KEYS[i], a + 2, a + 1 + 2 * c)
+  -- -1 (no expiry yet) is below any time: a new bucket gets this one.
+  if redis.call('PEXPIRETIME', KEYS[i]) < at then redis.call('PEXPIREAT', KEYS[i], at) end
+  a = a + 2 + 2 * c
+end
+local e = tonumber(ARGV[a])
+if e > 0 and ARGV[2] == '1' then bulk('ZADD', KEYS[1], a + 1, a + 2 * e) end
+a = a + 1 + (ARGV[2] == '1' and 2 * e or 0)
+for i = n + 2 + b, #KEYS do
   redis.call('SET', KEYS[i], ARGV[a], 'PX', ARGV[a + 1])
   a = a + 2
 end
-return n
+return n + e
 `);
 
 export interface NewMessage extends StoredMessage {
@@ -271,9 +303,19 @@ export class MessageStore {
    */
   async create(messages: readonly NewMessage[], alongside: readonly TransactionWrite[] = [], options: { outbox: boolean } = { outbox: true }): Promise<void> {
     if (messages.length === 0) return;
-    const keys: string[] = [this.keys.sendOutbox()];
-    const args: Array<string | number | Buffer> = [messages.length, options.outbox ? 1 : 0, alongside.length];
+    const hashes = messages.filter((m) => !storedAsIntakeEntry(m));
+    const buckets = new Map<string, { expireAt: number; entries: NewMessage[] }>();
     for (const m of messages) {
+      if (!storedAsIntakeEntry(m)) continue;
+      const key = this.keys.intake(intakeBucketOf(m.id));
+      const bucket = buckets.get(key) ?? { expireAt: 0, entries: [] };
+      bucket.expireAt = Math.max(bucket.expireAt, m.exp + this.traceRetentionMs);
+      bucket.entries.push(m);
+      buckets.set(key, bucket);
+    }
+    const keys: string[] = [this.keys.sendOutbox()];
+    const args: Array<string | number | Buffer> = [hashes.length, options.outbox ? 1 : 0, alongside.length, buckets.size];
+    for (const m of hashes) {
       keys.push(this.keys.message(m.id));
       const optional: Array<string | number> = [];
       if (m.collapseId !== undefined) optional.push('collapse', m.collapseId);
@@ -288,6 +330,15 @@ export class MessageStore {
         optional.length / 2, ...optional,
       );
     }
+    let entries = 0;
+    for (const [key, bucket] of buckets) {
+      keys.push(key);
+      args.push(bucket.expireAt, bucket.entries.length);
+      for (const m of bucket.entries) args.push(m.id, encodeIntakeEntry(m, m.exp + this.traceRetentionMs));
+      entries += bucket.entries.length;
+    }
+    args.push(entries);
+    if (options.outbox) for (const b of buckets.values()) for (const m of b.entries) args.push(m.ts, m.id);
     for (const w of alongside) {
       keys.push(w.key);
       args.push(w.value, w.ttlMs);
@@ -309,11 +360,20 @@ export class MessageStore {
   async unqueued(before: number, limit: number): Promise<Array<OutboxEntry | { id: string; state: null }>> {
     const ids = await this.redis.zrangebyscore(this.keys.sendOutbox(), '-inf', before, 'LIMIT', 0, limit);
     const pipeline = this.redis.pipeline();
-    for (const id of ids) pipeline.hmget(this.keys.message(id), 'state', 'sendAt', 'priority', 'pushed');
-    const rows = await pipelineReplies(pipeline, ids.length);
+    // The intake entry first, as in read().
+    for (const id of ids) {
+      pipeline.hgetBuffer(this.keys.intake(intakeBucketOf(id)), id);
+      pipeline.hmget(this.keys.message(id), 'state', 'sendAt', 'priority', 'pushed');
+    }
+    const rows = await pipelineReplies(pipeline, 2 * ids.length);
     return ids.map((id, i) => {
-      const [state, sendAt, priority, pushed] = rows[i] as Array<string | null>;
-      if (state === null) return { id, state: null };
+      const [state, sendAt, priority, pushed] = rows[2 * i + 1] as Array<string | null>;
+      if (state === null) {
+        const entry = rows[2 * i] as Buffer | null;
+        const intake = entry ? decodeIntakeEntry(id, entry) : null;
+        if (!intake) return { id, state: null };
+        return { id, state: 'accepted', pushed: false, ...(intake.priority ? { priority: intake.priority } : {}) };
+      }
       return {
         id, state: state as MessageState, pushed: pushed !== null,
         ...(sendAt ? { sendAt: Number(sendAt) } : {}), ...(priority ? { priority: priority as MessagePriority } : {}),
@@ -326,14 +386,14 @@ export class MessageStore {
    * dispatcher starting it (loadForDispatch): whichever moves the state first wins.
    */
   async cancel(appId: string, messageId: string): Promise<'cancelled' | 'not_found' | 'too_late'> {
-    return (await this.scripts.run(CANCEL_1, [this.keys.message(messageId)], [appId])) as 'cancelled' | 'not_found' | 'too_late';
+    return (await this.scripts.run(CANCEL_2, [this.keys.message(messageId), this.keys.intake(intakeBucketOf(messageId))], [appId, messageId])) as 'cancelled' | 'not_found' | 'too_late';
   }
 
   /**
    * Loads the messages of a send job and claims them for dispatch: a scheduled one
    * becomes `accepted` (no longer cancellable) through start_dispatch_1; cancelled ones,
    * and ones gone (trace retention passed), are left out. Only scheduled messages need
-   * the script: an `accepted` one can no longer be cancelled (cancel_1 wants `scheduled`).
+   * the script: an `accepted` one can no longer be cancelled (cancel_2 wants `scheduled`).
    */
   async loadForDispatch(ids: readonly string[]): Promise<{ messages: StoredMessage[]; gone: string[] }> {
     const rows = await this.read(ids, true);
@@ -353,15 +413,27 @@ export class MessageStore {
     return (await this.read(ids, false)).map((r) => r?.message ?? null);
   }
 
+  /**
+   * Reads messages from their hash or, not fanned out yet, their intake entry. The entry
+   * is read first: fanout_3 writes the hash before it deletes the entry in one script, so
+   * a message being fanned out between the two reads is found in one or the other.
+   */
   private async read(ids: readonly string[], withState: boolean): Promise<Array<{ message: StoredMessage; state: MessageState } | null>> {
     if (ids.length === 0) return [];
     const pipeline = this.redis.pipeline();
     const fields = ['app', 'to', 'ts', 'exp', 'frame', 'collapse', 'cb', ...(withState ? ['state'] : [])];
-    for (const id of ids) pipeline.hmgetBuffer(this.keys.message(id), ...fields);
-    const rows = await pipelineReplies(pipeline, ids.length);
+    for (const id of ids) {
+      pipeline.hgetBuffer(this.keys.intake(intakeBucketOf(id)), id);
+      pipeline.hmgetBuffer(this.keys.message(id), ...fields);
+    }
+    const rows = await pipelineReplies(pipeline, 2 * ids.length);
     return ids.map((id, i) => {
-      const [app, to, ts, exp, frame, collapse, cb, state] = rows[i] as Array<Buffer | null>;
-      if (!app || !to || !ts || !exp || !frame) return null;
+      const [app, to, ts, exp, frame, collapse, cb, state] = rows[2 * i + 1] as Array<Buffer | null>;
+      if (!app || !to || !ts || !exp || !frame) {
+        const entry = rows[2 * i] as Buffer | null;
+        const intake = entry ? decodeIntakeEntry(id, entry) : null;
+        return intake && { message: intake.message, state: 'accepted' };
+      }
       const message: StoredMessage = {
         id, appId: app.toString(), target: JSON.parse(to.toString()) as MessageTarget, ts: Number(ts.toString()), exp: Number(exp.toString()), frame,
         ...(collapse ? { collapseId: collapse.toString() } : {}),
@@ -372,7 +444,7 @@ export class MessageStore {
   }
 
   /**
-   * Records the fan-out of messages (a fanout_2 call each, one pipeline per turn): how many
+   * Records the fan-out of messages (a fanout_3 call each, one pipeline per turn): how many
    * devices each targets, and for small sends each device's first state. Idempotent (a
    * re-run job writes the same values). Returns the ids fanned out for the first time:
    * only those emit the events of the fan-out, so a re-run job does not count them twice.
@@ -383,9 +455,9 @@ export class MessageStore {
       const trace: Array<string | number> = [];
       for (const [device, state] of initial ?? []) trace.push(device, state);
       return this.scripts.run(
-        FANOUT_2,
-        [this.keys.message(m.id), this.keys.messageDevices(m.id)],
-        [now, counts.targeted, counts.failed, counts.dropped, m.exp + this.traceRetentionMs, ...trace],
+        FANOUT_3,
+        [this.keys.message(m.id), this.keys.messageDevices(m.id), this.keys.intake(intakeBucketOf(m.id))],
+        [now, counts.targeted, counts.failed, counts.dropped, m.exp + this.traceRetentionMs, m.id, ...trace],
       );
     }));
     return new Set(fanOuts.flatMap((f, i) => (results[i] === 1 ? [f.message.id] : [])));
@@ -471,12 +543,14 @@ export class MessageStore {
    * device not in a terminal state counts as expired.
    */
   async trace(appId: string, messageId: string, now = Date.now()): Promise<MessageTrace | null> {
-    const [[e1, h], [e2, d]] = (await this.redis
+    const [[e0, entry], [e1, hash], [e2, d]] = (await this.redis
       .multi()
+      .hgetBuffer(this.keys.intake(intakeBucketOf(messageId)), messageId)
       .hgetall(this.keys.message(messageId))
       .hgetall(this.keys.messageDevices(messageId))
-      .exec()) as [[Error | null, Record<string, string>], [Error | null, Record<string, string>]];
-    if (e1 || e2) throw e1 ?? e2;
+      .exec()) as [[Error | null, Buffer | null], [Error | null, Record<string, string>], [Error | null, Record<string, string>]];
+    if (e0 || e1 || e2) throw e0 ?? e1 ?? e2;
+    const h = hash['app'] === undefined && entry ? hashOfEntry(messageId, entry) : hash;
     if (h['app'] !== appId) return null;
     const num = (k: string) => Number(h[k] ?? 0);
     const exp = num('exp');
@@ -509,6 +583,14 @@ function countedChange(change: StateChange, reply: unknown): CountedChange | nul
   if (!Array.isArray(reply) || typeof reply[0] !== 'string') return null;
   const [appId, cb, cid] = reply as [string, unknown, unknown];
   return { ...change, appId, ...(typeof cb === 'string' && cb ? { callbackUrl: cb } : {}), ...(typeof cid === 'string' && cid ? { campaignId: cid } : {}) };
+}
+
+/** What the trace reads of a message not fanned out yet: the fields of its hash-to-be. */
+function hashOfEntry(id: string, entry: Buffer): Record<string, string> {
+  const intake = decodeIntakeEntry(id, entry);
+  if (!intake) return {};
+  const { message: m } = intake;
+  return { app: m.appId, ts: String(m.ts), exp: String(m.exp), state: 'accepted' };
 }
 
 const COUNT_FIELDS = ['app', 'exp', 'targeted', 'delivered', 'opened', 'dropped', 'failed'] as const;

@@ -20,7 +20,7 @@ describe('send requests: Idempotency-Key, batch, rate limit', () => {
     const res = await stack.api(path, { body, headers, ...(secret ? { secret } : {}) });
     return { status: res.status, body: res.body as unknown as Answer, headers: res.headers };
   };
-  const messageKeys = async () => (await stack.rt.redis.keys(`${stack.prefix}msg:*`)).length;
+  const messageKeys = () => stack.storedMessages();
 
   before(async () => {
     stack = await startTestStack();

@@ -35,6 +35,8 @@ export interface TestStack {
   /** fetch against the API with the app's bearer secret (or another one). */
   api(path: string, init?: { method?: string; body?: unknown; raw?: string; secret?: string; headers?: Record<string, string> }): Promise<{ status: number; body: ApiBody; headers: Headers }>;
   newApp(): Promise<TestApp>;
+  /** Messages stored under this stack's prefix: hashes and intake entries (store/intake-entry.ts). */
+  storedMessages(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -92,6 +94,9 @@ export async function startTestStack(options: { gateways?: number; overrides?: R
       const text = await res.text();
       return { status: res.status, body: (text ? JSON.parse(text) : undefined) as ApiBody, headers: res.headers };
     },
+    storedMessages() {
+      return countStoredMessages(rt.redis, prefix);
+    },
     async close() {
       await rt.close();
       const { createTestRedis } = await import('./redis.js');
@@ -100,4 +105,15 @@ export async function startTestStack(options: { gateways?: number; overrides?: R
       await redis.quit();
     },
   };
+}
+
+/**
+ * Message hashes plus intake entries, counted in one script: a fan-out turning an entry
+ * into a hash between two separate reads would be counted twice or not at all.
+ */
+export async function countStoredMessages(redis: Runtime['redis'], prefix: string): Promise<number> {
+  return Number(await redis.eval(`
+local n = #redis.call('KEYS', ARGV[1] .. 'msg:{*')
+for _, k in ipairs(redis.call('KEYS', ARGV[1] .. 'intake:{*')) do n = n + redis.call('HLEN', k) end
+return n`, 0, prefix));
 }

@@ -1,0 +1,121 @@
+import type { MessagePriority, MessageTarget, StoredMessage } from '../domain/message.js';
+import { isBroadcast, MESSAGE_ID_PATTERN } from '../domain/message.js';
+import type { NewMessage } from './message-store.js';
+
+/**
+ * Intake entries: how an immediate unicast message is stored when it is accepted.
+ *
+ * A message hash (`msg:{id}`, keys.ts) costs Redis an HSET of seven fields, a PEXPIREAT
+ * and their AOF records per message, and the API one serialized argument per field: at
+ * 500-message batch requests that was ~20 µs of Redis and a third of the API's CPU per
+ * message (docs/performance.md, issue #4). Instead, the messages of one intake flush are
+ * written as one field each (the message's fields packed into one value) of a hash per
+ * 256 ms of message ids, `intake:{bucket}`, with one HSET per bucket and one expiry.
+ * The dispatcher's fan-out turns an entry into the message hash (fanout_3, in the same
+ * script that records the fan-out) and deletes the entry; everything after the fan-out
+ * (ACKs, OPENED, receipts, the trace's counters) finds the hash as before. Until then,
+ * the readers that can meet a message first (the send job's load, the trace, the send
+ * outbox) read the entry.
+ *
+ * Only messages whose id is a ULID made at accept time are written this way (the bucket
+ * is found from the id alone); scheduled messages (cancellable, so claimed on the hash),
+ * broadcasts (their log and publish markers live on the hash) and campaign chunks (ids
+ * chosen by the runner) are written as hashes at once.
+ */
+
+/** Whether a message is stored as an intake entry rather than a hash. */
+export function storedAsIntakeEntry(m: NewMessage): boolean {
+  return m.sendAt === undefined && m.campaignId === undefined && !isBroadcast(m.target) && MESSAGE_ID_PATTERN.test(m.id);
+}
+
+/**
+ * The bucket of a message id: its first 8 ULID characters, the top 40 bits of the 48-bit
+ * millisecond timestamp, so one bucket spans 256 ms of accepts. Small enough that a
+ * bucket stays a few MB at 50,000 messages/s; large enough that an intake flush touches
+ * one or two.
+ */
+export function intakeBucketOf(messageId: string): string {
+  return messageId.slice(0, 8);
+}
+
+/** Entry fields, in packed order (ENTRY_FORMAT and the Lua in MATERIALISE_LUA follow it). */
+const FIELDS = 10;
+
+/**
+ * The packed form: each field as a 4-byte big-endian length and its bytes, so that a Lua
+ * script unpacks it with Redis's `struct` library (`>I4c0` per field) without msgpack,
+ * whose Redis decoder knows no binary type. Numbers as decimal strings: the hash made
+ * from the entry holds exactly what a hash written at accept would.
+ */
+export function encodeIntakeEntry(m: NewMessage, expireAt: number): Buffer {
+  const parts: Array<string | Buffer> = [
+    m.appId, JSON.stringify(m.target), String(m.ts), String(m.exp), m.frame, String(m.accepted), String(expireAt),
+    m.collapseId ?? '', m.callbackUrl ?? '', m.priority ?? '',
+  ];
+  const bufs = parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p));
+  const out = Buffer.allocUnsafe(bufs.reduce((n, b) => n + 4 + b.length, 0));
+  let at = 0;
+  for (const b of bufs) {
+    out.writeUInt32BE(b.length, at);
+    b.copy(out, at + 4);
+    at += 4 + b.length;
+  }
+  return out;
+}
+
+export interface IntakeEntry {
+  message: StoredMessage;
+  priority?: MessagePriority;
+}
+
+/** Reads a packed entry; null for one that is not in the packed form. */
+export function decodeIntakeEntry(id: string, entry: Buffer): IntakeEntry | null {
+  const fields: Buffer[] = [];
+  let at = 0;
+  while (at + 4 <= entry.length && fields.length < FIELDS) {
+    const len = entry.readUInt32BE(at);
+    if (at + 4 + len > entry.length) return null;
+    fields.push(entry.subarray(at + 4, at + 4 + len));
+    at += 4 + len;
+  }
+  if (fields.length !== FIELDS || at !== entry.length) return null;
+  const [app, to, ts, exp, frame, , , collapse, cb, priority] = fields as [Buffer, Buffer, Buffer, Buffer, Buffer, Buffer, Buffer, Buffer, Buffer, Buffer];
+  const message: StoredMessage = {
+    id, appId: app.toString(), target: JSON.parse(to.toString()) as MessageTarget, ts: Number(ts.toString()), exp: Number(exp.toString()),
+    // A copy: the entry's buffer (a whole reply) is not kept alive by the frame.
+    frame: Buffer.from(frame),
+    ...(collapse.length > 0 ? { collapseId: collapse.toString() } : {}),
+    ...(cb.length > 0 ? { callbackUrl: cb.toString() } : {}),
+  };
+  return { message, ...(priority.length > 0 ? { priority: priority.toString() as MessagePriority } : {}) };
+}
+
+/**
+ * Lua: `materialise(msg, entry)` writes the message hash an entry stands for, with the
+ * expiry a hash written at accept would have had.
+ */
+export const MATERIALISE_LUA = `
+local function materialise(msg, entry)
+  local app, to, ts, exp, frame, accepted, expireAt, collapse, cb, priority =
+    struct.unpack('>I4c0I4c0I4c0I4c0I4c0I4c0I4c0I4c0I4c0I4c0', entry)
+  local f = {'app', app, 'to', to, 'ts', ts, 'exp', exp, 'frame', frame, 'accepted', accepted, 'state', 'accepted'}
+  if collapse ~= '' then f[#f + 1] = 'collapse' f[#f + 1] = collapse end
+  if cb ~= '' then f[#f + 1] = 'cb' f[#f + 1] = cb end
+  if priority ~= '' then f[#f + 1] = 'priority' f[#f + 1] = priority end
+  redis.call('HSET', msg, unpack(f))
+  redis.call('PEXPIREAT', msg, expireAt)
+end
+`;
+
+/**
+ * Lua: `intake_app(bucket, id)`, the app of a message still an intake entry, or false.
+ * For scripts that answer for any message of an app (cancel, revoke): one not fanned out
+ * yet exists, though it has no hash.
+ */
+export const INTAKE_APP_LUA = `
+local function intake_app(bucket, id)
+  local entry = redis.call('HGET', bucket, id)
+  if not entry then return false end
+  return (struct.unpack('>I4c0', entry))
+end
+`;

@@ -8,7 +8,7 @@ import { MESSAGE_ID_PATTERN } from '../domain/message.js';
 import { TOPIC_PATTERN } from '../domain/topic.js';
 import { MAX_CONDITION_LENGTH } from '../domain/topic-condition.js';
 import type { CampaignControl } from '../dispatch/campaign-control.js';
-import { bindingName, type MessageSchemaLimits } from './message-schema.js';
+import { bindingName, messageData, type MessageSchemaLimits } from './message-schema.js';
 import { appOf } from './server-auth.js';
 import { validate } from './validate.js';
 
@@ -22,7 +22,7 @@ export function campaignBodySchema(limits: Pick<MessageSchemaLimits, 'maxTtlSec'
       z.strictObject({ list: z.literal(true) }).meta({ description: 'An uploaded list of devices and aliases (PUT /v1/campaigns/{id}/audience before starting).' }),
     ], { error: 'exactly one of all, topic, condition or list' }),
     message: z.strictObject({
-      data: z.json().optional(),
+      data: messageData.optional(),
       notification: z.looseObject({ title: z.string().max(512), body: z.string().max(4096) }).optional(),
       ttl: z.number().int().min(0).max(limits.maxTtlSec).optional().meta({ description: 'Seconds, from when the campaign starts (broadcast audiences) or when each slice of a list is sent.' }),
     }),

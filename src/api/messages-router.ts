@@ -36,8 +36,7 @@ export function messageSends(intake: MessageIntake, idempotency: IdempotencyStor
     // The payload goes out as the app server wrote it, not as zod rebuilt it: zod copies
     // objects by assignment, which turns a "__proto__" key into a prototype and silently
     // drops it. From the raw JSON, the codec sees that key and refuses it (payload_invalid).
-    const { data, notification } = raw as Pick<MessageBody, 'data' | 'notification'>;
-    return intake.prepare(appId, toSendInput({ ...body, data, notification }));
+    return intake.prepare(appId, toSendInput(body, raw as Pick<MessageBody, 'data' | 'notification'>));
   }
 
   const send: RequestHandler = async (req, res) => {

@@ -42,25 +42,73 @@ export function intakeBucketOf(messageId: string): string {
 const FIELDS = 10;
 
 /**
- * The packed form: each field as a 4-byte big-endian length and its bytes, so that a Lua
- * script unpacks it with Redis's `struct` library (`>I4c0` per field) without msgpack,
- * whose Redis decoder knows no binary type. Numbers as decimal strings: the hash made
- * from the entry holds exactly what a hash written at accept would.
+ * An entry's packed form: each field as a 4-byte big-endian length and its bytes, so that
+ * a Lua script unpacks it with Redis's `struct` library (`>I4c0` per field) without
+ * msgpack, whose Redis decoder knows no binary type. Numbers as decimal strings: the hash
+ * made from the entry holds exactly what a hash written at accept would.
+ *
+ * The entries of one bucket travel as one value, each record its message id, accept time and
+ * entry (all three length-prefixed like an entry's fields): messages_create_n splits it
+ * with `struct.unpack`. One argument per bucket instead of four per message: ioredis
+ * serializes each argument on its own (copying strings into buffers once a buffer is
+ * among them), which had cost the API ~4 µs per message at 500-message batches.
  */
-export function encodeIntakeEntry(m: NewMessage, expireAt: number): Buffer {
-  const parts: Array<string | Buffer> = [
-    m.appId, JSON.stringify(m.target), String(m.ts), String(m.exp), m.frame, String(m.accepted), String(expireAt),
-    m.collapseId ?? '', m.callbackUrl ?? '', m.priority ?? '',
-  ];
-  const bufs = parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p));
-  const out = Buffer.allocUnsafe(bufs.reduce((n, b) => n + 4 + b.length, 0));
+export function packIntakeRecords(messages: readonly NewMessage[], retentionMs: number): Buffer {
+  const targets = messages.map((m) => JSON.stringify(m.target));
+  let bound = 0;
+  messages.forEach((m, i) => { bound += 8 + 3 * m.id.length + 20 + entryBound(m, targets[i]!, m.exp + retentionMs); });
+  const out = Buffer.allocUnsafe(bound);
   let at = 0;
-  for (const b of bufs) {
-    out.writeUInt32BE(b.length, at);
-    b.copy(out, at + 4);
-    at += 4 + b.length;
+  messages.forEach((m, i) => {
+    at = writeField(out, at, m.id);
+    at = writeField(out, at, String(m.ts));
+    const start = at;
+    at = writeEntry(out, at + 4, m, targets[i]!, m.exp + retentionMs);
+    out.writeUInt32BE(at - start - 4, start);
+  });
+  return out.subarray(0, at);
+}
+
+function writeEntry(out: Buffer, at: number, m: NewMessage, to: string, expireAt: number): number {
+  at = writeField(out, at, m.appId);
+  at = writeField(out, at, to);
+  at = writeField(out, at, String(m.ts));
+  at = writeField(out, at, String(m.exp));
+  out.writeUInt32BE(m.frame.length, at);
+  m.frame.copy(out, at + 4);
+  at += 4 + m.frame.length;
+  at = writeField(out, at, String(m.accepted));
+  at = writeField(out, at, String(expireAt));
+  at = writeField(out, at, m.collapseId ?? '');
+  at = writeField(out, at, m.callbackUrl ?? '');
+  return writeField(out, at, m.priority ?? '');
+}
+
+/**
+ * A string field at `at`: its UTF-8 bytes after their 4-byte length. Returns the next
+ * offset. ASCII (ids, numbers, most targets) is copied by hand: for strings this short,
+ * Buffer#write's call into C++ cost twice the copy (~70 ns a field, 11 fields a message).
+ */
+function writeField(out: Buffer, at: number, value: string): number {
+  const start = at + 4;
+  let n = 0;
+  for (; n < value.length; n++) {
+    const c = value.charCodeAt(n);
+    if (c > 0x7f) break;
+    out[start + n] = c;
   }
-  return out;
+  if (n < value.length) n += out.write(value.substring(n), start + n);
+  out.writeUInt32BE(n, at);
+  return start + n;
+}
+
+/**
+ * At least the bytes of an entry, from string lengths (UTF-8 takes at most 3 bytes per
+ * UTF-16 unit; numbers at most 20 characters), without encoding anything twice.
+ */
+function entryBound(m: NewMessage, to: string, expireAt: number): number {
+  const text = m.appId.length + to.length + 20 + 20 + 20 + String(expireAt).length + (m.collapseId?.length ?? 0) + (m.callbackUrl?.length ?? 0) + (m.priority?.length ?? 0);
+  return 4 * FIELDS + 3 * text + m.frame.length;
 }
 
 export interface IntakeEntry {

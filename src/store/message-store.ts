@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { filterOf } from '../domain/audience.js';
 import { DeliveryState, isBroadcast, type MessagePriority, type MessageState, type MessageTarget, type StoredMessage, terminalStates } from '../domain/message.js';
-import { decodeIntakeEntry, encodeIntakeEntry, INTAKE_APP_LUA, intakeBucketOf, MATERIALISE_LUA, storedAsIntakeEntry } from './intake-entry.js';
+import { decodeIntakeEntry, INTAKE_APP_LUA, intakeBucketOf, MATERIALISE_LUA, packIntakeRecords, storedAsIntakeEntry } from './intake-entry.js';
 import { pipelineReplies } from './redis.js';
 import type { RedisKeys } from './keys.js';
 import { RedisScript } from './redis-script.js';
@@ -153,10 +153,8 @@ return 0
  * - for each hash in KEYS order: its id, expire-at (unix ms), the values of the fields app,
  *   to, ts, exp, frame, accepted, state, the number p of optional field/value pairs
  *   (collapse, sendAt, priority, cb, cid, filter) and those p pairs;
- * - for each bucket in KEYS order: its expire-at, the number c of entries, and c pairs of
- *   message id and packed entry;
- * - the number e of entries in all buckets and, when in the outbox, e pairs of accept time
- *   and message id;
+ * - for each bucket in KEYS order: its expire-at, and its entries packed into one value
+ *   (intake-entry.ts, packIntakeRecords: per message its id, accept time and entry);
  * - for each extra write its value and TTL (ms): a SET (the idempotency record of the
  *   request that carried the messages).
  * One script call for the whole batch instead of HSET + PEXPIREAT per message: a MULTI of
@@ -170,10 +168,9 @@ return 0
  */
 const MESSAGES_CREATE_N = new RedisScript('messages_create_n', -1, `
 local n, b = tonumber(ARGV[1]), tonumber(ARGV[4])
+local outbox = ARGV[2] == '1'
+-- Lua's unpack takes a few thousand values: bulk commands go in chunks.
 local CHUNK = 2000
-local function bulk(command, key, from, to)
-  for j = from, to, CHUNK do redis.call(command, key, unpack(ARGV, j, math.min(j + CHUNK - 1, to))) end
-end
 local a = 5
 for i = 2, n + 1 do
   local p = tonumber(ARGV[a + 9])
@@ -183,19 +180,30 @@ for i = 2, n + 1 do
   redis.call('PEXPIREAT', KEYS[i], ARGV[a + 1])
   -- In the outbox until their send jobs are queued (or their fan-out is done): a message
   -- is never stored without being sent, whatever fails next (dispatch/send-outbox.ts).
-  if ARGV[2] == '1' then redis.call('ZADD', KEYS[1], ARGV[a + 4], ARGV[a]) end
+  if outbox then redis.call('ZADD', KEYS[1], ARGV[a + 4], ARGV[a]) end
   a = a + 10 + 2 * p
 end
+local e = 0
+local queued = {}
 for i = n + 2, n + 1 + b do
-  local at, c = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
-  bulk('HSET', KEYS[i], a + 2, a + 1 + 2 * c)
+  local at, records = tonumber(ARGV[a]), ARGV[a + 1]
+  local fields = {}
+  local pos, id, ts, entry = 1
+  while pos <= #records do
+    id, ts, entry, pos = struct.unpack('>I4c0I4c0I4c0', records, pos)
+    fields[#fields + 1] = id
+    fields[#fields + 1] = entry
+    if outbox then queued[#queued + 1] = ts queued[#queued + 1] = id end
+    if #fields >= CHUNK then redis.call('HSET', KEYS[i], unpack(fields)) fields = {} end
+    if #queued >= CHUNK then redis.call('ZADD', KEYS[1], unpack(queued)) queued = {} end
+    e = e + 1
+  end
+  if #fields > 0 then redis.call('HSET', KEYS[i], unpack(fields)) end
   -- -1 (no expiry yet) is below any time: a new bucket gets this one.
   if redis.call('PEXPIRETIME', KEYS[i]) < at then redis.call('PEXPIREAT', KEYS[i], at) end
-  a = a + 2 + 2 * c
+  a = a + 2
 end
-local e = tonumber(ARGV[a])
-if e > 0 and ARGV[2] == '1' then bulk('ZADD', KEYS[1], a + 1, a + 2 * e) end
-a = a + 1 + (ARGV[2] == '1' and 2 * e or 0)
+if #queued > 0 then redis.call('ZADD', KEYS[1], unpack(queued)) end
 for i = n + 2 + b, #KEYS do
   redis.call('SET', KEYS[i], ARGV[a], 'PX', ARGV[a + 1])
   a = a + 2
@@ -330,15 +338,10 @@ export class MessageStore {
         optional.length / 2, ...optional,
       );
     }
-    let entries = 0;
     for (const [key, bucket] of buckets) {
       keys.push(key);
-      args.push(bucket.expireAt, bucket.entries.length);
-      for (const m of bucket.entries) args.push(m.id, encodeIntakeEntry(m, m.exp + this.traceRetentionMs));
-      entries += bucket.entries.length;
+      args.push(bucket.expireAt, packIntakeRecords(bucket.entries, this.traceRetentionMs));
     }
-    args.push(entries);
-    if (options.outbox) for (const b of buckets.values()) for (const m of b.entries) args.push(m.ts, m.id);
     for (const w of alongside) {
       keys.push(w.key);
       args.push(w.value, w.ttlMs);

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
 import { newMessageId } from '../../src/domain/message.js';
 import { BroadcastLog } from '../../src/store/broadcast-log.js';
-import { decodeIntakeEntry, encodeIntakeEntry, intakeBucketOf, storedAsIntakeEntry } from '../../src/store/intake-entry.js';
+import { decodeIntakeEntry, intakeBucketOf, storedAsIntakeEntry } from '../../src/store/intake-entry.js';
 import { RedisKeys } from '../../src/store/keys.js';
 import { MessageStore, type NewMessage } from '../../src/store/message-store.js';
 import { TurnPipeline } from '../../src/store/turn-pipeline.js';
@@ -36,17 +36,21 @@ describe('intake entries: immediate unicast messages before their fan-out', () =
 
   const fanOut = (m: NewMessage) => store.dispatched([{ message: m, counts: { targeted: 2, failed: 0, dropped: 0 }, initial: null }]);
 
-  it('packs and unpacks every field, binary frames and optional fields included', () => {
-    const m = message({ collapseId: 'score', callbackUrl: 'https://example.com/r', priority: 'high' });
-    const back = decodeIntakeEntry(m.id, encodeIntakeEntry(m, m.exp + RETENTION_MS));
-    assert.deepEqual(back, {
-      message: { id: m.id, appId: m.appId, target: m.target, ts: m.ts, exp: m.exp, frame: m.frame, collapseId: 'score', callbackUrl: 'https://example.com/r' },
+  it('packs and unpacks every field, binary frames and optional fields included', async () => {
+    const full = message({ collapseId: 'score', callbackUrl: 'https://example.com/r', priority: 'high', target: { kind: 'aliases', ids: ['ünï "quoted"', 'b\\c'] } });
+    const bare = message();
+    await store.create([full, bare]);
+    const entry = (m: NewMessage) => redis.hgetBuffer(keys.intake(intakeBucketOf(m.id)), m.id);
+    const fullEntry = await entry(full);
+    assert.ok(fullEntry);
+    assert.deepEqual(decodeIntakeEntry(full.id, fullEntry), {
+      message: { id: full.id, appId: full.appId, target: full.target, ts: full.ts, exp: full.exp, frame: full.frame, collapseId: 'score', callbackUrl: 'https://example.com/r' },
       priority: 'high',
     });
-    const bare = decodeIntakeEntry(m.id, encodeIntakeEntry(message(), 1));
-    assert.ok(bare && !('collapseId' in bare.message) && !('callbackUrl' in bare.message) && !('priority' in bare));
-    assert.equal(decodeIntakeEntry(m.id, Buffer.from('not an entry')), null);
-    assert.equal(decodeIntakeEntry(m.id, encodeIntakeEntry(m, 1).subarray(0, 20)), null);
+    const back = decodeIntakeEntry(bare.id, (await entry(bare))!);
+    assert.ok(back && !('collapseId' in back.message) && !('callbackUrl' in back.message) && !('priority' in back));
+    assert.equal(decodeIntakeEntry(full.id, Buffer.from('not an entry')), null);
+    assert.equal(decodeIntakeEntry(full.id, fullEntry.subarray(0, 20)), null);
   });
 
   it('takes immediate unicast messages only', () => {
@@ -61,15 +65,25 @@ describe('intake entries: immediate unicast messages before their fan-out', () =
     const short = message({ id: newMessageId(now), exp: now + 10_000 });
     const long = message({ id: newMessageId(now), exp: now + 7_200_000 });
     const shortAgain = message({ id: newMessageId(now), exp: now + 20_000 });
+    const bucket = keys.intake(intakeBucketOf(short.id));
+    const before = await redis.hlen(bucket);
     await store.create([short, long]);
     await store.create([shortAgain]);
-    const bucket = keys.intake(intakeBucketOf(short.id));
     assert.equal(intakeBucketOf(long.id), intakeBucketOf(short.id));
-    assert.equal(await redis.hlen(bucket), 3);
+    assert.equal(await redis.hlen(bucket), before + 3);
     assert.equal(await redis.exists(keys.message(short.id)), 0, 'no hash before the fan-out');
     assert.equal(await redis.pexpiretime(bucket), long.exp + RETENTION_MS, 'a later write with a sooner expiry does not shorten it');
     const outbox = await redis.zrange(keys.sendOutbox(), 0, -1, 'WITHSCORES');
     for (const m of [short, long, shortAgain]) assert.equal(outbox[outbox.indexOf(m.id) + 1], String(m.ts), 'in the outbox by accept time');
+  });
+
+  it('stores a flush of thousands in chunks the script can unpack', async () => {
+    const many = Array.from({ length: 2_500 }, () => message());
+    await store.create(many);
+    const stored = await Promise.all(many.map((m) => redis.hexists(keys.intake(intakeBucketOf(m.id)), m.id)));
+    assert.equal(stored.filter((x) => x === 1).length, many.length);
+    const scores = await redis.zmscore(keys.sendOutbox(), ...many.map((m) => m.id));
+    assert.deepEqual(scores, many.map((m) => String(m.ts)));
   });
 
   it('turns into the same hash a message written as a hash has, at its first fan-out, and leaves the bucket', async () => {
@@ -103,7 +117,7 @@ describe('intake entries: immediate unicast messages before their fan-out', () =
     assert.equal(trace?.acceptedAt, m.ts);
     assert.equal(trace?.expiresAt, m.exp);
     assert.equal(await store.trace('app-2', m.id), null, 'another app\'s message is not found');
-    const unqueued = await store.unqueued(Date.now() + 1, 1000);
+    const unqueued = await store.unqueued(Date.now() + 1, 10_000);
     assert.deepEqual(unqueued.find((e) => e.id === m.id), { id: m.id, state: 'accepted', pushed: false, priority: 'high' });
     await fanOut(m);
     assert.equal((await store.trace('app-1', m.id))?.state, 'dispatched');

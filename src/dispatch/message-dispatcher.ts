@@ -112,11 +112,16 @@ export class MessageDispatcher {
     // The inbox writes, the fan-out record (counters and trace) and the expiry schedule
     // of traced messages with devices still to reach (expiry-sweep.ts) go out together,
     // before any PUSH: an ACK always finds its inbox entry and trace.
+    // The fan-out record is queued first, and so runs first in the turn's pipeline: it makes
+    // the message hash of a message accepted as an intake entry, and a device that finds
+    // the message in its inbox (a replay on reconnect, before this fan-out's own PUSH) may
+    // ACK it at once, which counts only in an existing hash.
     // Even a TTL 0 message sits in the inbox until ACKed (that is how the ACK is counted);
     // the inbox key itself must not expire in the past, or its other entries would go too.
+    const fanOutRecord = messages.dispatched(fanOuts);
     const [addedOutcome, fanOut, scheduled] = await Promise.allSettled([
       Promise.all(adds.map((a) => inbox.add(a.deviceId, a.message.id, Math.max(a.message.exp, now + 60_000), a.message.collapseId))),
-      messages.dispatched(fanOuts),
+      fanOutRecord,
       this.deps.expiries.schedule(fanOuts
         .filter((f) => f.initial && [...f.initial.values()].includes(DeliveryState.PENDING))
         .map((f) => ({ messageId: f.message.id, dueAt: f.message.exp + this.deps.expiryGraceMs }))),

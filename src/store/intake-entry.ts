@@ -30,9 +30,9 @@ export function storedAsIntakeEntry(m: NewMessage): boolean {
 
 /**
  * The bucket of a message id: its first 8 ULID characters, the top 40 bits of the 48-bit
- * millisecond timestamp, so one bucket spans 256 ms of accepts. Small enough that a
- * bucket stays a few MB at 50,000 messages/s; large enough that an intake flush touches
- * one or two.
+ * millisecond timestamp, so one bucket spans 256 ms of accepts: at 50,000 messages/s
+ * about 12,800 entries, a few MB with small payloads (tens of MB with 4 KiB ones), and an
+ * intake flush touches one or two.
  */
 export function intakeBucketOf(messageId: string): string {
   return messageId.slice(0, 8);
@@ -114,10 +114,17 @@ function entryBound(m: NewMessage, to: string, expireAt: number): number {
 export interface IntakeEntry {
   message: StoredMessage;
   priority?: MessagePriority;
+  /** When the message hash made from it would expire (exp + trace retention, unix ms). */
+  expireAt: number;
 }
 
-/** Reads a packed entry; null for one that is not in the packed form. */
-export function decodeIntakeEntry(id: string, entry: Buffer): IntakeEntry | null {
+/**
+ * Reads a packed entry; null for one that is not in the packed form, or whose message
+ * is past its expiry and trace retention (`now`): a bucket lives as long as its
+ * longest-lived message, and an entry outliving its own would otherwise bring back a
+ * message whose hash would be gone.
+ */
+export function decodeIntakeEntry(id: string, entry: Buffer, now = Date.now()): IntakeEntry | null {
   const fields: Buffer[] = [];
   let at = 0;
   while (at + 4 <= entry.length && fields.length < FIELDS) {
@@ -127,7 +134,9 @@ export function decodeIntakeEntry(id: string, entry: Buffer): IntakeEntry | null
     at += 4 + len;
   }
   if (fields.length !== FIELDS || at !== entry.length) return null;
-  const [app, to, ts, exp, frame, , , collapse, cb, priority] = fields as [Buffer, Buffer, Buffer, Buffer, Buffer, Buffer, Buffer, Buffer, Buffer, Buffer];
+  const [app, to, ts, exp, frame, , expireAt, collapse, cb, priority] = fields as [Buffer, Buffer, Buffer, Buffer, Buffer, Buffer, Buffer, Buffer, Buffer, Buffer];
+  const until = Number(expireAt.toString());
+  if (!(until > now)) return null;
   const message: StoredMessage = {
     id, appId: app.toString(), target: JSON.parse(to.toString()) as MessageTarget, ts: Number(ts.toString()), exp: Number(exp.toString()),
     // A copy: the entry's buffer (a whole reply) is not kept alive by the frame.
@@ -135,35 +144,41 @@ export function decodeIntakeEntry(id: string, entry: Buffer): IntakeEntry | null
     ...(collapse.length > 0 ? { collapseId: collapse.toString() } : {}),
     ...(cb.length > 0 ? { callbackUrl: cb.toString() } : {}),
   };
-  return { message, ...(priority.length > 0 ? { priority: priority.toString() as MessagePriority } : {}) };
+  return { message, expireAt: until, ...(priority.length > 0 ? { priority: priority.toString() as MessagePriority } : {}) };
 }
 
 /**
- * Lua: `materialise(msg, entry)` writes the message hash an entry stands for, with the
- * expiry a hash written at accept would have had.
+ * Lua: `materialise(msg, entry, now)` writes the message hash an entry stands for, with
+ * the expiry a hash written at accept would have had, and returns true; false (nothing
+ * written) for an entry past that expiry, which stands for a message that is gone.
  */
 export const MATERIALISE_LUA = `
-local function materialise(msg, entry)
+local function materialise(msg, entry, now)
   local app, to, ts, exp, frame, accepted, expireAt, collapse, cb, priority =
     struct.unpack('>I4c0I4c0I4c0I4c0I4c0I4c0I4c0I4c0I4c0I4c0', entry)
+  if tonumber(expireAt) <= tonumber(now) then return false end
   local f = {'app', app, 'to', to, 'ts', ts, 'exp', exp, 'frame', frame, 'accepted', accepted, 'state', 'accepted'}
   if collapse ~= '' then f[#f + 1] = 'collapse' f[#f + 1] = collapse end
   if cb ~= '' then f[#f + 1] = 'cb' f[#f + 1] = cb end
   if priority ~= '' then f[#f + 1] = 'priority' f[#f + 1] = priority end
   redis.call('HSET', msg, unpack(f))
   redis.call('PEXPIREAT', msg, expireAt)
+  return true
 end
 `;
 
 /**
- * Lua: `intake_app(bucket, id)`, the app of a message still an intake entry, or false.
- * For scripts that answer for any message of an app (cancel, revoke): one not fanned out
- * yet exists, though it has no hash.
+ * Lua: `intake_app(bucket, id)`, the app of a message still an intake entry (and not past
+ * its expiry), or false. For scripts that answer for any message of an app (cancel,
+ * revoke): one not fanned out yet exists, though it has no hash.
  */
 export const INTAKE_APP_LUA = `
 local function intake_app(bucket, id)
   local entry = redis.call('HGET', bucket, id)
   if not entry then return false end
-  return (struct.unpack('>I4c0', entry))
+  local app, _, _, _, _, _, expireAt = struct.unpack('>I4c0I4c0I4c0I4c0I4c0I4c0I4c0', entry)
+  local t = redis.call('TIME')
+  if tonumber(expireAt) <= tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) then return false end
+  return app
 end
 `;

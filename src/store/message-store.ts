@@ -102,7 +102,9 @@ return 1
  * ARGV[2..4] targeted, failed, dropped, ARGV[5] the trace's expire-at, ARGV[6] the message
  * id, ARGV[7..] device/state pairs of the trace (none for a send too large to trace).
  * A message accepted as an intake entry becomes its hash here and the entry goes: from
- * now on every script finds the hash (intake-entry.ts).
+ * now on every script finds the hash (intake-entry.ts). The dispatcher queues this before
+ * the inbox writes of the fan-out, so a device that has the message in its inbox (and so
+ * may ACK it) always finds the hash its ACK is counted in.
  * The first fan-out of a message sets its counters and returns 1; a re-run (its send job
  * ran again) returns 0 and leaves them, with what ACKs and drops added since, alone. A
  * trace entry is only ever added (HSETNX): a re-run does not move a device back. A
@@ -115,8 +117,10 @@ const FANOUT_3 = new RedisScript('fanout_3', 3, `${MATERIALISE_LUA}
 if redis.call('EXISTS', KEYS[1]) == 0 then
   local entry = redis.call('HGET', KEYS[3], ARGV[6])
   if not entry then return 0 end
-  materialise(KEYS[1], entry)
+  -- An entry past its message's expiry is deleted, and stands for a message gone.
+  local made = materialise(KEYS[1], entry, ARGV[1])
   redis.call('HDEL', KEYS[3], ARGV[6])
+  if not made then return 0 end
 end
 local first = 1
 if redis.call('HSETNX', KEYS[1], 'fanout', ARGV[1]) == 0 then
@@ -413,28 +417,32 @@ export class MessageStore {
 
   /** Loads messages for replay; missing ones (trace retention passed) are null. */
   async load(ids: readonly string[]): Promise<Array<StoredMessage | null>> {
-    return (await this.read(ids, false)).map((r) => r?.message ?? null);
+    // Messages in inboxes: their fan-out made their hash before writing any inbox.
+    return (await this.read(ids, false, false)).map((r) => r?.message ?? null);
   }
 
   /**
-   * Reads messages from their hash or, not fanned out yet, their intake entry. The entry
-   * is read first: fanout_3 writes the hash before it deletes the entry in one script, so
-   * a message being fanned out between the two reads is found in one or the other.
+   * Reads messages from their hash or, with `entries`, from their intake entry when not
+   * fanned out yet. The entry is read first: fanout_3 writes the hash before it deletes
+   * the entry, in one script, so a message fanned out between the two reads is found in
+   * one or the other.
    */
-  private async read(ids: readonly string[], withState: boolean): Promise<Array<{ message: StoredMessage; state: MessageState } | null>> {
+  private async read(ids: readonly string[], withState: boolean, entries = true): Promise<Array<{ message: StoredMessage; state: MessageState } | null>> {
     if (ids.length === 0) return [];
     const pipeline = this.redis.pipeline();
     const fields = ['app', 'to', 'ts', 'exp', 'frame', 'collapse', 'cb', ...(withState ? ['state'] : [])];
     for (const id of ids) {
-      pipeline.hgetBuffer(this.keys.intake(intakeBucketOf(id)), id);
+      if (entries) pipeline.hgetBuffer(this.keys.intake(intakeBucketOf(id)), id);
       pipeline.hmgetBuffer(this.keys.message(id), ...fields);
     }
-    const rows = await pipelineReplies(pipeline, 2 * ids.length);
+    const per = entries ? 2 : 1;
+    const rows = await pipelineReplies(pipeline, per * ids.length);
+    const now = Date.now();
     return ids.map((id, i) => {
-      const [app, to, ts, exp, frame, collapse, cb, state] = rows[2 * i + 1] as Array<Buffer | null>;
+      const [app, to, ts, exp, frame, collapse, cb, state] = rows[per * i + per - 1] as Array<Buffer | null>;
       if (!app || !to || !ts || !exp || !frame) {
-        const entry = rows[2 * i] as Buffer | null;
-        const intake = entry ? decodeIntakeEntry(id, entry) : null;
+        const entry = entries ? (rows[per * i] as Buffer | null) : null;
+        const intake = entry ? decodeIntakeEntry(id, entry, now) : null;
         return intake && { message: intake.message, state: 'accepted' };
       }
       const message: StoredMessage = {
@@ -553,7 +561,7 @@ export class MessageStore {
       .hgetall(this.keys.messageDevices(messageId))
       .exec()) as [[Error | null, Buffer | null], [Error | null, Record<string, string>], [Error | null, Record<string, string>]];
     if (e0 || e1 || e2) throw e0 ?? e1 ?? e2;
-    const h = hash['app'] === undefined && entry ? hashOfEntry(messageId, entry) : hash;
+    const h = hash['app'] === undefined && entry ? hashOfEntry(messageId, entry, now) : hash;
     if (h['app'] !== appId) return null;
     const num = (k: string) => Number(h[k] ?? 0);
     const exp = num('exp');
@@ -589,8 +597,8 @@ function countedChange(change: StateChange, reply: unknown): CountedChange | nul
 }
 
 /** What the trace reads of a message not fanned out yet: the fields of its hash-to-be. */
-function hashOfEntry(id: string, entry: Buffer): Record<string, string> {
-  const intake = decodeIntakeEntry(id, entry);
+function hashOfEntry(id: string, entry: Buffer, now: number): Record<string, string> {
+  const intake = decodeIntakeEntry(id, entry, now);
   if (!intake) return {};
   const { message: m } = intake;
   return { app: m.appId, ts: String(m.ts), exp: String(m.exp), state: 'accepted' };

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { expiryOf, newMessageId } from '../../src/domain/message.js';
 import { FrameType, WireCodec, type PushFrame } from '../../src/protocol/index.js';
-import { MessageStore } from '../../src/store/message-store.js';
+import { MessageStore, type NewMessage } from '../../src/store/message-store.js';
 import { TurnPipeline } from '../../src/store/turn-pipeline.js';
 import { RawDevice } from '../support/raw-device.js';
 import { startTestStack, type TestStack } from '../support/stack-fixture.js';
@@ -21,7 +21,7 @@ describe('send outbox: a stored message whose job was never queued is sent anywa
    * A connected device and a message to it stored as the intake stores it, without the
    * queue write (or local fan-out) that would follow.
    */
-  async function storeOrphan(data: string): Promise<{ dev: RawDevice; id: string; messages: MessageStore }> {
+  async function storeOrphan(data: string): Promise<{ dev: RawDevice; id: string; messages: MessageStore; message: NewMessage }> {
     const dev = await RawDevice.connect(stack.gateways[0]!.port);
     const creds = await dev.register(stack.app.appId, stack.app.clientKey);
     await dev.hello(creds);
@@ -30,14 +30,19 @@ describe('send outbox: a stored message whose job was never queued is sent anywa
     const id = newMessageId(now);
     const exp = expiryOf(now, 60);
     const frame = new WireCodec(stack.rt.config.codec).encode({ t: FrameType.PUSH, id, ts: now, exp, data });
-    await messages.create([{ id, appId: stack.app.appId, target: { kind: 'devices', ids: [creds.deviceId] }, ts: now, exp, frame, accepted: 1 }]);
-    return { dev, id, messages };
+    const message: NewMessage = { id, appId: stack.app.appId, target: { kind: 'devices', ids: [creds.deviceId] }, ts: now, exp, frame, accepted: 1 };
+    await messages.create([message]);
+    return { dev, id, messages, message };
   }
 
+  /** What a fan-out's record does (state dispatched, the hash made from the intake entry), with no inbox write or PUSH. */
+  const recordFanOut = (messages: MessageStore, message: NewMessage) =>
+    messages.dispatched([{ message, counts: { targeted: 1, failed: 0, dropped: 0 }, initial: null }]);
+
   /** `afterStore` plays what else happened before the process died; the outbox poll must bring the message to the device. */
-  async function orphanReachesDevice(data: string, afterStore: (id: string) => Promise<unknown> = async () => undefined): Promise<void> {
-    const { dev, id } = await storeOrphan(data);
-    await afterStore(id);
+  async function orphanReachesDevice(data: string, afterStore: (messages: MessageStore, message: NewMessage) => Promise<unknown> = async () => undefined): Promise<void> {
+    const { dev, id, messages, message } = await storeOrphan(data);
+    await afterStore(messages, message);
     const push = (await dev.nextOf(FrameType.PUSH, 5000)) as PushFrame;
     assert.equal(push.id, id);
     assert.equal(push.data, data);
@@ -52,13 +57,13 @@ describe('send outbox: a stored message whose job was never queued is sent anywa
 
   it('re-queues a message whose fan-out stopped before its PUSH (a local dispatch that died mid-way)', async () => {
     // The fan-out record was written (state dispatched), then the process died.
-    await orphanReachesDevice('half-done', (id) => stack.rt.redis.hset(stack.rt.keys.message(id), 'state', 'dispatched'));
+    await orphanReachesDevice('half-done', recordFanOut);
   });
 
   it('only removes the entry of a message whose fan-out was complete (marked pushed): no second PUSH', async () => {
-    const { dev, id, messages } = await storeOrphan('done');
+    const { dev, id, messages, message } = await storeOrphan('done');
     // Fanned out, PUSHed and ACKed; only the outbox removal failed.
-    await stack.rt.redis.hset(stack.rt.keys.message(id), 'state', 'dispatched');
+    await recordFanOut(messages, message);
     await messages.pushed([id]);
 
     await waitFor(async () => (await stack.rt.redis.zcard(stack.rt.keys.sendOutbox())) === 0, 'outbox emptied');

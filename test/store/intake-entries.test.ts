@@ -46,6 +46,7 @@ describe('intake entries: immediate unicast messages before their fan-out', () =
     assert.deepEqual(decodeIntakeEntry(full.id, fullEntry), {
       message: { id: full.id, appId: full.appId, target: full.target, ts: full.ts, exp: full.exp, frame: full.frame, collapseId: 'score', callbackUrl: 'https://example.com/r' },
       priority: 'high',
+      expireAt: full.exp + RETENTION_MS,
     });
     const back = decodeIntakeEntry(bare.id, (await entry(bare))!);
     assert.ok(back && !('collapseId' in back.message) && !('callbackUrl' in back.message) && !('priority' in back));
@@ -56,7 +57,8 @@ describe('intake entries: immediate unicast messages before their fan-out', () =
   it('takes immediate unicast messages only', () => {
     assert.equal(storedAsIntakeEntry(message()), true);
     assert.equal(storedAsIntakeEntry(message({ sendAt: Date.now() + 60_000 })), false, 'scheduled: cancellable on its hash');
-    assert.equal(storedAsIntakeEntry(message({ campaignId: 'c1', id: 'c1-chunk-0' })), false);
+    assert.equal(storedAsIntakeEntry(message({ campaignId: 'c1' })), false, 'a campaign chunk, even with a ULID id');
+    assert.equal(storedAsIntakeEntry(message({ id: 'c1-chunk-0' })), false, 'an id that does not name its bucket');
     assert.equal(storedAsIntakeEntry(message({ target: { kind: 'topic', topic: 'news' } })), false);
   });
 
@@ -77,9 +79,14 @@ describe('intake entries: immediate unicast messages before their fan-out', () =
     for (const m of [short, long, shortAgain]) assert.equal(outbox[outbox.indexOf(m.id) + 1], String(m.ts), 'in the outbox by accept time');
   });
 
-  it('stores a flush of thousands in chunks the script can unpack', async () => {
-    const many = Array.from({ length: 2_500 }, () => message());
-    await store.create(many);
+  it('stores a flush of thousands in chunks the script can unpack, beside hashes and an idempotency record', async () => {
+    // One bucket: 20,000 values for its HSET, past what Lua's unpack takes at once.
+    const now = Date.now();
+    const many = Array.from({ length: 10_000 }, () => message({ id: newMessageId(now), ts: now }));
+    const scheduled = message({ sendAt: now + 60_000 });
+    await store.create([...many.slice(0, 5_000), scheduled, ...many.slice(5_000)], [{ key: `${keys.prefix}test-idem`, value: 'answer', ttlMs: 60_000 }]);
+    assert.equal(await redis.get(`${keys.prefix}test-idem`), 'answer');
+    assert.equal(await redis.hget(keys.message(scheduled.id), 'state'), 'scheduled');
     const stored = await Promise.all(many.map((m) => redis.hexists(keys.intake(intakeBucketOf(m.id)), m.id)));
     assert.equal(stored.filter((x) => x === 1).length, many.length);
     const scores = await redis.zmscore(keys.sendOutbox(), ...many.map((m) => m.id));
@@ -107,6 +114,7 @@ describe('intake entries: immediate unicast messages before their fan-out', () =
   });
 
   it('is read by the send job, the trace and the outbox poll before its fan-out', async () => {
+    await redis.del(keys.sendOutbox());
     const m = message({ priority: 'high', callbackUrl: 'https://example.com/cb' });
     await store.create([m]);
     const { messages, gone } = await store.loadForDispatch([m.id]);
@@ -117,7 +125,7 @@ describe('intake entries: immediate unicast messages before their fan-out', () =
     assert.equal(trace?.acceptedAt, m.ts);
     assert.equal(trace?.expiresAt, m.exp);
     assert.equal(await store.trace('app-2', m.id), null, 'another app\'s message is not found');
-    const unqueued = await store.unqueued(Date.now() + 1, 10_000);
+    const unqueued = await store.unqueued(Date.now() + 1, 100);
     assert.deepEqual(unqueued.find((e) => e.id === m.id), { id: m.id, state: 'accepted', pushed: false, priority: 'high' });
     await fanOut(m);
     assert.equal((await store.trace('app-1', m.id))?.state, 'dispatched');
@@ -133,6 +141,21 @@ describe('intake entries: immediate unicast messages before their fan-out', () =
     assert.equal(await log.revoke('app-1', m.id), 'not_broadcast');
     assert.equal(await log.revoke('app-2', m.id), 'not_found');
     assert.equal(await redis.hexists(keys.intake(intakeBucketOf(m.id)), m.id), 1, 'left as it was');
+  });
+
+  it('is gone once past its own expiry and retention, though its bucket lives on for a later message', async () => {
+    const now = Date.now();
+    const lapsed = message({ id: newMessageId(now), ts: now - 120_000, exp: now - RETENTION_MS - 1 });
+    const later = message({ id: newMessageId(now) });
+    await store.create([lapsed, later]);
+    assert.equal(await redis.hexists(keys.intake(intakeBucketOf(lapsed.id)), lapsed.id), 1);
+    assert.deepEqual(await store.loadForDispatch([lapsed.id]), { messages: [], gone: [lapsed.id] });
+    assert.equal(await store.trace('app-1', lapsed.id), null);
+    assert.equal(await store.cancel('app-1', lapsed.id), 'not_found');
+    assert.deepEqual(await fanOut(lapsed), new Set(), 'not fanned out');
+    assert.equal(await redis.exists(keys.message(lapsed.id)), 0, 'no hash, and no stub without expiry');
+    assert.equal(await redis.hexists(keys.intake(intakeBucketOf(lapsed.id)), lapsed.id), 0, 'the entry is deleted');
+    assert.equal((await store.loadForDispatch([later.id])).messages.length, 1);
   });
 
   it('is gone once its bucket expires, like a hash past its trace retention', async () => {

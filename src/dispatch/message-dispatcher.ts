@@ -73,9 +73,10 @@ export class MessageDispatcher {
   /**
    * The fan-out of unicast messages already loaded: a send job's after loadForDispatch, or
    * messages the intake has just stored (local-dispatch.ts), which are neither scheduled
-   * nor cancellable and so need no claim. For device targets with a TTL there are two
-   * round trips to Redis on the way to the first PUSH: the device lookup, then the inbox
-   * writes (which read the routes too) beside the trace.
+   * nor cancellable and so need no claim. For device targets with a TTL there are three
+   * round trips to Redis on the way to the first PUSH: the device lookup, the fan-out
+   * record (the trace, and the message hash), then the inbox writes (which read the routes
+   * too).
    */
   async dispatchUnicast(loaded: readonly UnicastMessage[]): Promise<void> {
     const { inbox, routes, messages } = this.deps;
@@ -109,19 +110,21 @@ export class MessageDispatcher {
       }
       fanOuts.push({ message: m, counts: { targeted: active.length + unknown.length, failed: unknown.length, dropped: active.length - stored.length }, initial: trace });
     }
-    // The inbox writes, the fan-out record (counters and trace) and the expiry schedule
-    // of traced messages with devices still to reach (expiry-sweep.ts) go out together,
-    // before any PUSH: an ACK always finds its inbox entry and trace.
-    // The fan-out record is queued first, and so runs first in the turn's pipeline: it makes
-    // the message hash of a message accepted as an intake entry, and a device that finds
+    // The fan-out record (counters and trace), the inbox writes and the expiry schedule of
+    // traced messages with devices still to reach (expiry-sweep.ts) are all written before
+    // any PUSH: an ACK always finds its inbox entry and trace.
+    // The fan-out record first, on a round trip of its own: it makes the message hash of a
+    // message accepted as an intake entry (store/intake-entry.ts), and a device that finds
     // the message in its inbox (a replay on reconnect, before this fan-out's own PUSH) may
-    // ACK it at once, which counts only in an existing hash.
+    // ACK it at once, which counts only in an existing hash. Queued ahead of the inbox
+    // writes in one pipeline would not be enough: a script Redis has not cached (NOSCRIPT,
+    // after a restart or a deploy) is retried in a later batch, after the others ran.
+    // Should it fail, nothing else is written and the job's retry starts clean.
+    const first = await messages.dispatched(fanOuts);
     // Even a TTL 0 message sits in the inbox until ACKed (that is how the ACK is counted);
     // the inbox key itself must not expire in the past, or its other entries would go too.
-    const fanOutRecord = messages.dispatched(fanOuts);
-    const [addedOutcome, fanOut, scheduled] = await Promise.allSettled([
+    const [addedOutcome, scheduled] = await Promise.allSettled([
       Promise.all(adds.map((a) => inbox.add(a.deviceId, a.message.id, Math.max(a.message.exp, now + 60_000), a.message.collapseId))),
-      fanOutRecord,
       this.deps.expiries.schedule(fanOuts
         .filter((f) => f.initial && [...f.initial.values()].includes(DeliveryState.PENDING))
         .map((f) => ({ messageId: f.message.id, dueAt: f.message.exp + this.deps.expiryGraceMs }))),
@@ -142,8 +145,6 @@ export class MessageDispatcher {
     // emitted (a retried job finds the fan-out recorded and emits none).
     const [dropped] = await Promise.allSettled([messages.record(drops)]);
     if (dropped.status === 'fulfilled') this.deps.events.counted(dropped.value);
-    if (fanOut.status === 'rejected') throw fanOut.reason;
-    const first = fanOut.value;
     // A re-run job (its dispatcher died) fans out again but emits its events only once.
     for (const m of loaded) if (first.has(m.id)) this.deps.events.emit((fanOutEvents.get(m.id) ?? []).map((e) => emitted(e, m.callbackUrl)));
     for (const outcome of [addedOutcome, scheduled, dropped]) if (outcome.status === 'rejected') throw outcome.reason;

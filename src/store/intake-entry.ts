@@ -10,7 +10,7 @@ import type { NewMessage } from './message-store.js';
  * 500-message batch requests that was ~20 µs of Redis and a third of the API's CPU per
  * message (docs/performance.md, issue #4). Instead, the messages of one intake flush are
  * written as one field each (the message's fields packed into one value) of a hash per
- * 256 ms of message ids, `intake:{bucket}`, with one HSET per bucket and one expiry.
+ * 32 ms of message ids, `intake:{bucket}`, with one HSET per bucket and one expiry.
  * The dispatcher's fan-out turns an entry into the message hash (fanout_3, in the same
  * script that records the fan-out) and deletes the entry; everything after the fan-out
  * (ACKs, OPENED, receipts, the trace's counters) finds the hash as before. Until then,
@@ -29,13 +29,13 @@ export function storedAsIntakeEntry(m: NewMessage): boolean {
 }
 
 /**
- * The bucket of a message id: its first 8 ULID characters, the top 40 bits of the 48-bit
- * millisecond timestamp, so one bucket spans 256 ms of accepts: at 50,000 messages/s
- * about 12,800 entries, a few MB with small payloads (tens of MB with 4 KiB ones), and an
- * intake flush touches one or two.
+ * The bucket of a message id: its first 9 ULID characters, the top 45 bits of the 48-bit
+ * millisecond timestamp, so one bucket spans 32 ms of accepts: at 50,000 messages/s about
+ * 1,600 entries, a few MB even with 4 KiB payloads should no dispatcher drain it. An
+ * intake flush (2 ms, longer under load) touches one or a few.
  */
 export function intakeBucketOf(messageId: string): string {
-  return messageId.slice(0, 8);
+  return messageId.slice(0, 9);
 }
 
 /** Entry fields, in packed order (ENTRY_FORMAT and the Lua in MATERIALISE_LUA follow it). */
@@ -148,15 +148,26 @@ export function decodeIntakeEntry(id: string, entry: Buffer, now = Date.now()): 
 }
 
 /**
- * Lua: `materialise(msg, entry, now)` writes the message hash an entry stands for, with
- * the expiry a hash written at accept would have had, and returns true; false (nothing
+ * Lua: `redis_now()`, Redis's own clock in unix ms: what PEXPIREAT is judged by. An expiry
+ * compared with a caller's clock could pass there and be in the past here.
+ */
+const REDIS_NOW_LUA = `
+local function redis_now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+`;
+
+/**
+ * Lua: `materialise(msg, entry)` writes the message hash an entry stands for, with the
+ * expiry a hash written at accept would have had, and returns true; false (nothing
  * written) for an entry past that expiry, which stands for a message that is gone.
  */
-export const MATERIALISE_LUA = `
-local function materialise(msg, entry, now)
+export const MATERIALISE_LUA = `${REDIS_NOW_LUA}
+local function materialise(msg, entry)
   local app, to, ts, exp, frame, accepted, expireAt, collapse, cb, priority =
     struct.unpack('>I4c0I4c0I4c0I4c0I4c0I4c0I4c0I4c0I4c0I4c0', entry)
-  if tonumber(expireAt) <= tonumber(now) then return false end
+  if tonumber(expireAt) <= redis_now() then return false end
   local f = {'app', app, 'to', to, 'ts', ts, 'exp', exp, 'frame', frame, 'accepted', accepted, 'state', 'accepted'}
   if collapse ~= '' then f[#f + 1] = 'collapse' f[#f + 1] = collapse end
   if cb ~= '' then f[#f + 1] = 'cb' f[#f + 1] = cb end
@@ -172,13 +183,12 @@ end
  * its expiry), or false. For scripts that answer for any message of an app (cancel,
  * revoke): one not fanned out yet exists, though it has no hash.
  */
-export const INTAKE_APP_LUA = `
+export const INTAKE_APP_LUA = `${REDIS_NOW_LUA}
 local function intake_app(bucket, id)
   local entry = redis.call('HGET', bucket, id)
   if not entry then return false end
   local app, _, _, _, _, _, expireAt = struct.unpack('>I4c0I4c0I4c0I4c0I4c0I4c0I4c0', entry)
-  local t = redis.call('TIME')
-  if tonumber(expireAt) <= tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) then return false end
+  if tonumber(expireAt) <= redis_now() then return false end
   return app
 end
 `;

@@ -77,7 +77,7 @@ export class RedisKeys {
   }
 
   /**
-   * Hash: the immediate unicast messages accepted within 256 ms of message ids (the
+   * Hash: the immediate unicast messages accepted within 32 ms of message ids (the
    * bucket, intake-entry.ts) that no dispatcher has fanned out yet, one packed field per
    * message id. An entry becomes the message hash at fan-out and leaves; the hash, empty,
    * goes with it. Expires with the latest expiry plus trace retention of its messages.

@@ -118,7 +118,7 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
   local entry = redis.call('HGET', KEYS[3], ARGV[6])
   if not entry then return 0 end
   -- An entry past its message's expiry is deleted, and stands for a message gone.
-  local made = materialise(KEYS[1], entry, ARGV[1])
+  local made = materialise(KEYS[1], entry)
   redis.call('HDEL', KEYS[3], ARGV[6])
   if not made then return 0 end
 end

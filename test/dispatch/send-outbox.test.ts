@@ -57,7 +57,10 @@ describe('send outbox: a stored message whose job was never queued is sent anywa
 
   it('re-queues a message whose fan-out stopped before its PUSH (a local dispatch that died mid-way)', async () => {
     // The fan-out record was written (state dispatched), then the process died.
-    await orphanReachesDevice('half-done', recordFanOut);
+    await orphanReachesDevice('half-done', async (messages, message) => {
+      await recordFanOut(messages, message);
+      assert.equal(await stack.rt.redis.hget(stack.rt.keys.message(message.id), 'state'), 'dispatched', 'the record made the hash');
+    });
   });
 
   it('only removes the entry of a message whose fan-out was complete (marked pushed): no second PUSH', async () => {

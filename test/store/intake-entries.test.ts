@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { encodeTime } from 'ulid';
 import type { Redis } from 'ioredis';
 import { newMessageId } from '../../src/domain/message.js';
 import { BroadcastLog } from '../../src/store/broadcast-log.js';
@@ -62,7 +63,15 @@ describe('intake entries: immediate unicast messages before their fan-out', () =
     assert.equal(storedAsIntakeEntry(message({ target: { kind: 'topic', topic: 'news' } })), false);
   });
 
-  it('writes one field per message, in a bucket per 256 ms of ids, with the latest expiry', async () => {
+  it('buckets ids by 32 ms of their time', () => {
+    const id = (ms: number) => `${encodeTime(ms, 10)}${'0'.repeat(16)}`;
+    const start = 1_796_000_000_000 - (1_796_000_000_000 % 32);
+    assert.equal(intakeBucketOf(id(start)), intakeBucketOf(id(start + 31)));
+    assert.notEqual(intakeBucketOf(id(start)), intakeBucketOf(id(start - 1)));
+    assert.notEqual(intakeBucketOf(id(start)), intakeBucketOf(id(start + 32)));
+  });
+
+  it('writes one field per message, in a bucket per 32 ms of ids, with the latest expiry', async () => {
     const now = Date.now();
     const short = message({ id: newMessageId(now), exp: now + 10_000 });
     const long = message({ id: newMessageId(now), exp: now + 7_200_000 });

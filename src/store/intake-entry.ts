@@ -38,7 +38,7 @@ export function intakeBucketOf(messageId: string): string {
   return messageId.slice(0, 9);
 }
 
-/** Entry fields, in packed order (ENTRY_FORMAT and the Lua in MATERIALISE_LUA follow it). */
+/** Entry fields, in the order writeEntry packs them (decodeIntakeEntry and the Lua below read them in it). */
 const FIELDS = 10;
 
 /**

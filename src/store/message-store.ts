@@ -102,16 +102,16 @@ return 1
  * ARGV[2..4] targeted, failed, dropped, ARGV[5] the trace's expire-at, ARGV[6] the message
  * id, ARGV[7..] device/state pairs of the trace (none for a send too large to trace).
  * A message accepted as an intake entry becomes its hash here and the entry goes: from
- * now on every script finds the hash (intake-entry.ts). The dispatcher queues this before
- * the inbox writes of the fan-out, so a device that has the message in its inbox (and so
+ * now on every script finds the hash (intake-entry.ts). The dispatcher awaits this before
+ * it writes the fan-out's inboxes, so a device that has the message in its inbox (and so
  * may ACK it) always finds the hash its ACK is counted in.
  * The first fan-out of a message sets its counters and returns 1; a re-run (its send job
  * ran again) returns 0 and leaves them, with what ACKs and drops added since, alone. A
  * trace entry is only ever added (HSETNX): a re-run does not move a device back. A
  * message gone meanwhile is not re-created as a stub without expiry (0).
- * One script per message, through the turn's pipeline, so it shares one write with the
- * inbox writes of the same fan-out instead of a MULTI of its own. The bucket is in
- * another slot: standalone Redis, like messages_create_n that wrote the entry.
+ * One script per message, through the turn's pipeline, so the messages of a job share one
+ * write instead of a MULTI each. The bucket is in another slot: standalone Redis, like
+ * messages_create_n that wrote the entry.
  */
 const FANOUT_3 = new RedisScript('fanout_3', 3, `${MATERIALISE_LUA}
 if redis.call('EXISTS', KEYS[1]) == 0 then

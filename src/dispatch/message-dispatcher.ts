@@ -120,23 +120,27 @@ export class MessageDispatcher {
     // writes in one pipeline would not be enough: a script Redis has not cached (NOSCRIPT,
     // after a restart or a deploy) is retried in a later batch, after the others ran.
     // Should it fail, nothing else is written and the job's retry starts clean.
-    const first = await messages.dispatched(fanOuts);
+    const { first, gone } = await messages.dispatched(fanOuts);
+    for (const id of gone) this.deps.log.warn({ id }, 'message gone before its fan-out (trace retention passed?)');
+    const writes = gone.size === 0 ? adds : adds.filter((a) => !gone.has(a.message.id));
     // Even a TTL 0 message sits in the inbox until ACKed (that is how the ACK is counted);
     // the inbox key itself must not expire in the past, or its other entries would go too.
-    const [addedOutcome, scheduled] = await Promise.allSettled([
-      Promise.all(adds.map((a) => inbox.add(a.deviceId, a.message.id, Math.max(a.message.exp, now + 60_000), a.message.collapseId))),
-      this.deps.expiries.schedule(fanOuts
-        .filter((f) => f.initial && [...f.initial.values()].includes(DeliveryState.PENDING))
-        .map((f) => ({ messageId: f.message.id, dueAt: f.message.exp + this.deps.expiryGraceMs }))),
+    // Each inbox write settles on its own: what one of them evicted or replaced is recorded
+    // even when another failed, since a retried fan-out does not evict or replace again.
+    const [addOutcomes, [scheduled]] = await Promise.all([
+      Promise.allSettled(writes.map((a) => inbox.add(a.deviceId, a.message.id, Math.max(a.message.exp, now + 60_000), a.message.collapseId))),
+      Promise.allSettled([this.deps.expiries.schedule(fanOuts
+        .filter((f) => !gone.has(f.message.id) && f.initial && [...f.initial.values()].includes(DeliveryState.PENDING))
+        .map((f) => ({ messageId: f.message.id, dueAt: f.message.exp + this.deps.expiryGraceMs })))]),
     ]);
     // Evicted by the cap, replaced by a newer message with the same collapse id, or
-    // superseded by one: dropped for that device. Recorded whenever the inbox writes
-    // committed, even if the rest failed: a retried fan-out does not evict or replace again.
+    // superseded by one: dropped for that device.
     const drops: StateChange[] = [];
     const superseded: StateChange[] = [];
-    const added = addedOutcome.status === 'fulfilled' ? addedOutcome.value : [];
+    const added = addOutcomes.map((o) => (o.status === 'fulfilled' ? o.value : null));
     added.forEach((r, i) => {
-      const { deviceId, message } = adds[i]!;
+      if (!r) return;
+      const { deviceId, message } = writes[i]!;
       for (const old of r.evicted) drops.push({ messageId: old, deviceId, state: DeliveryState.DROPPED });
       if (r.replaced) drops.push({ messageId: r.replaced, deviceId, state: DeliveryState.DROPPED, reason: 'replaced' });
       if (r.superseded) superseded.push({ messageId: message.id, deviceId, state: DeliveryState.DROPPED, reason: 'replaced' });
@@ -147,7 +151,9 @@ export class MessageDispatcher {
     if (dropped.status === 'fulfilled') this.deps.events.counted(dropped.value);
     // A re-run job (its dispatcher died) fans out again but emits its events only once.
     for (const m of loaded) if (first.has(m.id)) this.deps.events.emit((fanOutEvents.get(m.id) ?? []).map((e) => emitted(e, m.callbackUrl)));
-    for (const outcome of [addedOutcome, scheduled, dropped]) if (outcome.status === 'rejected') throw outcome.reason;
+    const failedAdd = addOutcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (failedAdd) throw failedAdd.reason;
+    for (const outcome of [scheduled!, dropped]) if (outcome.status === 'rejected') throw outcome.reason;
     // After the fan-out record, whose counters it adds to: messages of this very job.
     // Nothing to write in the usual case (no collapse id): no round trip then.
     this.deps.events.counted(await messages.record(superseded.filter((c) => first.has(c.messageId))));
@@ -156,8 +162,8 @@ export class MessageDispatcher {
     // that comes online later is replayed from its inbox by its ONLINE report, so none is
     // missed. A message replaced by a newer one of the same job is not pushed either.
     const plan = new GatewayBatches();
-    const replacedHere = new Set(added.flatMap((r, i) => (r.replaced ? [`${adds[i]!.deviceId} ${r.replaced}`] : [])));
-    adds.forEach(({ message: m, deviceId }, i) => {
+    const replacedHere = new Set(added.flatMap((r, i) => (r?.replaced ? [`${writes[i]!.deviceId} ${r.replaced}`] : [])));
+    writes.forEach(({ message: m, deviceId }, i) => {
       const { route, superseded: late } = added[i]!;
       if (route && !late && !replacedHere.has(`${deviceId} ${m.id}`)) plan.put(route.gatewayId, { deviceId, sessionId: route.sessionId, frame: m.frame, messageId: m.id, expiresAt: m.exp });
     });

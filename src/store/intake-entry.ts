@@ -15,7 +15,7 @@ import type { NewMessage } from './message-store.js';
  * script that records the fan-out) and deletes the entry; everything after the fan-out
  * (ACKs, OPENED, receipts, the trace's counters) finds the hash as before. Until then,
  * the readers that can meet a message first (the send job's load, the trace, the send
- * outbox) read the entry.
+ * outbox, cancel and revoke) read the entry.
  *
  * Only messages whose id is a ULID made at accept time are written this way (the bucket
  * is found from the id alone); scheduled messages (cancellable, so claimed on the hash),
@@ -29,9 +29,11 @@ export function storedAsIntakeEntry(m: NewMessage): boolean {
 }
 
 /**
- * The bucket of a message id: its first 9 ULID characters, the top 45 bits of the 48-bit
- * millisecond timestamp, so one bucket spans 32 ms of accepts: at 50,000 messages/s about
- * 1,600 entries, a few MB even with 4 KiB payloads should no dispatcher drain it. An
+ * The bucket of a message id: its first 9 ULID characters (5 bits each, the first with 2
+ * bits of padding), the top 43 bits of the 48-bit millisecond timestamp, so one bucket
+ * spans 32 ms of accepts: at 50,000 messages/s about 1,600 entries, a few MB with small
+ * payloads and a few tens of MB at the largest (4 KiB of data and a notification) should
+ * no dispatcher drain it. An
  * intake flush (2 ms, longer under load) touches one or a few.
  */
 export function intakeBucketOf(messageId: string): string {

@@ -108,7 +108,8 @@ return 1
  * The first fan-out of a message sets its counters and returns 1; a re-run (its send job
  * ran again) returns 0 and leaves them, with what ACKs and drops added since, alone. A
  * trace entry is only ever added (HSETNX): a re-run does not move a device back. A
- * message gone meanwhile is not re-created as a stub without expiry (0).
+ * message gone meanwhile (no hash, and no entry or one past its expiry) is not re-created
+ * as a stub without expiry: -1, and the caller writes no inbox for it.
  * One script per message, through the turn's pipeline, so the messages of a job share one
  * write instead of a MULTI each. The bucket is in another slot: standalone Redis, like
  * messages_create_n that wrote the entry.
@@ -116,11 +117,11 @@ return 1
 const FANOUT_3 = new RedisScript('fanout_3', 3, `${MATERIALISE_LUA}
 if redis.call('EXISTS', KEYS[1]) == 0 then
   local entry = redis.call('HGET', KEYS[3], ARGV[6])
-  if not entry then return 0 end
+  if not entry then return -1 end
   -- An entry past its message's expiry is deleted, and stands for a message gone.
   local made = materialise(KEYS[1], entry)
   redis.call('HDEL', KEYS[3], ARGV[6])
-  if not made then return 0 end
+  if not made then return -1 end
 end
 local first = 1
 if redis.call('HSETNX', KEYS[1], 'fanout', ARGV[1]) == 0 then
@@ -457,10 +458,12 @@ export class MessageStore {
   /**
    * Records the fan-out of messages (a fanout_3 call each, one pipeline per turn): how many
    * devices each targets, and for small sends each device's first state. Idempotent (a
-   * re-run job writes the same values). Returns the ids fanned out for the first time:
-   * only those emit the events of the fan-out, so a re-run job does not count them twice.
+   * re-run job writes the same values). Returns the ids fanned out for the first time
+   * (only those emit the events of the fan-out, so a re-run job does not count them twice)
+   * and those of messages gone meanwhile (no inbox may get them: an ACK of one would count
+   * nowhere).
    */
-  async dispatched(fanOuts: readonly FanOut[]): Promise<Set<string>> {
+  async dispatched(fanOuts: readonly FanOut[]): Promise<{ first: Set<string>; gone: Set<string> }> {
     const now = Date.now();
     const results = await Promise.all(fanOuts.map(({ message: m, counts, initial }) => {
       const trace: Array<string | number> = [];
@@ -471,7 +474,8 @@ export class MessageStore {
         [now, counts.targeted, counts.failed, counts.dropped, m.exp + this.traceRetentionMs, m.id, ...trace],
       );
     }));
-    return new Set(fanOuts.flatMap((f, i) => (results[i] === 1 ? [f.message.id] : [])));
+    const idsWhere = (value: number) => new Set(fanOuts.flatMap((f, i) => (results[i] === value ? [f.message.id] : [])));
+    return { first: idsWhere(1), gone: idsWhere(-1) };
   }
 
   /**

@@ -110,8 +110,8 @@ describe('intake entries: immediate unicast messages before their fan-out', () =
     const hashed = { ...entry, id: `hash-${entry.id}` };
     assert.equal(storedAsIntakeEntry(hashed), false);
     await store.create([entry, hashed]);
-    assert.deepEqual(await fanOut(entry), new Set([entry.id]));
-    assert.deepEqual(await fanOut(hashed), new Set([hashed.id]));
+    assert.deepEqual(await fanOut(entry), { first: new Set([entry.id]), gone: new Set() });
+    assert.deepEqual(await fanOut(hashed), { first: new Set([hashed.id]), gone: new Set() });
     const [a, b] = await Promise.all([redis.hgetallBuffer(keys.message(entry.id)), redis.hgetallBuffer(keys.message(hashed.id))]);
     delete a['fanout'];
     delete b['fanout'];
@@ -119,7 +119,7 @@ describe('intake entries: immediate unicast messages before their fan-out', () =
     assert.equal(a['frame']?.equals(entry.frame), true, 'binary frame intact');
     assert.equal(await redis.pexpiretime(keys.message(entry.id)), await redis.pexpiretime(keys.message(hashed.id)));
     assert.equal(await redis.hexists(keys.intake(intakeBucketOf(entry.id)), entry.id), 0);
-    assert.deepEqual(await fanOut(entry), new Set(), 'a re-run fan-out is not a first one');
+    assert.deepEqual(await fanOut(entry), { first: new Set(), gone: new Set() }, 'a re-run fan-out is not a first one');
   });
 
   it('is read by the send job, the trace and the outbox poll before its fan-out', async () => {
@@ -161,7 +161,7 @@ describe('intake entries: immediate unicast messages before their fan-out', () =
     assert.deepEqual(await store.loadForDispatch([lapsed.id]), { messages: [], gone: [lapsed.id] });
     assert.equal(await store.trace('app-1', lapsed.id), null);
     assert.equal(await store.cancel('app-1', lapsed.id), 'not_found');
-    assert.deepEqual(await fanOut(lapsed), new Set(), 'not fanned out');
+    assert.deepEqual(await fanOut(lapsed), { first: new Set(), gone: new Set([lapsed.id]) }, 'not fanned out: gone');
     assert.equal(await redis.exists(keys.message(lapsed.id)), 0, 'no hash, and no stub without expiry');
     assert.equal(await redis.hexists(keys.intake(intakeBucketOf(lapsed.id)), lapsed.id), 0, 'the entry is deleted');
     assert.equal((await store.loadForDispatch([later.id])).messages.length, 1);
@@ -174,7 +174,7 @@ describe('intake entries: immediate unicast messages before their fan-out', () =
     await new Promise((r) => setTimeout(r, 20));
     assert.deepEqual(await store.loadForDispatch([m.id]), { messages: [], gone: [m.id] });
     assert.equal(await store.trace('app-1', m.id), null);
-    assert.deepEqual(await fanOut(m), new Set(), 'no hash made for a message that is gone');
+    assert.deepEqual(await fanOut(m), { first: new Set(), gone: new Set([m.id]) }, 'no hash made for a message that is gone');
     assert.equal(await redis.exists(keys.message(m.id)), 0);
   });
 });

@@ -42,6 +42,13 @@ export function intakeBucketOf(messageId: string): string {
 
 /** Entry fields, in the order writeEntry packs them (decodeIntakeEntry and the Lua below read them in it). */
 const FIELDS = 10;
+/** Position of expire-at among them (1-based, as Lua counts). */
+const EXPIRE_AT_FIELD = 7;
+
+/** The `struct` format of `n` length-prefixed fields, as every packed value here is laid out. */
+export function packedFields(n: number): string {
+  return `>${'I4c0'.repeat(n)}`;
+}
 
 /**
  * An entry's packed form: each field as a 4-byte big-endian length and its bytes, so that
@@ -168,7 +175,7 @@ end
 export const MATERIALISE_LUA = `${REDIS_NOW_LUA}
 local function materialise(msg, entry)
   local app, to, ts, exp, frame, accepted, expireAt, collapse, cb, priority =
-    struct.unpack('>I4c0I4c0I4c0I4c0I4c0I4c0I4c0I4c0I4c0I4c0', entry)
+    struct.unpack('${packedFields(FIELDS)}', entry)
   if tonumber(expireAt) <= redis_now() then return false end
   local f = {'app', app, 'to', to, 'ts', ts, 'exp', exp, 'frame', frame, 'accepted', accepted, 'state', 'accepted'}
   if collapse ~= '' then f[#f + 1] = 'collapse' f[#f + 1] = collapse end
@@ -189,7 +196,7 @@ export const INTAKE_APP_LUA = `${REDIS_NOW_LUA}
 local function intake_app(bucket, id)
   local entry = redis.call('HGET', bucket, id)
   if not entry then return false end
-  local app, _, _, _, _, _, expireAt = struct.unpack('>I4c0I4c0I4c0I4c0I4c0I4c0I4c0', entry)
+  local app, _, _, _, _, _, expireAt = struct.unpack('${packedFields(EXPIRE_AT_FIELD)}', entry)
   if tonumber(expireAt) <= redis_now() then return false end
   return app
 end

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { filterOf } from '../domain/audience.js';
 import { DeliveryState, isBroadcast, type MessagePriority, type MessageState, type MessageTarget, type StoredMessage, terminalStates } from '../domain/message.js';
-import { decodeIntakeEntry, INTAKE_APP_LUA, intakeBucketOf, MATERIALISE_LUA, packIntakeRecords, storedAsIntakeEntry } from './intake-entry.js';
+import { decodeIntakeEntry, INTAKE_APP_LUA, intakeBucketOf, MATERIALISE_LUA, packedFields, packIntakeRecords, storedAsIntakeEntry } from './intake-entry.js';
 import { pipelineReplies } from './redis.js';
 import type { RedisKeys } from './keys.js';
 import { RedisScript } from './redis-script.js';
@@ -195,7 +195,7 @@ for i = n + 2, n + 1 + b do
   local fields = {}
   local pos, id, ts, entry = 1
   while pos <= #records do
-    id, ts, entry, pos = struct.unpack('>I4c0I4c0I4c0', records, pos)
+    id, ts, entry, pos = struct.unpack('${packedFields(3)}', records, pos)
     fields[#fields + 1] = id
     fields[#fields + 1] = entry
     if outbox then queued[#queued + 1] = ts queued[#queued + 1] = id end
@@ -316,10 +316,13 @@ export class MessageStore {
    */
   async create(messages: readonly NewMessage[], alongside: readonly TransactionWrite[] = [], options: { outbox: boolean } = { outbox: true }): Promise<void> {
     if (messages.length === 0) return;
-    const hashes = messages.filter((m) => !storedAsIntakeEntry(m));
+    const hashes: NewMessage[] = [];
     const buckets = new Map<string, { expireAt: number; entries: NewMessage[] }>();
     for (const m of messages) {
-      if (!storedAsIntakeEntry(m)) continue;
+      if (!storedAsIntakeEntry(m)) {
+        hashes.push(m);
+        continue;
+      }
       const key = this.keys.intake(intakeBucketOf(m.id));
       const bucket = buckets.get(key) ?? { expireAt: 0, entries: [] };
       bucket.expireAt = Math.max(bucket.expireAt, m.exp + this.traceRetentionMs);

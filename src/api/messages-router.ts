@@ -17,7 +17,7 @@ export interface BatchItemResult {
   error?: { code: string; message: string; details?: Record<string, unknown> };
 }
 
-/** The two sending endpoints' handlers, which the HTTP app may also take before routing (http-app.ts). */
+/** The two sending endpoints' handlers, which plain JSON requests reach without Express (send-lane.ts). */
 export interface MessageSends {
   /** POST /v1/messages */
   send: RequestHandler;

@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
 import https from 'node:https';
 import type { Queue } from 'bullmq';
 import type { RequestHandler, Router } from 'express';
@@ -449,7 +450,7 @@ export async function startHttp(
       ],
       maxBodyBytes: config.http.maxBodyBytes,
       bodyLimits: { '/v1/messages/batch': config.http.maxBatchBodyBytes },
-      fastPosts: { '/v1/messages': sends.send, '/v1/messages/batch': sends.batch },
+      sendLane: { '/v1/messages': sends.send, '/v1/messages/batch': sends.batch },
     };
     if (options.adminToken) admin = { auth: adminAuth(options.adminToken), router: appsRouter(apps) };
   }
@@ -466,7 +467,7 @@ export async function startHttp(
   const tlsFiles = which === 'http' ? config.http.tls : null;
   const server = tlsFiles
     ? https.createServer({ cert: readFileSync(tlsFiles.certFile), key: readFileSync(tlsFiles.keyFile) }, app).listen(wanted, host)
-    : app.listen(wanted, host);
+    : http.createServer(app).listen(wanted, host);
   await once(server, 'listening');
   const port = (server.address() as AddressInfo).port;
   rt.log.info({ host, port, which, tls: Boolean(tlsFiles) }, 'http listening');

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
+import { gzipSync } from 'node:zlib';
 import { FrameType } from '../../src/protocol/index.js';
 import { RawDevice, type DeviceCredentials } from '../support/raw-device.js';
 import { startTestStack, type TestStack } from '../support/stack-fixture.js';
@@ -79,6 +81,71 @@ describe('send requests: Idempotency-Key, batch, rate limit', () => {
       assert.equal(batch.body.accepted, 1);
       assert.equal(batch.body.refused, 1);
     }
+  });
+
+  it('a sending body that the lane before Express does not take is answered by Express alike', async () => {
+    // The lane (src/api/send-lane.ts) takes plain JSON of a stated length; each of these
+    // goes to Express instead, or to the lane in a form it must read the same way.
+    const body = JSON.stringify({ to: { aliases: ['lane'] }, data: { n: 'é' } });
+    const raw = async (init: { body?: BodyInit; headers?: Record<string, string>; path?: string }) => {
+      const res = await fetch(stack.http + (init.path ?? '/v1/messages'), {
+        method: 'POST',
+        headers: { authorization: `Bearer ${stack.app.serverSecret}`, 'content-type': 'application/json', ...init.headers },
+        ...(init.body === undefined ? {} : { body: init.body }),
+        ...(init.body instanceof ReadableStream ? { duplex: 'half' } : {}),
+      } as RequestInit);
+      return { status: res.status, body: (await res.json()) as Answer };
+    };
+    const chunked = (text: string) => new ReadableStream({
+      start(c) {
+        const bytes = Buffer.from(text);
+        c.enqueue(bytes.subarray(0, 5));
+        c.enqueue(bytes.subarray(5));
+        c.close();
+      },
+    });
+    const before = await messageKeys();
+    const accepted = [
+      await raw({ body }),
+      await raw({ body: chunked(body) }),
+      await raw({ body: gzipSync(body), headers: { 'content-encoding': 'gzip' } }),
+      await raw({ body: `\ufeff ${body}` }),
+      await raw({ body, headers: { 'content-type': 'Application/JSON; charset="UTF-8"' } }),
+      await raw({ body, headers: { 'content-type': 'application/json; charset=utf-8; x=1' } }),
+      await raw({ body: JSON.stringify({ messages: [JSON.parse(body)] }), path: '/v1/messages/batch' }),
+      await raw({ body: chunked(JSON.stringify({ messages: [JSON.parse(body)] })), path: '/v1/messages/batch' }),
+    ];
+    assert.deepEqual(accepted.map((a) => a.status), Array(accepted.length).fill(202));
+    assert.equal(await messageKeys(), before + accepted.length, 'each stored once');
+
+    const refused = async (init: Parameters<typeof raw>[0], status: number, code: string) => {
+      const answer = await raw(init);
+      assert.deepEqual([answer.status, answer.body.error?.code], [status, code], JSON.stringify(init.headers ?? init.body));
+    };
+    for (const text of ['{"to":', '1', '"x"', 'null', '']) {
+      await refused({ body: text }, 400, 'body_invalid');
+      await refused({ body: chunked(text) }, 400, 'body_invalid');
+    }
+    await refused({ body, headers: { 'content-type': 'text/plain' } }, 400, 'body_invalid');
+    await refused({ body, headers: { 'content-type': 'application/json; charset=latin1' } }, 400, 'body_invalid');
+    await refused({ body, headers: { 'content-encoding': 'br;q=x' } }, 400, 'body_invalid');
+    const big = JSON.stringify({ to: { aliases: ['lane'] }, data: 'x'.repeat(70 * 1024) });
+    await refused({ body: big }, 413, 'body_too_large');
+    await refused({ body: chunked(big) }, 413, 'body_too_large');
+    await refused({ body, headers: { authorization: 'Bearer not-a-secret-of-any-app' } }, 401, 'auth_failed');
+    assert.equal(await messageKeys(), before + accepted.length, 'nothing refused was stored');
+
+    // A client that goes away mid-body: nothing is stored, and the next request is served.
+    await new Promise<void>((resolve) => {
+      const req = request(stack.http + '/v1/messages', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${stack.app.serverSecret}`, 'content-type': 'application/json', 'content-length': String(body.length + 10) },
+      });
+      req.on('error', () => resolve());
+      req.write(body.slice(0, 10), () => setTimeout(() => { req.destroy(); resolve(); }, 50));
+    });
+    assert.equal((await raw({ body })).status, 202);
+    assert.equal(await messageKeys(), before + accepted.length + 1);
   });
 
   it('concurrent requests with one key: one is stored, the other waits its turn (409 in progress) or replays it', async () => {

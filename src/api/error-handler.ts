@@ -9,6 +9,13 @@ import type { Logger } from '../observability/logger.js';
  */
 export function errorHandler(log: Logger) {
   return (err: unknown, _req: Request, res: Response, _next: NextFunction): void => {
+    if (res.headersSent) {
+      // A failure after the answer went out: nothing can be said any more; the connection
+      // is cut so the client cannot take a half-written answer for a whole one.
+      log.error({ err }, 'request failed after its answer was sent');
+      res.destroy();
+      return;
+    }
     const failure = asPetrelError(err);
     if (failure.code === 'internal') log.error({ err }, 'request failed');
     else if (failure.code === 'storage_unavailable') log.warn({ err: String((failure.cause as Error | undefined)?.message ?? '') }, 'storage unavailable');

@@ -146,6 +146,16 @@ describe('send requests: Idempotency-Key, batch, rate limit', () => {
     });
     assert.equal((await raw({ body })).status, 202);
     assert.equal(await messageKeys(), before + accepted.length + 1);
+
+    // A retry may take the other way in (here: compressed, so through Express): same key and
+    // body, the first answer again.
+    const key = { 'idempotency-key': 'lane-then-express' };
+    const first = await raw({ body, headers: key });
+    const retried = await raw({ body: gzipSync(body), headers: { ...key, 'content-encoding': 'gzip' } });
+    const viaQuery = await raw({ body, headers: key, path: '/v1/messages?retry=1' });
+    assert.equal(first.status, 202);
+    assert.deepEqual([retried.status, retried.body.id, viaQuery.body.id], [202, first.body.id, first.body.id]);
+    assert.equal(await messageKeys(), before + accepted.length + 2, 'sent once');
   });
 
   it('concurrent requests with one key: one is stored, the other waits its turn (409 in progress) or replays it', async () => {

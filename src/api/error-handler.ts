@@ -10,10 +10,10 @@ import type { Logger } from '../observability/logger.js';
 export function errorHandler(log: Logger) {
   return (err: unknown, _req: Request, res: Response, _next: NextFunction): void => {
     if (res.headersSent) {
-      // A failure after the answer went out: nothing can be said any more; the connection
-      // is cut so the client cannot take a half-written answer for a whole one.
+      // A failure after the answer began: nothing can be said any more. A half-written
+      // answer has its connection cut, so the client cannot take it for a whole one.
       log.error({ err }, 'request failed after its answer was sent');
-      res.destroy();
+      if (!res.writableEnded) res.destroy();
       return;
     }
     const failure = asPetrelError(err);

@@ -99,7 +99,7 @@ export function createHttpApp(deps: HttpAppDeps): RequestListener {
   if (!api?.sendLane) return app;
   const limits = api.bodyLimits ?? {};
   return withSendLane(app, Object.fromEntries(Object.entries(api.sendLane).map(([path, handler]) =>
-    [path, { maxBodyBytes: limits[path] ?? api.maxBodyBytes, chain: [...api.auth, handler] }])), onError);
+    [path, { maxBodyBytes: limits[path] ?? api.maxBodyBytes, chain: [...api.auth, handler] }])), onError, deps.log);
 }
 
 /** The JSON body parser of a path: its own limit from `bodyLimits`, else `maxBodyBytes`; one instance each. */

@@ -1,6 +1,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { ErrorRequestHandler, Express, NextFunction, Request, RequestHandler, Response } from 'express';
 import { PetrelError } from '../domain/errors.js';
+import type { Logger } from '../observability/logger.js';
 
 /** One sending endpoint taken before Express: its body limit and its handlers (authentication first). */
 export interface SendLaneRoute {
@@ -24,7 +25,7 @@ const PLAIN_JSON = /^application\/json[ \t]*(?:;[ \t]*charset=(?:utf-8|"utf-8")[
  * empty, or a query string. The answers of this lane are the same as Express's for the same
  * body, and test/api/send-lane.test.ts holds the two side by side.
  */
-export function withSendLane(app: Express, routes: Record<string, SendLaneRoute>, onError: ErrorRequestHandler): RequestListener {
+export function withSendLane(app: Express, routes: Record<string, SendLaneRoute>, onError: ErrorRequestHandler, log: Logger): RequestListener {
   const table = new Map(Object.entries(routes));
   return (req, res) => {
     const route = req.method === 'POST' ? table.get(req.url ?? '') : undefined;
@@ -46,9 +47,12 @@ export function withSendLane(app: Express, routes: Record<string, SendLaneRoute>
     const fail = (err: unknown): void => {
       try {
         onError(err, request, response, () => response.destroy());
-      } catch {
-        // The error handler itself failed (the answer was half written): end the exchange.
-        response.destroy();
+      } catch (bug) {
+        // The error handler itself failed: a bare 500 if nothing was written yet, as
+        // Express's final handler would answer.
+        log.error({ err: bug, cause: err }, 'error handler failed');
+        if (response.headersSent) response.destroy();
+        else response.writeHead(500, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify({ error: { code: 'internal', message: new PetrelError('internal').message } }));
       }
     };
     readBody(req, length, (body) => {
@@ -62,7 +66,9 @@ export function withSendLane(app: Express, routes: Record<string, SendLaneRoute>
       request.body = parsed;
       // The send handlers answer every request; one passed on would be a bug, and routing it
       // through Express would run authentication and the rate limit a second time.
-      run(route.chain, request, response, (err) => fail(err ?? new Error(`no handler answered POST ${req.url}`)));
+      run(route.chain, request, response, (err) => fail(err ?? new Error(`the handler chain passed POST ${req.url} on`)), (err) => {
+        log.warn({ err }, 'error after the handler chain had ended');
+      });
     });
   };
 }
@@ -95,7 +101,8 @@ function readBody(req: IncomingMessage, length: number, done: (body: Buffer) => 
     if (!req.complete) return;
     done(chunks ? Buffer.concat(chunks, length) : first ?? Buffer.alloc(0));
   });
-  // Node 20 emits no 'error' for an aborted request, but a stream error must never be thrown.
+  // Node emits 'error' for an aborted request only when someone listens; there is no one to
+  // answer, and a stream error must never be thrown.
   req.on('error', () => undefined);
 }
 
@@ -118,11 +125,12 @@ function parseJson(bytes: Buffer): unknown {
 
 /**
  * Runs handlers in order as Express would: a handler's next(err), throw or rejected
- * promise ends the chain with that error; next() moves on. `done` is called at most once,
- * with the error or, past the last handler, with nothing; an error after that (a handler
- * failing once it has answered) is not answered twice.
+ * promise ends the chain with that error; next() moves on. `done` is called once: with the
+ * first error, or with nothing when the chain ran out (or was skipped with 'route' /
+ * 'router'). An error after that (a handler that called next(err) and then threw) goes to
+ * `late`, not to a second answer.
  */
-function run(chain: RequestHandler[], req: Request, res: Response, done: (err?: unknown) => void): void {
+function run(chain: RequestHandler[], req: Request, res: Response, done: (err?: unknown) => void, late: (err: unknown) => void): void {
   let i = 0;
   let ended = false;
   const end = (err?: unknown): void => {
@@ -131,8 +139,10 @@ function run(chain: RequestHandler[], req: Request, res: Response, done: (err?: 
     done(err);
   };
   const step: NextFunction = (err?: unknown) => {
-    if (ended) return;
-    // 'route' / 'router' (skip the rest of a route or router): nothing is left to skip here.
+    if (ended) {
+      if (err !== undefined && err !== null && err !== 'route' && err !== 'router') late(err);
+      return;
+    }
     if (err === 'route' || err === 'router') return end();
     if (err !== undefined && err !== null) return end(err);
     const handler = chain[i++];

@@ -17,6 +17,7 @@ import { createLogger } from '../../src/observability/logger.js';
 describe('send lane: plain JSON sends before Express, the rest through it', () => {
   const routed: string[] = [];
   const errors: string[] = [];
+  const warnings: string[] = [];
   let server: Server;
   let base: string;
 
@@ -37,9 +38,18 @@ describe('send lane: plain JSON sends before Express, the rest through it', () =
   };
   /** Passes the request on, which no send handler does: a 500, not a second run through Express. */
   const passesOn: RequestHandler = (_req, _res, next) => next();
+  /** Fails twice: one answer, for the first. */
+  const failsTwice: RequestHandler = (_req, _res, next) => {
+    next(new Error('first'));
+    throw new Error('second');
+  };
 
   before(async () => {
-    const log = createLogger({ level: 'error' }, { write: (line: string) => { errors.push(line); } });
+    const log = createLogger({ level: 'warn' }, {
+      write: (line: string) => {
+        ((JSON.parse(line) as { level: number }).level >= 50 ? errors : warnings).push(line);
+      },
+    });
     const app = express();
     app.use((req, _res, next) => {
       routed.push(`${req.method} ${req.url}`);
@@ -49,13 +59,15 @@ describe('send lane: plain JSON sends before Express, the rest through it', () =
     app.post('/v1/messages', auth, echo);
     app.post('/late', auth, failsLate);
     app.post('/on', auth, passesOn);
+    app.post('/twice', auth, failsTwice);
     const onError = errorHandler(log);
     app.use(onError);
     const lane = withSendLane(app, {
       '/v1/messages': { maxBodyBytes: 1024, chain: [auth, echo] },
       '/late': { maxBodyBytes: 1024, chain: [auth, failsLate] },
       '/on': { maxBodyBytes: 1024, chain: [auth, passesOn] },
-    }, onError);
+      '/twice': { maxBodyBytes: 1024, chain: [auth, failsTwice] },
+    }, onError, log);
     server = createServer(lane).listen(0, '127.0.0.1');
     await new Promise((resolve) => server.once('listening', resolve));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -122,21 +134,35 @@ describe('send lane: plain JSON sends before Express, the rest through it', () =
     assert.deepEqual([over.viaExpress, over.answer.status, (over.answer.body as { error: { code: string } }).error.code], [true, 413, 'body_too_large']);
   });
 
-  it('a handler failing after its answer: the answer stands, one error is logged, the process carries on', async () => {
+  it('a handler failing after its answer: the answer stands, one error is logged, the process carries on (both paths)', async () => {
     const unhandled: unknown[] = [];
     const onUnhandled = (err: unknown) => unhandled.push(err);
     process.on('unhandledRejection', onUnhandled);
     try {
-      const errorsBefore = errors.length;
-      const late = await post('{}', { path: '/late' });
-      assert.deepEqual([late.viaExpress, late.answer.status, late.answer.body], [false, 202, { ok: true }]);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      assert.equal(errors.length - errorsBefore, 1, 'logged once');
+      for (const chunkedBody of [false, true]) {
+        const errorsBefore = errors.length;
+        const late = await post('{}', { path: '/late', chunked: chunkedBody });
+        assert.deepEqual([late.viaExpress, late.answer.status, late.answer.body], [chunkedBody, 202, { ok: true }]);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        assert.equal(errors.length - errorsBefore, 1, 'logged once');
+        assert.match(errors.at(-1)!, /after its answer was sent/);
+      }
       assert.deepEqual(unhandled, []);
       assert.equal((await post('{}')).answer.status, 202, 'still serving');
     } finally {
       process.off('unhandledRejection', onUnhandled);
     }
+  });
+
+  it('a handler failing twice: one answer, for the first error; the second is a warning', async () => {
+    const errorsBefore = errors.length;
+    const warningsBefore = warnings.length;
+    const twice = await post('{}', { path: '/twice' });
+    assert.deepEqual([twice.viaExpress, twice.answer.status], [false, 500]);
+    assert.equal(errors.length - errorsBefore, 1);
+    assert.match(errors.at(-1)!, /first/);
+    assert.equal(warnings.length - warningsBefore, 1);
+    assert.match(warnings.at(-1)!, /second/);
   });
 
   it('a handler passing the request on is a 500, not a second run through Express', async () => {

@@ -50,7 +50,7 @@ export async function idempotent(
   try {
     const answer = await handle((a) => {
       remembered = true;
-      return store.answerWrite(appId, key, fp, a);
+      return store.answerWrite(appId, key, fp, a, claim.claimed);
     });
     // Nothing was stored (a batch whose every item was refused): nothing to remember.
     if (!remembered) await storage(claim.claimed.release());

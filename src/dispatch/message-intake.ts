@@ -200,13 +200,24 @@ export class MessageIntake {
     const batch = this.waiting;
     this.waiting = [];
     const messages = batch.flatMap((w) => w.messages);
-    const alongside = batch.flatMap((w) => (w.alongside ? [w.alongside] : []));
+    const guarded = batch.filter((w) => w.alongside !== undefined);
+    let lost: number[];
     try {
-      await this.messages.create(messages, alongside);
+      lost = await this.messages.create(messages, guarded.map((w) => w.alongside!));
     } catch (err) {
       this.log.warn({ err: (err as Error).message, messages: batch.length }, 'accepting messages failed');
       const failure = new PetrelError('storage_unavailable', undefined, { cause: err });
       for (const w of batch) w.reject(failure);
+      return;
+    }
+    if (lost.length > 0) {
+      // Nothing was stored. The requests whose Idempotency-Key claim lapsed are refused
+      // (their retry finds the key free, or another request's answer); the rest of the
+      // batch goes again, first in line.
+      const refused = new Set(lost.map((i) => guarded[i]));
+      this.log.warn({ requests: refused.size }, 'idempotency claims lapsed before their messages were stored');
+      for (const w of refused) w?.reject(new PetrelError('idempotency_in_progress', 'this request\'s Idempotency-Key claim lapsed before its messages were stored (the API was stalled); retry'));
+      this.waiting = [...batch.filter((w) => !refused.has(w)), ...this.waiting];
       return;
     }
     // Stored with an outbox entry: from here the message will be sent, whatever fails

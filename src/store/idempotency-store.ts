@@ -32,12 +32,15 @@ export interface IdempotencyClaim {
   release(): Promise<void>;
   /** How often to renew: a third of the claim's life, so one late renewal does not lose it. */
   readonly renewEveryMs: number;
+  /** This request's token in the claim: its answer is stored only while the claim is still its own. */
+  readonly owner: string;
 }
 
 /**
  * Idempotency-Key records of app-server requests. A request claims its key (SET NX);
  * its answer is written in the same transaction as the messages it stored, so the answer
- * exists exactly when the messages do, even if the reply to the client is lost.
+ * exists exactly when the messages do, even if the reply to the client is lost; and that
+ * transaction stores nothing once the claim is no longer the request's own.
  */
 export class IdempotencyStore {
   constructor(
@@ -58,6 +61,7 @@ export class IdempotencyStore {
     if (ok === 'OK') {
       return {
         claimed: {
+          owner,
           renewEveryMs: Math.floor(this.ttls.pendingMs / 3),
           renew: async () => {
             await this.redis.eval(RENEW, 1, redisKey, owner, this.ttls.pendingMs);
@@ -73,11 +77,15 @@ export class IdempotencyStore {
     return existing === null ? this.claim(appId, key, fp) : { earlier: JSON.parse(existing) as IdempotencyRecord };
   }
 
-  /** The answer, as a write committed with the request's messages. */
-  answerWrite(appId: string, key: string, fp: string, answer: { status: number; body: unknown; location?: string }): TransactionWrite {
+  /**
+   * The answer, as a write committed with the request's messages, and only while the
+   * claim is still this request's: a request that stalled past its claim's life (a retry
+   * may hold the key by then) stores nothing (MessageStore.create).
+   */
+  answerWrite(appId: string, key: string, fp: string, answer: { status: number; body: unknown; location?: string }, claim: Pick<IdempotencyClaim, 'owner'>): TransactionWrite {
     const redisKey = this.redisKey(appId, key);
     const record: IdempotencyRecord = { state: 'done', fp, ...answer };
-    return { key: redisKey, value: JSON.stringify(record), ttlMs: this.ttls.doneMs };
+    return { key: redisKey, value: JSON.stringify(record), ttlMs: this.ttls.doneMs, heldBy: claim.owner };
   }
 
   private redisKey(appId: string, key: string): string {

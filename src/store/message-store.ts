@@ -155,13 +155,17 @@ return 0
  * of the extra writes.
  * ARGV[1] n, ARGV[2] 1 to put the messages in the outbox (0: a campaign's, sent by its
  * runner), ARGV[3] the number s of extra writes, ARGV[4] b; then
+ * - for each extra write its value, TTL (ms) and holder: a SET (the idempotency record of
+ *   the request that carried the messages), made only while the key still holds that
+ *   holder's pending claim ('' for an unguarded write);
  * - for each hash in KEYS order: its id, expire-at (unix ms), the values of the fields app,
  *   to, ts, exp, frame, accepted, state, the number p of optional field/value pairs
  *   (collapse, sendAt, priority, cb, cid, filter) and those p pairs;
  * - for each bucket in KEYS order: its expire-at, and its entries packed into one value
  *   (intake-entry.ts, packIntakeRecords: per message its id, accept time and entry);
- * - for each extra write its value and TTL (ms): a SET (the idempotency record of the
- *   request that carried the messages).
+ * Returns the number of messages stored, or, when a guarded write's claim is no longer
+ * held (its request stalled past the claim's life, and a retry may have taken the key),
+ * the 1-based indices of those writes, having stored nothing.
  * One script call for the whole batch instead of HSET + PEXPIREAT per message: a MULTI of
  * 1,000 commands cost the API a command object, a QUEUED reply and a promise each, and
  * every argument its own serialization, field names included. Everything in one script
@@ -172,11 +176,24 @@ return 0
  * numberOfKeys -1: 1 + n + b + s.
  */
 const MESSAGES_CREATE_N = new RedisScript('messages_create_n', -1, `
-local n, b = tonumber(ARGV[1]), tonumber(ARGV[4])
+local n, s, b = tonumber(ARGV[1]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local outbox = ARGV[2] == '1'
+local writes = #KEYS - s
+-- Before anything is written: a request whose claim lapsed must store nothing.
+local lost = {}
+for j = 1, s do
+  local holder = ARGV[4 + 3 * j]
+  if holder ~= '' then
+    local v = redis.call('GET', KEYS[writes + j])
+    local ok, r = false, nil
+    if v then ok, r = pcall(cjson.decode, v) end
+    if not (ok and type(r) == 'table' and r.state == 'pending' and r.owner == holder) then lost[#lost + 1] = j end
+  end
+end
+if #lost > 0 then return lost end
 -- Lua's unpack takes a few thousand values: bulk commands go in chunks.
 local CHUNK = 2000
-local a = 5
+local a = 5 + 3 * s
 for i = 2, n + 1 do
   local p = tonumber(ARGV[a + 9])
   redis.call('HSET', KEYS[i], 'app', ARGV[a + 2], 'to', ARGV[a + 3], 'ts', ARGV[a + 4], 'exp', ARGV[a + 5],
@@ -209,9 +226,8 @@ for i = n + 2, n + 1 + b do
   a = a + 2
 end
 if #queued > 0 then redis.call('ZADD', KEYS[1], unpack(queued)) end
-for i = n + 2 + b, #KEYS do
-  redis.call('SET', KEYS[i], ARGV[a], 'PX', ARGV[a + 1])
-  a = a + 2
+for j = 1, s do
+  redis.call('SET', KEYS[writes + j], ARGV[2 + 3 * j], 'PX', ARGV[3 + 3 * j])
 end
 return n + e
 `);
@@ -231,6 +247,11 @@ export interface TransactionWrite {
   readonly key: string;
   readonly value: string;
   readonly ttlMs: number;
+  /**
+   * The owner of the pending claim the key must still hold (idempotency-store.ts): if it
+   * does not, neither this write nor any message of the batch is stored (create() says which).
+   */
+  readonly heldBy?: string;
 }
 
 /** What re-queueing a message from the outbox needs to know. */
@@ -312,10 +333,12 @@ export class MessageStore {
 
   /**
    * Writes messages durably in one script call; the caller acknowledges after this
-   * resolves. `alongside` are the caller's own writes, committed with them.
+   * resolves. `alongside` are the caller's own writes, committed with them. Resolves to
+   * the indices (in `alongside`) of guarded writes whose claim was no longer held, in
+   * which case nothing at all was stored; empty when everything was.
    */
-  async create(messages: readonly NewMessage[], alongside: readonly TransactionWrite[] = [], options: { outbox: boolean } = { outbox: true }): Promise<void> {
-    if (messages.length === 0) return;
+  async create(messages: readonly NewMessage[], alongside: readonly TransactionWrite[] = [], options: { outbox: boolean } = { outbox: true }): Promise<number[]> {
+    if (messages.length === 0) return [];
     const hashes: NewMessage[] = [];
     const buckets = new Map<string, { expireAt: number; entries: NewMessage[] }>();
     for (const m of messages) {
@@ -331,6 +354,7 @@ export class MessageStore {
     }
     const keys: string[] = [this.keys.sendOutbox()];
     const args: Array<string | number | Buffer> = [hashes.length, options.outbox ? 1 : 0, alongside.length, buckets.size];
+    for (const w of alongside) args.push(w.value, w.ttlMs, w.heldBy ?? '');
     for (const m of hashes) {
       keys.push(this.keys.message(m.id));
       const optional: Array<string | number> = [];
@@ -350,11 +374,9 @@ export class MessageStore {
       keys.push(key);
       args.push(bucket.expireAt, packIntakeRecords(bucket.entries, this.traceRetentionMs));
     }
-    for (const w of alongside) {
-      keys.push(w.key);
-      args.push(w.value, w.ttlMs);
-    }
-    await this.scripts.run(MESSAGES_CREATE_N, keys, args);
+    for (const w of alongside) keys.push(w.key);
+    const reply = await this.scripts.run(MESSAGES_CREATE_N, keys, args);
+    return Array.isArray(reply) ? reply.map((j) => Number(j) - 1) : [];
   }
 
   /** Their send jobs are queued (or their fan-out is done): out of the outbox. */

@@ -4,21 +4,42 @@
 
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import type { Queue } from 'bullmq';
+import { PetrelError } from '../../src/domain/errors.js';
+import { expiryOf, newMessageId } from '../../src/domain/message.js';
+import { MessageIntake } from '../../src/dispatch/message-intake.js';
+import type { SendJob } from '../../src/dispatch/send-queue.js';
+import type { StatsRecorder } from '../../src/dispatch/stats-recorder.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { createMetrics } from '../../src/observability/metrics.js';
+import { FrameType, WireCodec } from '../../src/protocol/index.js';
 import { IdempotencyStore } from '../../src/store/idempotency-store.js';
 import { RedisKeys } from '../../src/store/keys.js';
+import { MessageStore, type NewMessage } from '../../src/store/message-store.js';
+import { TurnPipeline } from '../../src/store/turn-pipeline.js';
 import { cleanupPrefix, createTestRedis, uniquePrefix } from '../support/redis.js';
+import { countStoredMessages } from '../support/stack-fixture.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('Idempotency-Key claims', () => {
   const redis = createTestRedis();
   const prefix = uniquePrefix('idem-lease');
-  const store = new IdempotencyStore(redis, new RedisKeys(prefix), { doneMs: 60_000, pendingMs: 300 });
+  const keys = new RedisKeys(prefix);
+  const store = new IdempotencyStore(redis, keys, { doneMs: 60_000, pendingMs: 300 });
   after(async () => {
     await cleanupPrefix(redis, prefix);
     redis.disconnect();
   });
 
+  const messages = new MessageStore(redis, keys, new TurnPipeline(redis), 60_000);
+  const codec = new WireCodec();
+  const message = (data: string): NewMessage => {
+    const now = Date.now();
+    const id = newMessageId(now);
+    const exp = expiryOf(now, 60);
+    return { id, appId: 'app', target: { kind: 'aliases', ids: ['a'] }, ts: now, exp, frame: codec.encode({ t: FrameType.PUSH, id, ts: now, exp, data }), accepted: 1 };
+  };
   const claimed = async (key: string) => {
     const c = await store.claim('app', key, 'fp');
     assert.ok('claimed' in c, `claimed ${key}`);
@@ -47,5 +68,58 @@ describe('Idempotency-Key claims', () => {
     assert.ok('earlier' in seen && seen.earlier.state === 'pending', 'the retry still holds it');
     await retry.release();
     assert.ok('claimed' in (await store.claim('app', 'contested', 'fp')), 'its holder released it');
+  });
+
+  it('a request whose claim lapsed stores nothing, not even the other messages of its batch; the batch without it does', async () => {
+    const stalled = await claimed('stalled');
+    const steady = await claimed('steady');
+    await sleep(400);
+    const retry = await claimed('stalled');
+    const answer = { status: 202, body: {} };
+    const batch = [message('stalled'), message('steady')];
+    const writes = [store.answerWrite('app', 'stalled', 'fp', answer, stalled), store.answerWrite('app', 'steady', 'fp', answer, steady)];
+    // 'steady' lapsed too (nobody renewed it in this test): both are refused, nothing stored.
+    assert.deepEqual(await messages.create(batch, writes), [0, 1]);
+    assert.equal(await countStoredMessages(redis, prefix), 0);
+
+    const renewed = await claimed('renewed');
+    const kept = [message('renewed')];
+    assert.deepEqual(await messages.create([batch[0]!, ...kept], [writes[0]!, store.answerWrite('app', 'renewed', 'fp', answer, renewed)]), [0]);
+    assert.equal(await countStoredMessages(redis, prefix), 0, 'one lapsed claim holds back the whole call');
+    assert.deepEqual(await messages.create(kept, [store.answerWrite('app', 'renewed', 'fp', answer, renewed)]), []);
+    assert.equal(await countStoredMessages(redis, prefix), 1);
+    const done = await store.claim('app', 'renewed', 'fp');
+    assert.ok('earlier' in done && done.earlier.state === 'done', 'its answer is on record');
+    const retried = await store.claim('app', 'stalled', 'fp');
+    assert.ok('earlier' in retried && retried.earlier.state === 'pending', 'the retry still holds the key the stalled request lost');
+    await retry.release();
+  });
+
+  it('the intake refuses only the request whose claim lapsed (409, retry) and stores the rest of its batch', async () => {
+    const before = await countStoredMessages(redis, prefix);
+    const queued: string[] = [];
+    const queue = { addBulk: async (jobs: Array<{ data: SendJob }>) => { queued.push(...jobs.flatMap((j) => j.data.ids)); return []; } };
+    const intake = new MessageIntake(
+      redis, keys, messages, queue as unknown as Queue<SendJob>, codec,
+      { defaultTtlSec: 60, maxDataBytes: 4096, batchMs: 20, maxScheduleSec: 3600 },
+      createMetrics(), createLogger({ level: 'silent' }), { count: () => undefined } as unknown as StatsRecorder,
+    );
+    const stalled = await claimed('intake-stalled');
+    await sleep(400);
+    const fresh = await claimed('intake-fresh');
+    const answer = { status: 202, body: {} };
+    const lost = message('lost');
+    const kept = message('kept');
+    // One intake batch: both commits arrive within its window.
+    const [a, b, c] = await Promise.allSettled([
+      intake.commit([lost], store.answerWrite('app', 'intake-stalled', 'fp', answer, stalled)),
+      intake.commit([kept], store.answerWrite('app', 'intake-fresh', 'fp', answer, fresh)),
+      intake.commit([message('no key')]),
+    ]);
+    assert.ok(a.status === 'rejected' && a.reason instanceof PetrelError && a.reason.code === 'idempotency_in_progress', String(a.status === 'rejected' ? a.reason : a.status));
+    assert.deepEqual([b.status, c.status], ['fulfilled', 'fulfilled']);
+    assert.equal(await countStoredMessages(redis, prefix), before + 2);
+    assert.ok(!queued.includes(lost.id) && queued.includes(kept.id), 'only stored messages are sent');
+    await intake.close();
   });
 });

@@ -213,10 +213,15 @@ export class MessageIntake {
     if (lost.length > 0) {
       // Nothing was stored. The requests whose Idempotency-Key claim lapsed are refused
       // (their retry finds the key free, or another request's answer); the rest of the
-      // batch goes again, first in line.
-      const refused = new Set(lost.map((i) => guarded[i]));
+      // batch goes again, first in line. Each such flush removes at least one request.
+      const refused = new Set(lost.map((i) => guarded[i]).filter((w) => w !== undefined));
+      if (refused.size !== lost.length) {
+        const failure = new PetrelError('internal', `messages_create_n named writes outside the batch: ${lost.join(',')}`);
+        for (const w of batch) w.reject(failure);
+        return;
+      }
       this.log.warn({ requests: refused.size }, 'idempotency claims lapsed before their messages were stored');
-      for (const w of refused) w?.reject(new PetrelError('idempotency_in_progress', 'this request\'s Idempotency-Key claim lapsed before its messages were stored (the API was stalled); retry'));
+      for (const w of refused) w.reject(new PetrelError('idempotency_in_progress', 'this request\'s Idempotency-Key claim lapsed before its messages were stored (the API was stalled); retry'));
       this.waiting = [...batch.filter((w) => !refused.has(w)), ...this.waiting];
       return;
     }
@@ -241,7 +246,8 @@ export class MessageIntake {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     await this.flushing;
-    if (this.waiting.length > 0) await this.flush();
+    // More than once when a flush puts requests back (a lapsed idempotency claim).
+    while (this.waiting.length > 0) await this.flush();
   }
 }
 

@@ -81,45 +81,57 @@ describe('Idempotency-Key claims', () => {
     // 'steady' lapsed too (nobody renewed it in this test): both are refused, nothing stored.
     assert.deepEqual(await messages.create(batch, writes), [0, 1]);
     assert.equal(await countStoredMessages(redis, prefix), 0);
+    const retried = await store.claim('app', 'stalled', 'fp');
+    assert.ok('earlier' in retried && retried.earlier.state === 'pending', 'the retry still holds the key the stalled request lost');
+    await retry.release();
 
+    // A claim renewed past its first life is still held.
     const renewed = await claimed('renewed');
+    for (let i = 0; i < 4; i++) {
+      await sleep(renewed.renewEveryMs);
+      await renewed.renew();
+    }
     const kept = [message('renewed')];
     assert.deepEqual(await messages.create([batch[0]!, ...kept], [writes[0]!, store.answerWrite('app', 'renewed', 'fp', answer, renewed)]), [0]);
     assert.equal(await countStoredMessages(redis, prefix), 0, 'one lapsed claim holds back the whole call');
     assert.deepEqual(await messages.create(kept, [store.answerWrite('app', 'renewed', 'fp', answer, renewed)]), []);
     assert.equal(await countStoredMessages(redis, prefix), 1);
+    // The same call again (a client retry after a lost reply): it holds its own answer already.
+    assert.deepEqual(await messages.create(kept, [store.answerWrite('app', 'renewed', 'fp', answer, renewed)]), []);
+    assert.equal(await countStoredMessages(redis, prefix), 1);
     const done = await store.claim('app', 'renewed', 'fp');
     assert.ok('earlier' in done && done.earlier.state === 'done', 'its answer is on record');
-    const retried = await store.claim('app', 'stalled', 'fp');
-    assert.ok('earlier' in retried && retried.earlier.state === 'pending', 'the retry still holds the key the stalled request lost');
-    await retry.release();
   });
 
-  it('the intake refuses only the request whose claim lapsed (409, retry) and stores the rest of its batch', async () => {
+  it('the intake refuses only the request whose claim lapsed (409, retry) and stores the rest of its batch, also when closing', async () => {
     const before = await countStoredMessages(redis, prefix);
     const queued: string[] = [];
     const queue = { addBulk: async (jobs: Array<{ data: SendJob }>) => { queued.push(...jobs.flatMap((j) => j.data.ids)); return []; } };
-    const intake = new MessageIntake(
-      redis, keys, messages, queue as unknown as Queue<SendJob>, codec,
-      { defaultTtlSec: 60, maxDataBytes: 4096, batchMs: 20, maxScheduleSec: 3600 },
-      createMetrics(), createLogger({ level: 'silent' }), { count: () => undefined } as unknown as StatsRecorder,
-    );
-    const stalled = await claimed('intake-stalled');
-    await sleep(400);
-    const fresh = await claimed('intake-fresh');
-    const answer = { status: 202, body: {} };
-    const lost = message('lost');
-    const kept = message('kept');
-    // One intake batch: both commits arrive within its window.
-    const [a, b, c] = await Promise.allSettled([
-      intake.commit([lost], store.answerWrite('app', 'intake-stalled', 'fp', answer, stalled)),
-      intake.commit([kept], store.answerWrite('app', 'intake-fresh', 'fp', answer, fresh)),
-      intake.commit([message('no key')]),
-    ]);
-    assert.ok(a.status === 'rejected' && a.reason instanceof PetrelError && a.reason.code === 'idempotency_in_progress', String(a.status === 'rejected' ? a.reason : a.status));
-    assert.deepEqual([b.status, c.status], ['fulfilled', 'fulfilled']);
-    assert.equal(await countStoredMessages(redis, prefix), before + 2);
-    assert.ok(!queued.includes(lost.id) && queued.includes(kept.id), 'only stored messages are sent');
-    await intake.close();
+    for (const closing of [false, true]) {
+      const intake = new MessageIntake(
+        redis, keys, messages, queue as unknown as Queue<SendJob>, codec,
+        { defaultTtlSec: 60, maxDataBytes: 4096, batchMs: 20, maxScheduleSec: 3600 },
+        createMetrics(), createLogger({ level: 'silent' }), { count: () => undefined } as unknown as StatsRecorder,
+      );
+      const stalled = await claimed(`intake-stalled-${closing}`);
+      await sleep(400);
+      const fresh = await claimed(`intake-fresh-${closing}`);
+      const answer = { status: 202, body: {} };
+      const lost = message('lost');
+      const kept = message('kept');
+      // One intake batch: the commits arrive within its window (or are what close() writes).
+      const commits = Promise.allSettled([
+        intake.commit([lost], store.answerWrite('app', `intake-stalled-${closing}`, 'fp', answer, stalled)),
+        intake.commit([kept], store.answerWrite('app', `intake-fresh-${closing}`, 'fp', answer, fresh)),
+        intake.commit([message('no key')]),
+      ]);
+      if (closing) await intake.close();
+      const [a, b, c] = await commits;
+      assert.ok(a.status === 'rejected' && a.reason instanceof PetrelError && a.reason.code === 'idempotency_in_progress', String(a.status === 'rejected' ? a.reason : a.status));
+      assert.deepEqual([b.status, c.status], ['fulfilled', 'fulfilled'], closing ? 'close() writes what the lapse put back' : '');
+      assert.equal(await countStoredMessages(redis, prefix), before + (closing ? 4 : 2));
+      assert.ok(!queued.includes(lost.id) && queued.includes(kept.id), 'only stored messages are sent');
+      if (!closing) await intake.close();
+    }
   });
 });

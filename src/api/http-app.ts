@@ -97,15 +97,22 @@ export function createHttpApp(deps: HttpAppDeps): RequestListener {
   app.use(onError);
   const api = deps.api;
   if (!api?.sendLane) return app;
-  const limits = api.bodyLimits ?? {};
   return withSendLane(app, Object.fromEntries(Object.entries(api.sendLane).map(([path, handler]) =>
-    [path, { maxBodyBytes: limits[path] ?? api.maxBodyBytes, chain: [...api.auth, handler] }])), onError, deps.log);
+    [path, { maxBodyBytes: bodyLimitOf(api, path), chain: [...api.auth, handler] }])), onError, deps.log);
 }
 
-/** The JSON body parser of a path: its own limit from `bodyLimits`, else `maxBodyBytes`; one instance each. */
+/** A path's body limit, the same for Express's parser and the send lane: its own from `bodyLimits`, else `maxBodyBytes`. */
+function bodyLimitOf(api: HttpAppDeps['api'], path: string): number {
+  return api?.bodyLimits?.[path] ?? api?.maxBodyBytes ?? 16 * 1024;
+}
+
+/** The JSON body parser of a path, at its limit (bodyLimitOf); one instance per limit. */
 function bodyParsers(api: HttpAppDeps['api']): (path: string) => RequestHandler {
-  const limits = api?.bodyLimits ?? {};
-  const parsers = new Map(Object.entries(limits).map(([path, limit]) => [path, express.json({ limit, strict: true })]));
-  const fallback = express.json({ limit: api?.maxBodyBytes ?? 16 * 1024, strict: true });
-  return (path) => parsers.get(path) ?? fallback;
+  const byLimit = new Map<number, RequestHandler>();
+  return (path) => {
+    const limit = bodyLimitOf(api, path);
+    let parser = byLimit.get(limit);
+    if (!parser) byLimit.set(limit, (parser = express.json({ limit, strict: true })));
+    return parser;
+  };
 }
